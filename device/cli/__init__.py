@@ -1,0 +1,64 @@
+"""The one console command, ``sttkb``. Each command group registers itself from its own module.
+
+Results go to stdout, logs and progress to stderr. Expected errors (:class:`SttkbError`) print one clear line
+and exit 1 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from device import __version__
+from device.errors import SttkbError
+
+# Command groups, in help order. ``gadget.cli`` is the keyboard side (gadget, type, bt, check); this CLI is the
+# composition root, the one place that wires device/ to gadget/.
+COMMAND_MODULES = (
+    "device.cli.transcribe",   # transcribe, dictate
+    "device.cli.model",        # model import/list/use/remove
+    "device.cli.daemon",       # run, status, listen, stop, history, retype
+    "device.cli.bench",        # bench
+    "gadget.cli",              # gadget up/down/status, type, bt ..., check
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sttkb", description="Speech-to-text keyboard: listens, transcribes on the device, types as a keyboard.")
+    parser.add_argument("--version", action="version", version=f"sttkb {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="config file (default /etc/sttkb/config.toml if present)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose + 1, 2)]
+    logging.basicConfig(level=level, stream=sys.stderr, format="sttkb: %(levelname)s: %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose, args.quiet)
+    try:
+        return int(args.func(args) or 0)
+    except SttkbError as e:
+        print(f"sttkb: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sttkb: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

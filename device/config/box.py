@@ -1,0 +1,43 @@
+"""[button], [led], [journal] and [daemon] settings: the box itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from device.config.schema import setting
+
+
+@dataclass(frozen=True)
+class ButtonSettings:
+    pin: str = setting("GPIO17", "Button pin (gpiozero name); wired to GND, internal pull-up")
+    bounce_ms: float = setting(20.0, "Debounce time (milliseconds)", min=0.0, max=500.0)
+    multi_press_s: float = setting(0.4, "Max gap between presses of a double/triple press (seconds)",
+                                   min=0.1, max=2.0)
+    hold_s: float = setting(0.3, "Press longer than this = push-to-talk hold (seconds)", min=0.05, max=3.0)
+    pair_hold_s: float = setting(5.0, "Hold this long to open the Bluetooth pairing window (seconds)",
+                                 min=2.0, max=30.0)
+    handsfree_silence_s: float = setting(30.0, "Hands-free mode stops after this much silence (seconds)",
+                                         min=2.0, max=3600.0)
+
+
+@dataclass(frozen=True)
+class LedSettings:
+    pin: str = setting("GPIO27", "LED pin (gpiozero name), through a resistor to GND; empty = no LED")
+    pwm: bool = setting(True, "Use PWM for breathing/fading patterns where the pin allows")
+    feedback_sounds: bool = setting(False, "Play short sounds on start/stop of listening")
+
+
+@dataclass(frozen=True)
+class JournalSettings:
+    enabled: bool = setting(True, "Keep transcripts in a journal so nothing said is lost; off for privacy")
+    path: str = setting("", "Journal file; empty = /var/lib/sttkb/journal.jsonl (service) or ~/.local/state")
+    max_bytes: int = setting(1_000_000, "Rotate the journal beyond this size (bytes)", min=10_000,
+                             max=1_000_000_000)
+    keep: int = setting(3, "Rotated journal files kept", min=0, max=100)
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    control_socket: str = setting("/run/sttkb/control.sock", "Control socket path")
+    socket_group: str = setting("sttkb", "Group that may use the control socket")
+    mic_retry_s: float = setting(3.0, "Retry a missing microphone every N seconds", min=0.5, max=60.0)

@@ -1,0 +1,46 @@
+"""[keyboard], [usb] and [bluetooth] settings: how text becomes keystrokes on the host."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from device.config.schema import setting
+
+
+@dataclass(frozen=True)
+class KeyboardSettings:
+    layout: str = setting("us", "The HOST's keyboard layout as XKB names: 'us', 'de', 'fr', 'gb', 'us(intl)', ...")
+    unmappable: str = setting("transliterate", "Characters the layout cannot type",
+                              choices=("transliterate", "skip", "linux-unicode"))
+    transport: str = setting("auto", "Where to type: auto (whichever host is connected), usb, bluetooth",
+                             choices=("auto", "usb", "bluetooth"))
+    key_delay_ms: float = setting(2.0, "Pause after each HID report (milliseconds)", min=0.0, max=200.0)
+
+
+@dataclass(frozen=True)
+class UsbSettings:
+    enabled: bool = setting(True, "Present a USB keyboard (configfs HID gadget)")
+    gadget_name: str = setting("sttkb", "configfs gadget directory name")
+    udc: str = setting("", "USB device controller; empty = the first in /sys/class/udc")
+    vendor_id: int = setting(0x1D6B, "USB idVendor", min=0, max=0xFFFF)
+    product_id: int = setting(0x0104, "USB idProduct", min=0, max=0xFFFF)
+    manufacturer: str = setting("sttkb", "USB manufacturer string")
+    product: str = setting("sttkb speech keyboard", "USB product string")
+    serial: str = setting("", "USB serial number; empty = derived from the board's serial")
+    country_code: int = setting(0, "HID bCountryCode (0 = not localized, 33 = US, 9 = German, ...)",
+                                min=0, max=35)
+    max_power_ma: int = setting(250, "bMaxPower (milliamps)", min=2, max=500)
+    serial_console: bool = setting(False, "Add a CDC-ACM serial console function")
+    hidg_device: str = setting("/dev/hidg0", "HID gadget device node")
+    write_timeout_s: float = setting(1.0, "Wait for the host to take a report before pausing (seconds)",
+                                     min=0.05, max=30.0)
+
+
+@dataclass(frozen=True)
+class BluetoothSettings:
+    enabled: bool = setting(True, "Present a Bluetooth LE keyboard (HID over GATT via BlueZ)")
+    name: str = setting("sttkb keyboard", "Name shown to hosts while pairing")
+    adapter: str = setting("hci0", "BlueZ adapter")
+    pairing_timeout_s: float = setting(120.0, "How long a pairing window stays open (seconds)",
+                                       min=10.0, max=600.0)
+    reconnect: bool = setting(True, "Reconnect to the last host after boot")
