@@ -1,0 +1,54 @@
+"""Word error rate with a small, documented normalizer (no jiwer needed on the device).
+
+Normalizer: Unicode NFKC, lower case, curly apostrophes → ', every character that is not a letter, a digit or an
+apostrophe inside a word becomes a space, then split on whitespace. So "Hello, World!" and "hello world" match;
+"don't" stays one word; numbers are NOT spelled out ("10" ≠ "ten").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+_NON_WORD = re.compile(r"[^\w']+|_")
+_EDGE_APOSTROPHES = re.compile(r"(?<!\w)'|'(?!\w)")
+
+
+def normalize_words(text: str) -> list[str]:
+    """Text → the list of words WER compares (see module docstring)."""
+    text = unicodedata.normalize("NFKC", text).lower().translate(_APOSTROPHES)
+    text = _EDGE_APOSTROPHES.sub(" ", _NON_WORD.sub(" ", text))
+    return text.split()
+
+
+@dataclass(frozen=True)
+class WerResult:
+    errors: int
+    """Substitutions + deletions + insertions (words)."""
+    reference_words: int
+
+    @property
+    def wer(self) -> float:
+        """errors / reference words (0.0 = perfect; can exceed 1.0). Empty reference: 0.0 or 1.0 per errors."""
+        if self.reference_words == 0:
+            return 0.0 if self.errors == 0 else 1.0
+        return self.errors / self.reference_words
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    """Levenshtein distance between two word lists (unit costs)."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1]
+
+
+def word_error_rate(reference: str, hypothesis: str) -> WerResult:
+    """WER of ``hypothesis`` against ``reference`` after :func:`normalize_words`."""
+    ref, hyp = normalize_words(reference), normalize_words(hypothesis)
+    return WerResult(edit_distance(ref, hyp), len(ref))
