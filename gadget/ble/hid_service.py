@@ -1,0 +1,162 @@
+"""The keyboard's GATT services: HID (0x1812), Battery (0x180F) and Device Information (0x180A).
+
+Security: every HID and battery characteristic needs an *encrypted* link (BlueZ flags ``encrypt-read``,
+``encrypt-write``, ``encrypt-notify``). A host that reads one unencrypted gets "Insufficient Encryption" and starts
+pairing (iOS relies on this). The ``encrypt-authenticated-*`` variants would need MITM-protected keys, which
+Just Works pairing (the only method a box with no display and no keypad has) can never produce: the host could
+then never read the Report Map. Device Information stays readable before pairing (vendor/product IDs only).
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from gadget.ble import defs
+from gadget.ble.gatt import GattCharacteristic, GattDescriptor, GattService
+from gadget.ble.report_map import parse_report_map
+
+log = logging.getLogger(__name__)
+
+HID_INFO_FLAG_REMOTE_WAKE = 0x01
+HID_INFO_FLAG_NORMALLY_CONNECTABLE = 0x02
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """Device Information service values; PnP ID = (source, vendor, product, version)."""
+
+    manufacturer: str = "sttkb"
+    model: str = "sttkb speech keyboard"
+    firmware: str = "0.1.0"
+    vendor_id_source: int = defs.VENDOR_ID_SOURCE_USB
+    vendor_id: int = 0x1D6B
+    product_id: int = 0x0104
+    product_version: int = 0x0100
+
+    def pnp_id(self) -> bytes:
+        """The 7-byte PnP ID characteristic value (little-endian)."""
+        return struct.pack("<BHHH", self.vendor_id_source, self.vendor_id, self.product_id, self.product_version)
+
+
+def hid_information(country_code: int = 0, flags: int = HID_INFO_FLAG_NORMALLY_CONNECTABLE) -> bytes:
+    """HID Information value: bcdHID 1.11, country code, flags."""
+    return struct.pack("<HBB", 0x0111, country_code, flags)
+
+
+def report_reference(report_id: int, report_type: int) -> bytes:
+    """Report Reference descriptor value: (report ID, 1 = input / 2 = output / 3 = feature)."""
+    return bytes([report_id, report_type])
+
+
+class HidServices:
+    """The GATT objects of the keyboard under ``root`` (e.g. /org/sttkb/app), and what the host did to them.
+
+    ``send_input(report)`` notifies an 8-byte boot report on the characteristic that matches the protocol mode.
+    ``leds`` is the last output report byte. ``on_subscription(subscribed)`` fires when the host starts/stops
+    listening to the input report the keyboard currently uses.
+    """
+
+    def __init__(self, root: str, report_map: bytes, *, device_info: DeviceInfo = DeviceInfo(),
+                 battery_level: int = 100, country_code: int = 0,
+                 on_subscription: Callable[[bool], None] | None = None,
+                 on_leds: Callable[[int], None] | None = None) -> None:
+        summary = parse_report_map(report_map)
+        if summary.errors:
+            raise ValueError(f"bad report map: {'; '.join(summary.errors)}")
+        if not summary.input_bits:
+            raise ValueError("the report map declares no input report")
+        self.input_report_id = summary.input_report_ids()[0]
+        self.output_report_id = summary.output_report_ids()[0] if summary.output_bits else None
+        self.report_map = bytes(report_map)
+        self.protocol_mode = defs.PROTOCOL_MODE_REPORT
+        self.leds = 0
+        self.suspended = False
+        self._on_subscription = on_subscription
+        self._on_leds = on_leds
+        self._lock = threading.Lock()
+
+        self.hid = GattService(f"{root}/service0", defs.UUID_HID)
+        hid = self.hid
+        GattCharacteristic(hid, 0, defs.UUID_HID_INFORMATION, ["encrypt-read"], hid_information(country_code))
+        GattCharacteristic(hid, 1, defs.UUID_REPORT_MAP, ["encrypt-read"], self.report_map)
+        self.protocol_mode_char = GattCharacteristic(
+            hid, 2, defs.UUID_PROTOCOL_MODE, ["encrypt-read", "write-without-response"],
+            bytes([defs.PROTOCOL_MODE_REPORT]), on_write=self._write_protocol_mode)
+        GattCharacteristic(hid, 3, defs.UUID_HID_CONTROL_POINT, ["write-without-response"], b"\x00",
+                           on_write=self._write_control_point)
+        self.input_report = GattCharacteristic(
+            hid, 4, defs.UUID_REPORT, ["encrypt-read", "encrypt-notify"], bytes(8),
+            on_notify_change=lambda on: self._notify_changed(defs.PROTOCOL_MODE_REPORT, on))
+        GattDescriptor(self.input_report, 0, defs.UUID_REPORT_REFERENCE, ["read"],
+                       report_reference(self.input_report_id, defs.REPORT_TYPE_INPUT))
+        out_flags = ["encrypt-read", "encrypt-write", "write-without-response"]
+        if self.output_report_id is not None:
+            self.output_report = GattCharacteristic(hid, 5, defs.UUID_REPORT, out_flags, b"\x00",
+                                                    on_write=self._write_leds)
+            GattDescriptor(self.output_report, 0, defs.UUID_REPORT_REFERENCE, ["read"],
+                           report_reference(self.output_report_id, defs.REPORT_TYPE_OUTPUT))
+        self.boot_input = GattCharacteristic(
+            hid, 6, defs.UUID_BOOT_KEYBOARD_INPUT, ["encrypt-read", "encrypt-notify"], bytes(8),
+            on_notify_change=lambda on: self._notify_changed(defs.PROTOCOL_MODE_BOOT, on))
+        GattCharacteristic(hid, 7, defs.UUID_BOOT_KEYBOARD_OUTPUT, out_flags, b"\x00", on_write=self._write_leds)
+
+        self.battery = GattService(f"{root}/service1", defs.UUID_BATTERY)
+        self.battery_level = GattCharacteristic(self.battery, 0, defs.UUID_BATTERY_LEVEL,
+                                                ["encrypt-read", "encrypt-notify"], bytes([battery_level]))
+
+        self.device_info = GattService(f"{root}/service2", defs.UUID_DEVICE_INFO)
+        dis = self.device_info
+        GattCharacteristic(dis, 0, defs.UUID_PNP_ID, ["read"], device_info.pnp_id())
+        GattCharacteristic(dis, 1, defs.UUID_MANUFACTURER_NAME, ["read"], device_info.manufacturer.encode())
+        GattCharacteristic(dis, 2, defs.UUID_MODEL_NUMBER, ["read"], device_info.model.encode())
+        GattCharacteristic(dis, 3, defs.UUID_FIRMWARE_REVISION, ["read"], device_info.firmware.encode())
+
+    @property
+    def services(self) -> list[GattService]:
+        return [self.hid, self.battery, self.device_info]
+
+    @property
+    def active_input(self) -> GattCharacteristic:
+        """The input characteristic the host reads keys from in the current protocol mode."""
+        return self.boot_input if self.protocol_mode == defs.PROTOCOL_MODE_BOOT else self.input_report
+
+    @property
+    def subscribed(self) -> bool:
+        return self.active_input.notifying
+
+    def send_input(self, report: bytes) -> bool:
+        """Notify one 8-byte boot report (report IDs are not part of a HOGP value); False if nobody listens."""
+        if len(report) != 8:
+            raise ValueError(f"a keyboard input report has 8 bytes, got {len(report)}")
+        return self.active_input.notify(report)
+
+    def _notify_changed(self, mode: int, on: bool) -> None:
+        if mode == self.protocol_mode and self._on_subscription is not None:
+            self._on_subscription(on)
+
+    def _write_protocol_mode(self, value: bytes) -> None:
+        if len(value) != 1 or value[0] not in (defs.PROTOCOL_MODE_BOOT, defs.PROTOCOL_MODE_REPORT):
+            raise ValueError(f"protocol mode must be 0 or 1, got {value.hex()}")
+        was = self.subscribed
+        self.protocol_mode = value[0]
+        log.info("host set protocol mode %s", "boot" if value[0] == defs.PROTOCOL_MODE_BOOT else "report")
+        if self.subscribed != was and self._on_subscription is not None:
+            self._on_subscription(self.subscribed)
+
+    def _write_control_point(self, value: bytes) -> None:
+        if len(value) != 1:
+            raise ValueError("HID control point takes one byte")
+        self.suspended = value[0] == defs.CONTROL_POINT_SUSPEND
+        log.info("host %s", "suspended" if self.suspended else "exited suspend")
+
+    def _write_leds(self, value: bytes) -> None:
+        if len(value) < 1:
+            raise ValueError("LED output report needs one byte")
+        self.leds = value[0]
+        log.debug("host LEDs 0x%02x", self.leds)
+        if self._on_leds is not None:
+            self._on_leds(self.leds)

@@ -1,0 +1,133 @@
+"""Bonded hosts: who they are (from BlueZ's Device1 objects), which one to prefer, and the state file.
+
+The state file (``<state_dir>/bluetooth.json``, default /var/lib/sttkb) remembers the last host that was typed to
+and the host chosen with `sttkb bt use`, so the keyboard reconnects to it after boot. Pure functions except
+:class:`HostState` (a small JSON file, written atomically).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gadget.ble import defs
+from gadget.ble.errors import BluetoothError, HostNotFound
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = Path("/var/lib/sttkb")
+STATE_FILE = "bluetooth.json"
+
+
+@dataclass(frozen=True)
+class Host:
+    """A remote device BlueZ knows on our adapter."""
+
+    path: str
+    address: str
+    name: str
+    paired: bool
+    bonded: bool
+    connected: bool
+    trusted: bool
+
+    @property
+    def is_bonded(self) -> bool:
+        """Has stored keys: it may reconnect. (BlueZ < 5.63 has no "Bonded"; Paired is the best we have there.)"""
+        return self.bonded or self.paired
+
+    def describe(self, *, preferred: bool = False, last: bool = False) -> str:
+        flags = [w for w, on in (("connected", self.connected), ("bonded", self.is_bonded),
+                                 ("preferred", preferred), ("last used", last)) if on]
+        return f"{self.address}  {self.name or '(no name)'}" + (f"  [{', '.join(flags)}]" if flags else "")
+
+
+def hosts_from_objects(objects: dict[str, dict[str, dict[str, Any]]], adapter_path: str) -> list[Host]:
+    """The Device1 objects under ``adapter_path``, sorted by address. Values must already be unwrapped."""
+    out = []
+    for path, ifaces in objects.items():
+        props = ifaces.get(defs.DEVICE)
+        if props is None or props.get("Adapter", path.rsplit("/", 1)[0]) != adapter_path:
+            continue
+        out.append(host_from_props(path, props))
+    return sorted(out, key=lambda h: h.address)
+
+
+def host_from_props(path: str, props: dict[str, Any]) -> Host:
+    return Host(path=path, address=str(props.get("Address", "")), name=str(props.get("Alias") or props.get("Name") or ""),
+                paired=bool(props.get("Paired", False)), bonded=bool(props.get("Bonded", False)),
+                connected=bool(props.get("Connected", False)), trusted=bool(props.get("Trusted", False)))
+
+
+def match_host(hosts: list[Host], query: str) -> Host:
+    """The bonded host whose address (any case, ':' or '_' or '-') or name equals ``query``; else a unique name prefix.
+
+    Raise HostNotFound naming the bonded hosts when nothing or more than one matches.
+    """
+    bonded = [h for h in hosts if h.is_bonded]
+    norm = query.strip().upper().replace("_", ":").replace("-", ":")
+    exact = [h for h in bonded if h.address.upper() == norm or h.name.casefold() == query.strip().casefold()]
+    if len(exact) == 1:
+        return exact[0]
+    prefix = [h for h in bonded if h.name.casefold().startswith(query.strip().casefold())]
+    if len(exact) > 1 or (not exact and len(prefix) > 1):
+        names = ", ".join(f"{h.address} ({h.name})" for h in (exact or prefix))
+        raise HostNotFound(f"{query!r} matches several bonded hosts: {names}. Use the address.")
+    if prefix:
+        return prefix[0]
+    have = ", ".join(f"{h.address} ({h.name})" for h in bonded) or "none — pair one with `sttkb bt pair`"
+    raise HostNotFound(f"no bonded host matches {query!r}. Bonded hosts: {have}. See `sttkb bt list`.")
+
+
+class HostState:
+    """The remembered hosts: ``last`` (last host typed to) and ``preferred`` (`sttkb bt use`), by address."""
+
+    def __init__(self, state_dir: str | os.PathLike = DEFAULT_STATE_DIR) -> None:
+        self.path = Path(state_dir) / STATE_FILE
+        self.last: str | None = None
+        self.preferred: str | None = None
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as e:
+            log.warning("ignoring unreadable state file %s (%s); it will be rewritten", self.path, e)
+            return
+        if isinstance(data, dict):
+            self.last = data.get("last") if isinstance(data.get("last"), str) else None
+            self.preferred = data.get("preferred") if isinstance(data.get("preferred"), str) else None
+
+    def save(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"last": self.last, "preferred": self.preferred}) + "\n", encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as e:
+            raise BluetoothError(f"cannot write the Bluetooth state file {self.path}: {e}. Check that the "
+                                 f"directory is writable (state_dir / --state-dir).") from e
+
+    def set_last(self, address: str) -> None:
+        if self.last != address:
+            self.last = address
+            self.save()
+
+    def set_preferred(self, address: str | None) -> None:
+        self.preferred = address
+        self.save()
+
+    def forget(self, address: str) -> None:
+        changed = False
+        if self.last == address:
+            self.last, changed = None, True
+        if self.preferred == address:
+            self.preferred, changed = None, True
+        if changed:
+            self.save()

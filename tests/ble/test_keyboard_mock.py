@@ -1,0 +1,219 @@
+"""BleKeyboard against python-dbusmock's bluez5 template (no Bluetooth controller exists on this machine).
+
+What the mock cannot do (the VM test with the real bluetoothd covers it): radio, pairing crypto, reading the GATT
+tree itself. Here the test reads the exported tree the way bluetoothd does (GetManagedObjects, ReadValue).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from device.config.keyboard import BluetoothSettings
+from gadget.ble import defs
+from gadget.ble.errors import HostNotFound
+from gadget.ble.keyboard import APP_ROOT, BleKeyboard
+from gadget.errors import HostDisconnected
+from gadget.reports import REPORT_DESCRIPTOR, key_report
+
+dbus = pytest.importorskip("dbus")
+
+HOST = "11:22:33:44:55:66"
+OTHER = "AA:BB:CC:DD:EE:01"
+
+
+def wait_for(cond, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+@pytest.fixture
+def keyboard(bluez, system_bus, tmp_path):
+    changes: list[bool] = []
+    kb = BleKeyboard(BluetoothSettings(name="test keyboard"), bus_address=system_bus.address, state_dir=tmp_path,
+                     check_version=False, on_pairing_change=changes.append)
+    kb.pairing_changes = changes
+    kb.start()
+    yield kb
+    kb.close()
+
+
+def our_object(bluez, kb: BleKeyboard, path: str):
+    return bluez.conn.get_object(kb._bus.unique_name, path)
+
+
+def managed_tree(bluez, kb):
+    root = our_object(bluez, kb, APP_ROOT)
+    return root.GetManagedObjects(dbus_interface=defs.OBJECT_MANAGER)
+
+
+def read_value(bluez, kb, path: str, iface: str = defs.GATT_CHARACTERISTIC) -> bytes:
+    return bytes(our_object(bluez, kb, path).ReadValue({}, dbus_interface=iface))
+
+
+def test_start_registers_agent_application_and_advertisement(bluez, keyboard):
+    kb = keyboard
+    agent_calls = bluez.calls("/org/bluez", "RegisterAgent")
+    assert agent_calls == [(kb.agent.path, "NoInputNoOutput")]
+    assert bluez.calls("/org/bluez", "RequestDefaultAgent") == [(kb.agent.path,)]
+    assert [c[0] for c in bluez.calls("/org/bluez/hci0", "RegisterApplication")] == [APP_ROOT]
+    assert bluez.adapter_obj.Get(defs.LE_ADVERTISING_MANAGER, "ActiveInstances",
+                                 dbus_interface=defs.PROPERTIES) == 1
+    # Outside a pairing window: neither pairable nor discoverable; GAP name = configured name.
+    assert not bluez.adapter_prop("Pairable")
+    assert not bluez.adapter_prop("Discoverable")
+    assert bluez.adapter_prop("Alias") == "test keyboard"
+
+    adv = our_object(bluez, kb, kb.advertisement.path).GetAll(defs.LE_ADVERTISEMENT, dbus_interface=defs.PROPERTIES)
+    assert adv["Type"] == "peripheral"
+    assert list(adv["ServiceUUIDs"]) == [defs.UUID_HID]
+    assert adv["Appearance"] == 0x03C1
+    assert adv["LocalName"] == "test keyboard"
+    assert adv["Discoverable"] is False or adv["Discoverable"] == 0
+
+    kb.close()
+    assert bluez.calls("/org/bluez/hci0", "UnregisterApplication") == [(APP_ROOT,)]
+    assert bluez.adapter_obj.Get(defs.LE_ADVERTISING_MANAGER, "ActiveInstances", dbus_interface=defs.PROPERTIES) == 0
+    assert bluez.calls("/org/bluez", "UnregisterAgent") == [(kb.agent.path,)]
+
+
+def test_gatt_tree_is_a_hid_keyboard_with_encrypted_characteristics(bluez, keyboard):
+    tree = managed_tree(bluez, keyboard)
+    services = {str(p): i[defs.GATT_SERVICE] for p, i in tree.items() if defs.GATT_SERVICE in i}
+    assert sorted(str(s["UUID"]) for s in services.values()) == sorted(
+        [defs.UUID_HID, defs.UUID_BATTERY, defs.UUID_DEVICE_INFO])
+    chars = {str(p): i[defs.GATT_CHARACTERISTIC] for p, i in tree.items() if defs.GATT_CHARACTERISTIC in i}
+    hid_path = next(p for p, s in services.items() if s["UUID"] == defs.UUID_HID)
+    hid_chars = {p: c for p, c in chars.items() if c["Service"] == hid_path}
+    uuids = sorted(str(c["UUID"]) for c in hid_chars.values())
+    assert uuids == sorted([defs.UUID_HID_INFORMATION, defs.UUID_REPORT_MAP, defs.UUID_PROTOCOL_MODE,
+                            defs.UUID_HID_CONTROL_POINT, defs.UUID_REPORT, defs.UUID_REPORT,
+                            defs.UUID_BOOT_KEYBOARD_INPUT, defs.UUID_BOOT_KEYBOARD_OUTPUT])
+    for path, c in hid_chars.items():
+        flags = [str(f) for f in c["Flags"]]
+        readable = [f for f in flags if "read" in f]
+        assert all(f.startswith("encrypt-") for f in readable), (c["UUID"], flags)
+        assert not any("notify" == f for f in flags), "notify must need encryption"
+    report_map = next(p for p, c in hid_chars.items() if c["UUID"] == defs.UUID_REPORT_MAP)
+    assert read_value(bluez, keyboard, report_map) == REPORT_DESCRIPTOR
+    # Long reads arrive with an offset (ATT Read Blob).
+    obj = our_object(bluez, keyboard, report_map)
+    assert bytes(obj.ReadValue({"offset": dbus.UInt16(22)}, dbus_interface=defs.GATT_CHARACTERISTIC)) \
+        == REPORT_DESCRIPTOR[22:]
+    # Report Reference: input report ID 0 type 1, output ID 0 type 2 (the descriptor has no report IDs).
+    refs = sorted(read_value(bluez, keyboard, str(p), defs.GATT_DESCRIPTOR) for p, i in tree.items()
+                  if defs.GATT_DESCRIPTOR in i and i[defs.GATT_DESCRIPTOR]["UUID"] == defs.UUID_REPORT_REFERENCE)
+    assert refs == [bytes([0, 1]), bytes([0, 2])]
+    pnp = next(p for p, c in chars.items() if c["UUID"] == defs.UUID_PNP_ID)
+    assert read_value(bluez, keyboard, pnp) == bytes([2, 0x6B, 0x1D, 0x04, 0x01, 0x00, 0x01])
+
+
+def test_pairing_window_opens_then_closes_after_its_timeout(bluez, keyboard):
+    done: list[bool] = []
+    keyboard.open_pairing_window(1.0, done.append)
+    assert bluez.adapter_prop("Pairable") and bluez.adapter_prop("Discoverable")
+    assert bluez.adapter_prop("PairableTimeout") == 1 and bluez.adapter_prop("DiscoverableTimeout") == 1
+    assert keyboard.pairing_window_open and keyboard.pairing_changes == [True]
+    assert keyboard.advertisement.discoverable
+    # The mock has no timers of its own: the keyboard's own timer (timeout + 1 s) closes the window.
+    assert wait_for(lambda: done == [False], 5.0)
+    assert not bluez.adapter_prop("Pairable") and not bluez.adapter_prop("Discoverable")
+    assert keyboard.pairing_changes == [True, False]
+    assert not keyboard.advertisement.discoverable
+
+
+def test_window_follows_the_adapter_when_another_process_opens_it(bluez, keyboard):
+    """`sttkb bt pair` in another process only flips the adapter's Pairable; the daemon's keyboard follows."""
+    bluez.adapter_obj.Set(defs.ADAPTER, "Pairable", True, dbus_interface=defs.PROPERTIES)
+    assert wait_for(lambda: keyboard.pairing_window_open)
+    assert wait_for(lambda: keyboard.advertisement.discoverable)
+    bluez.adapter_obj.Set(defs.ADAPTER, "Pairable", False, dbus_interface=defs.PROPERTIES)
+    assert wait_for(lambda: not keyboard.pairing_window_open)
+
+
+def test_a_host_pairing_closes_the_window_and_is_remembered(bluez, keyboard, tmp_path):
+    done: list[bool] = []
+    keyboard.open_pairing_window(30.0, done.append)
+    bluez.bluez.AddDevice("hci0", HOST, "laptop")
+    bluez.bluez.PairDevice("hci0", HOST)
+    assert wait_for(lambda: done == [True])
+    assert wait_for(lambda: not bluez.adapter_prop("Pairable"))
+    assert wait_for(lambda: bool(bluez.device_prop(HOST, "Trusted")))
+    assert json.loads((tmp_path / "bluetooth.json").read_text())["last"] == HOST
+    assert [h.address for h in keyboard.hosts() if h.is_bonded] == [HOST]
+
+
+def test_agent_says_yes_only_inside_the_window(bluez, keyboard):
+    agent = our_object(bluez, keyboard, keyboard.agent.path)
+    dev = dbus.ObjectPath("/org/bluez/hci0/dev_11_22_33_44_55_66")
+    with pytest.raises(dbus.exceptions.DBusException) as e:
+        agent.RequestAuthorization(dev, dbus_interface=defs.AGENT)
+    assert e.value.get_dbus_name() == defs.ERR_REJECTED
+    with pytest.raises(dbus.exceptions.DBusException):
+        agent.RequestConfirmation(dev, dbus.UInt32(0), dbus_interface=defs.AGENT)
+    keyboard.open_pairing_window(30.0)
+    agent.RequestAuthorization(dev, dbus_interface=defs.AGENT)
+    agent.RequestConfirmation(dev, dbus.UInt32(0), dbus_interface=defs.AGENT)
+    with pytest.raises(dbus.exceptions.DBusException):  # no keypad: never a passkey
+        agent.RequestPasskey(dev, dbus_interface=defs.AGENT)
+
+
+def test_unbonded_host_is_disconnected_while_the_window_is_closed(bluez, keyboard):
+    path = bluez.bluez.AddDevice("hci0", OTHER, "stranger")
+    dev = bluez.conn.get_object("org.bluez", path)
+    dev.Connect(dbus_interface=defs.DEVICE)
+    assert wait_for(lambda: bluez.calls(path, "Disconnect") == [()])
+    assert wait_for(lambda: not any(h.connected for h in keyboard.hosts_now()))
+
+
+def test_bonded_host_list_and_forget(bluez, keyboard, tmp_path):
+    bluez.bluez.AddDevice("hci0", HOST, "laptop")
+    bluez.bluez.PairDevice("hci0", HOST)
+    bluez.bluez.AddDevice("hci0", OTHER, "phone")  # seen, never paired: not a host
+    assert wait_for(lambda: len(keyboard.hosts()) == 2)
+    bonded = [h for h in keyboard.hosts() if h.is_bonded]
+    assert [(h.address, h.name) for h in bonded] == [(HOST, "laptop")]
+    with pytest.raises(HostNotFound, match="laptop"):
+        keyboard.forget("phone")
+    gone = keyboard.forget("LAPTOP")
+    assert gone.address == HOST
+    assert bluez.calls("/org/bluez/hci0", "RemoveDevice") == [(gone.path,)]
+    assert [h.address for h in keyboard.hosts()] == [OTHER]
+
+
+def test_transport_types_only_to_a_subscribed_bonded_host(bluez, keyboard):
+    kb = keyboard
+    transport = kb.transport(min_interval_s=0.0)
+    with pytest.raises(HostDisconnected):
+        transport.send(key_report(0, 0x04))
+    assert not transport.wait_ready(0.1)
+
+    path = bluez.bluez.AddDevice("hci0", HOST, "laptop")
+    bluez.bluez.PairDevice("hci0", HOST)
+    dev = bluez.conn.get_object("org.bluez", path)
+    dev.Connect(dbus_interface=defs.DEVICE)
+    # bluetoothd calls StartNotify when the host writes the input report's CCC descriptor.
+    our_object(bluez, kb, kb.hid.input_report.path).StartNotify(dbus_interface=defs.GATT_CHARACTERISTIC)
+    assert transport.wait_ready(5.0)
+
+    # A notification is a PropertiesChanged(Value) signal on the characteristic; bluetoothd turns it into ATT.
+    transport.send(key_report(0x02, 0x04))
+    value = our_object(bluez, kb, kb.hid.input_report.path).Get(defs.GATT_CHARACTERISTIC, "Value",
+                                                                  dbus_interface=defs.PROPERTIES)
+    assert bytes(value) == key_report(0x02, 0x04)
+
+    # The host writes its LED output report (Caps Lock on).
+    out = our_object(bluez, kb, kb.hid.output_report.path)
+    out.WriteValue(dbus.ByteArray(b"\x02"), {}, dbus_interface=defs.GATT_CHARACTERISTIC)
+    assert transport.leds() == 0x02
+
+    dev.Disconnect(dbus_interface=defs.DEVICE)
+    assert wait_for(lambda: not kb.ready)
+    with pytest.raises(HostDisconnected):
+        transport.send(key_report(0, 0x05))
