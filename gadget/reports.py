@@ -7,6 +7,8 @@ Shared by the USB gadget (configfs ``report_desc``) and the BLE HID service (Rep
 
 from __future__ import annotations
 
+from typing import Iterable, NamedTuple
+
 REPORT_LENGTH = 8
 """Bytes per input report (boot protocol)."""
 
@@ -82,3 +84,75 @@ def parse_report(report: bytes) -> tuple[int, tuple[int, ...]]:
 def is_all_up(report: bytes) -> bool:
     """True if no key and no modifier is held."""
     return report == ALL_KEYS_UP
+
+
+class Stroke(NamedTuple):
+    """One key press with the modifiers that must be held for it (what a keymap lookup yields)."""
+
+    modifiers: int
+    """MOD_* bits held while the key is pressed."""
+    usage: int
+    """HID usage of the key (page 0x07)."""
+    dead: bool = False
+    """A dead key: it produces nothing by itself and changes the next key's character."""
+
+
+class ReportSequencer:
+    """Turns strokes into the report sequence a careful typist would produce, tracking what the host holds.
+
+    - modifiers go down in their own report before the key and come up together with (or after) the key;
+    - the same key twice is always separated by a release;
+    - the next key replaces the held one in one report (rollover) only when the modifiers stay the same and
+      neither key is a dead key; everything else releases first;
+    - :meth:`release_all` ends any sequence with all keys up.
+    Pure: no I/O, no clock. ``held`` is (modifiers, usage) as the host sees it after the last report returned.
+    """
+
+    def __init__(self, modifiers: int = 0, usage: int = 0, dead: bool = False) -> None:
+        self._mods = modifiers
+        self._key = usage
+        self._dead = dead
+
+    @property
+    def held(self) -> tuple[int, int]:
+        return self._mods, self._key
+
+    def press(self, stroke: Stroke) -> list[bytes]:
+        """Reports that press ``stroke`` (leaving it held) from the current state."""
+        out: list[bytes] = []
+        mods, key = stroke.modifiers, stroke.usage
+        if self._key and (self._key == key or self._mods != mods or self._dead or stroke.dead):
+            self._emit(out, self._mods & mods, 0)
+        if self._mods & ~mods:
+            self._emit(out, self._mods & mods, 0)
+        if self._mods != mods:
+            self._emit(out, mods, 0)
+        self._emit(out, mods, key)
+        self._dead = stroke.dead
+        return out
+
+    def release_all(self) -> list[bytes]:
+        """Reports that bring the host to all keys up (empty if nothing is held)."""
+        out: list[bytes] = []
+        if self._key:
+            self._emit(out, self._mods, 0)
+        if self._mods:
+            self._emit(out, 0, 0)
+        self._dead = False
+        return out
+
+    def _emit(self, out: list[bytes], mods: int, key: int) -> None:
+        if (mods, key) != (self._mods, self._key):
+            out.append(key_report(mods, key) if key else key_report(mods))
+        self._mods, self._key = mods, key
+
+
+def strokes_to_reports(strokes: Iterable[Stroke], *, end_all_up: bool = True) -> list[bytes]:
+    """The whole report sequence for ``strokes`` from all keys up (ending all keys up unless told not to)."""
+    seq = ReportSequencer()
+    out: list[bytes] = []
+    for stroke in strokes:
+        out += seq.press(stroke)
+    if end_all_up:
+        out += seq.release_all()
+    return out
