@@ -27,8 +27,13 @@ def setting(default: Any, doc: str, *, choices: tuple | None = None, min: float 
             max: float | None = None) -> Any:
     """A dataclass field with a docstring (units!) and optional limits checked at load time."""
     meta = {"doc": doc, "choices": choices, "min": min, "max": max}
-    if isinstance(default, (list, dict, set)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    # Defaults take the same immutable shapes the loader produces (list -> tuple, table -> read-only mapping), so
+    # a loaded value equals the default it repeats and frozen settings stay immutable.
+    if isinstance(default, (list, tuple, set)):
+        frozen = tuple(default)
+        return dataclasses.field(default=frozen, metadata=meta)
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: types.MappingProxyType(dict(default)), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 

@@ -1,4 +1,7 @@
-"""[text] settings: what happens to the transcript between whisper.cpp and the keyboard."""
+"""[text] settings: what happens to the transcript between whisper.cpp and the keyboard.
+
+See docs/notes/text.md for examples of each option.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,35 @@ from dataclasses import dataclass
 
 from device.config.schema import setting
 
+NUMBER_LANGUAGES = ("en", "fr", "es", "pt", "de", "nl", "da", "it")
+"""Languages text2num converts (kept here so loading the config does not import text2num)."""
+
 
 @dataclass(frozen=True)
 class TextSettings:
     replacements: dict[str, str] = setting({}, "Whole-word, case-insensitive replacements: heard = typed")
     spoken_commands: bool = setting(False, "Turn 'new line', 'new paragraph', ... into line breaks")
+    commands: dict[str, str] = setting({"new line": "\n", "new paragraph": "\n\n"},
+                                       "Spoken commands (used when spoken_commands is on): words = text typed")
     literal_word: str = setting("literal", "Say this before a command word to type the words themselves")
     numbers_to_digits: bool = setting(False, "Write spoken numbers as digits (text2num)")
+    numbers_language: str = setting("en", "Language of the number words", choices=NUMBER_LANGUAGES)
+    numbers_min: int = setting(3, "A lone number below this stays a word ('one of them'); 0 = convert all",
+                               min=0, max=1_000_000)
     remove_fillers: bool = setting(False, "Drop filler words (um, uh, er, ...)")
     fillers: list[str] = setting(["um", "umm", "uh", "uhm", "er", "erm", "hmm", "mm"], "Filler words to drop")
     paragraph_pause_s: float = setting(0.0, "Start a new paragraph after a pause longer than this; 0 = never",
                                        min=0.0, max=600.0)
     hallucination_phrases: list[str] = setting([], "Extra phrases to drop when they are a segment's whole text")
+    quiet_dbfs: float = setting(-40.0, "Below this speech level, stock phrases ('Thank you.', 'Bye.') are "
+                                       "dropped as made up (dBFS)", min=-90.0, max=0.0)
     trailing_space: bool = setting(True, "Type a space after each transcript so the next one joins cleanly")
+
+    def __post_init__(self) -> None:
+        for words, typed in self.commands.items():
+            if not words.strip():
+                raise ValueError("commands: a command needs words to say; remove the empty key")
+            bad = [c for c in typed if c < " " and c not in "\n\t" or c == "\x7f"]
+            if bad:
+                raise ValueError(f"commands.{words!r}: {typed!r} contains a control character; only line breaks "
+                                 f"(\\n) and tabs (\\t) can be typed")

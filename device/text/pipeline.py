@@ -1,0 +1,109 @@
+"""The text pipeline: one segment's raw Whisper text in, exactly the text to type out.
+
+Steps, in this order, for each segment:
+
+1. ``clean``: control characters removed (only line break and tab ever leave the pipeline), spaces tidied.
+2. Hallucination filter: sound tags removed; stock subtitle phrases, a lone "you" and the user's phrases
+   dropped; on near-silent audio (below ``quiet_dbfs``) stock short phrases ("Thank you.") dropped too.
+3. Filler removal (``remove_fillers``), before anything else looks at the words.
+4. Replacements (``replacements``) on Whisper's words — before numbers, so a key like "one drive" still matches.
+5. Spoken commands (``spoken_commands``), with the ``literal_word`` escape.
+6. Numbers to digits (``numbers_to_digits``), line by line so command line breaks survive.
+7. ``clean`` again; a segment with nothing but punctuation left is dropped ("Um." -> "").
+8. Join: a paragraph break when the pause before the segment is longer than ``paragraph_pause_s``, else one
+   space (see :mod:`device.text.join`); with ``trailing_space`` the space goes after each segment instead of
+   before the next, so the next transcript joins cleanly even after the user moved the cursor.
+
+The pipeline remembers only the tail of what it produced (for the join); :meth:`TextPipeline.reset` forgets it.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+
+from device.config.text import TextSettings
+from device.text.commands import SpokenCommands
+from device.text.fillers import FillerRemover
+from device.text.hallucination import HallucinationFilter
+from device.text.join import clean, join_pair
+from device.text.numbers import numbers_to_digits
+from device.text.paragraphs import paragraph_separator, starts_paragraph
+from device.text.replacements import Replacements
+
+log = logging.getLogger(__name__)
+
+_TAIL_CHARS = 4
+
+
+def has_content(text: str) -> bool:
+    """True when ``text`` has something worth typing: a letter, digit, symbol, line break or tab.
+    Punctuation and spaces alone ("." left over from "Um.") are not."""
+    return any(ch in "\n\t" or unicodedata.category(ch)[0] in "LNSM" for ch in text)
+
+
+class TextPipeline:
+    """Turns each segment's text into the string to append to what was already typed."""
+
+    def __init__(self, settings: TextSettings | None = None) -> None:
+        self.settings = settings = settings or TextSettings()
+        self._hallucinations = HallucinationFilter(tuple(settings.hallucination_phrases), settings.quiet_dbfs)
+        self._fillers = FillerRemover(settings.fillers) if settings.remove_fillers else None
+        self._replacements = Replacements(settings.replacements)
+        self._commands = (SpokenCommands(settings.commands, settings.literal_word)
+                          if settings.spoken_commands else None)
+        self._tail = ""
+
+    def reset(self) -> None:
+        """Start a new transcript: the next segment gets no joining space or paragraph break."""
+        self._tail = ""
+
+    def transform(self, segment_text: str, *, speech_dbfs: float = 0.0) -> str:
+        """Steps 1-7 on one segment, without the join: the cleaned text, or "" when the segment is dropped."""
+        s = self.settings
+        text = clean(segment_text)
+        text = self._hallucinations.apply(text, speech_dbfs)
+        if not text:
+            return ""
+        if self._fillers:
+            text = self._fillers.apply(text)
+        if self._replacements:
+            text = self._replacements.apply(text)
+        if self._commands:
+            text = self._commands.apply(text)
+        if s.numbers_to_digits:
+            text = numbers_to_digits(text, s.numbers_language, s.numbers_min)
+        text = clean(text)
+        return text if has_content(text) else ""
+
+    def process(self, segment_text: str, *, pause_before_s: float = 0.0, speech_dbfs: float = 0.0,
+                is_first: bool = False) -> str:
+        """The exact string to append for one segment (joining space or paragraph break included), "" when the
+        segment is dropped.
+
+        ``pause_before_s``: silence since the previous segment ended (seconds). ``speech_dbfs``: the segment's
+        speech level (dBFS; 0.0 = loud, i.e. no near-silence rule). ``is_first``: first segment of a new
+        transcript (same as calling :meth:`reset` first).
+        """
+        if is_first:
+            self.reset()
+        text = self.transform(segment_text, speech_dbfs=speech_dbfs)
+        if not text:
+            if segment_text.strip():
+                log.debug("segment dropped: %r", segment_text)
+            return ""
+        done = self._tail
+        if starts_paragraph(pause_before_s, self.settings.paragraph_pause_s, is_first=not done):
+            sep = paragraph_separator(done)
+            text = text.lstrip("\n")
+            sep_after, text = join_pair(done + sep, text)
+            sep += sep_after
+        else:
+            sep, text = join_pair(done, text)
+        out = sep + text
+        if not out:
+            return ""
+        if self.settings.trailing_space and not out[-1].isspace():
+            out += " "
+        self._tail = (done + out)[-_TAIL_CHARS:]
+        return out
