@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "device.cli.model",        # model import/list/use/remove
     "device.cli.daemon",       # run, status, listen, stop, history, retype
     "device.cli.bench",        # bench
+    "device.cli.config",       # config check/example
     "gadget.cli",              # gadget up/down/status, type, bt ..., check
 )
 
