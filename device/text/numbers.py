@@ -7,7 +7,8 @@ Choices (``numbers_min`` and ``numbers_language`` settings):
   digits. This is text2num's own ``threshold``; 0 converts every number.
 * "hundreds of", "thousands of", ... and "a hundred", "a million" ("thanks a million") are left as words:
   text2num would turn them into "100 of" and "a 1000000"; "a hundred and twenty" is a number (120).
-* Years said in two halves become one number: "nineteen eighty four" -> "1984" (text2num gives "19 84").
+* Years 19xx and 20xx said in two halves become one number: "nineteen eighty four" -> "1984" (text2num gives
+  "19 84"). Other pairs stay two numbers ("fifteen fifty" -> "15 50"), since they are as often prices or times.
 * Line breaks and tabs are kept (text2num alone would fold them into spaces): each line is converted on its own.
 * Languages: text2num's — en, fr, es, pt, de, nl, da, it.
 """
@@ -25,7 +26,7 @@ _SCALES = r"(?:hundred|thousand|million|billion|trillion|dozen)"
 # English spans that must stay words (see module docstring). Case-insensitive.
 _PROTECT_EN = re.compile(rf"(?<!\w)(?:(?:a|an)\s+{_SCALES}|{_SCALES}s)(?!\w)", re.IGNORECASE)
 _A_SCALE_AND = re.compile(r"(?<!\w)an?(\s+(?:hundred|thousand)\s+and\s+)(?=\w)", re.IGNORECASE)
-_SPLIT_YEAR = re.compile(r"(?<![\d.,])(1[1-9]|20) ([1-9]\d)(?!\d|[.,]\d|\s*(?:%|percent))")
+_SPLIT_YEAR = re.compile(r"(?<![\d.,])(19|20) ([1-9]\d)(?!\d|[.,]\d|\s*(?:%|percent))")
 _BREAKS = re.compile(r"([\n\t])")
 
 

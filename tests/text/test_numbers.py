@@ -16,6 +16,7 @@ from device.text.numbers import LANGUAGES, numbers_to_digits
     ("I was born in nineteen eighty four.", "I was born in 1984."),
     ("The year twenty twenty six.", "The year 2026."),
     ("Page nineteen, line twenty.", "Page 19, line 20."),
+    ("It costs fifteen fifty.", "It costs 15 50."),                    # not a year: no guess
     ("twenty-five percent", "25 percent"),
     ("three point one four", "3.14"),
     ("one of them", "one of them"),                    # lone small numbers stay words
