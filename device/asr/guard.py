@@ -85,6 +85,8 @@ def _find_word_loop(keys: list[str], start: int) -> tuple[int, int, int] | None:
             if n == 1:
                 continue
             break
+        if keys[start + n] != keys[start]:  # cheap test first: a repeat starts with the same word
+            continue
         unit = keys[start:start + n]
         end = start + n
         count = 1
