@@ -34,10 +34,10 @@ class TextSettings:
     trailing_space: bool = setting(True, "Type a space after each transcript so the next one joins cleanly")
 
     def __post_init__(self) -> None:
-        for words, typed in self.commands.items():
-            if not words.strip():
-                raise ValueError("commands: a command needs words to say; remove the empty key")
-            bad = [c for c in typed if c < " " and c not in "\n\t" or c == "\x7f"]
-            if bad:
-                raise ValueError(f"commands.{words!r}: {typed!r} contains a control character; only line breaks "
-                                 f"(\\n) and tabs (\\t) can be typed")
+        for table in ("commands", "replacements"):
+            for words, typed in getattr(self, table).items():
+                if not words.strip():
+                    raise ValueError(f"{table}: an empty key never matches anything; remove it")
+                if any(c < " " and c not in "\n\t" or c == "\x7f" for c in typed):
+                    raise ValueError(f"{table}.{words}: {typed!r} contains a control character; only line breaks "
+                                     f"(\\n) and tabs (\\t) can be typed")

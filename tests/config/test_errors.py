@@ -32,6 +32,8 @@ from device.config import Config, ConfigError, load_config, parse_config
     ("[keyboard]\ntransport = 'serial'\n", ["keyboard.transport", "'serial'", "'usb'", "'bluetooth'"]),
     # cross-field checks
     ("[text.commands]\n'beep' = \"\\u0007\"\n", ["text", "commands", "control character"]),
+    ("[text.replacements]\n'bell' = \"\\u0007\"\n", ["text", "replacements.bell", "control character"]),
+    ("[text.commands]\n' ' = 'x'\n", ["text", "commands", "empty key"]),
     # TOML syntax
     ("[vad\naggressiveness = 2\n", ["not valid TOML", "line 1"]),
     ("[vad]\naggressiveness = \n", ["not valid TOML", "line 2"]),
