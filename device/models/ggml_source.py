@@ -9,6 +9,7 @@ import numpy as np
 
 from device.models.checkpoint import Checkpoint
 from device.models.ggml import GgmlFile, check_against_whisper_layout
+from device.models.hparams import expected_tensors
 
 
 def read_ggml_checkpoint(path: Path) -> Checkpoint:
@@ -20,7 +21,7 @@ def read_ggml_checkpoint(path: Path) -> Checkpoint:
         raise
 
     def tensors() -> Iterator[tuple[str, np.ndarray]]:
-        for name in f.tensors:
+        for name in expected_tensors(f.hparams):
             yield name, f.array(name)
 
     warnings = []

@@ -115,3 +115,23 @@ def decode(raw: np.ndarray, shape: tuple[int, ...], ggml_type: GGMLQuantizationT
         return raw.view(np.float16).reshape(shape)
     rows = raw.reshape(-1, tensor_nbytes((shape[-1],), ggml_type))
     return dequantize(rows, ggml_type).reshape(shape)
+
+
+def check_tensor_types(f) -> None:
+    """Raise CorruptModelError unless every tensor of the GgmlFile ``f`` has the type whisper.cpp expects for the
+    file's ftype (it refuses, or misreads, anything else)."""
+    from device.models.errors import CorruptModelError
+    base = f.ftype % QNT_VERSION_FACTOR
+    by_base = {q.value[2]: q for q in Quant}
+    for name, t in f.tensors.items():
+        shape = t.shape[:1] if name in ("encoder.conv1.bias", "encoder.conv2.bias") else t.shape
+        if base == F32_FTYPE:
+            want = GGMLQuantizationType.F32
+        elif base in by_base:
+            want = tensor_type(name, shape, by_base[base])
+        else:
+            raise CorruptModelError(f"{f.path}: model type {ftype_label(f.ftype)} is not supported; "
+                                    f"use f16, q8_0, q5_1, q5_0 or q4_0")
+        if t.ggml_type != want:
+            raise CorruptModelError(f"{f.path}: tensor {name} is {t.ggml_type.name}, but a {ftype_label(f.ftype)} "
+                                    f"model needs {want.name} there: the file is damaged")

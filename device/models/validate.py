@@ -57,11 +57,23 @@ def _transcribe(model, audio, language: str) -> tuple[str, float]:
     return " ".join(s.text.strip() for s in segments).strip(), time.monotonic() - start
 
 
+def check_loadable(path: Path) -> None:
+    """Raise a models Error unless ``path`` is a complete ggml whisper model with the tensor types whisper.cpp
+    expects. Cheap (reads only the index). Needed because whisper.cpp "loads" a truncated file without an error
+    and then crashes the process (SIGSEGV) on the first transcription."""
+    from device.models.ggml import GgmlFile, check_against_whisper_layout
+    from device.models.quant import check_tensor_types
+    with GgmlFile(path) as f:
+        check_against_whisper_layout(f)
+        check_tensor_types(f)
+
+
 def load_model(path: Path, threads: int = VALIDATION_THREADS):
     """pywhispercpp Model from a FILE PATH (a bare name would make pywhispercpp download a model)."""
     from pywhispercpp.model import Model
     if not path.is_file():
         raise ValidationFailedError(f"{path}: the converted model file is missing")
+    check_loadable(path)
     try:
         return Model(str(path), n_threads=threads, print_progress=False, print_realtime=False,
                      redirect_whispercpp_logs_to=None)
