@@ -1,0 +1,136 @@
+"""The always-open microphone and the per-session views the transcriber reads.
+
+:class:`CaptureHub` reads the microphone (any iterator of audio chunks) in its own thread, keeps the last
+``pre_roll_s`` seconds in a ring (so the first syllable said with the press is not cut), and hands each
+listening session a :class:`SessionAudio`: an iterator of chunks from the press (minus the pre-roll) until
+:meth:`SessionAudio.stop`. Audio outside a session is dropped at once: nothing is recorded while idle.
+
+If the microphone's iterator raises (unplugged) or ends (a replayed file ran out), ``on_lost`` is called and
+every open session ends after the audio it already has.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable, Iterable, Iterator
+
+log = logging.getLogger(__name__)
+
+Chunk = Any  # float32 samples, 16 kHz mono (what the audio source yields)
+_END = object()
+
+
+def chunk_seconds(chunk: Chunk, rate: int = 16000) -> float:
+    return len(chunk) / rate
+
+
+class SessionAudio:
+    """One session's audio: iterate to get chunks; ends after :meth:`stop` (or when the mic is lost)."""
+
+    def __init__(self, preroll: list[tuple[float, Chunk]], rate: int) -> None:
+        self.rate = rate
+        self._q: queue.Queue = queue.Queue()
+        self.started_at: float | None = None  # monotonic time of the first sample
+        self.stopped = threading.Event()
+        for arrived, chunk in preroll:
+            self.push(arrived, chunk)
+
+    def push(self, arrived: float, chunk: Chunk) -> None:
+        if self.started_at is None:
+            self.started_at = arrived - chunk_seconds(chunk, self.rate)
+        self._q.put(chunk)
+
+    def stop(self) -> None:
+        """End the session: the chunks already captured are still delivered, then iteration stops."""
+        if not self.stopped.is_set():
+            self.stopped.set()
+            self._q.put(_END)
+
+    close = stop
+
+    def __iter__(self) -> Iterator[Chunk]:
+        while True:
+            item = self._q.get()
+            if item is _END:
+                return
+            yield item
+
+
+class CaptureHub:
+    """Owns the microphone; ``open_mic()`` returns an iterable of chunks (and may have ``close()``)."""
+
+    def __init__(self, open_mic: Callable[[], Iterable[Chunk]], *, on_lost: Callable[[Exception | None], None],
+                 pre_roll_s: float = 0.3, rate: int = 16000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.open_mic, self.on_lost = open_mic, on_lost
+        self.pre_roll_s, self.rate, self.clock = pre_roll_s, rate, clock
+        self._lock = threading.Lock()
+        self._ring: collections.deque[tuple[float, Chunk]] = collections.deque()
+        self._sessions: list[SessionAudio] = []
+        self._mic: Iterable[Chunk] | None = None
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self.running = False
+
+    def start(self) -> None:
+        """Open the microphone (raises what ``open_mic`` raises) and start reading it."""
+        mic = self.open_mic()
+        with self._lock:
+            self._mic, self.running, self._closing = mic, True, False
+        self._thread = threading.Thread(target=self._read, args=(mic,), name="sttkb-capture", daemon=True)
+        self._thread.start()
+
+    def _read(self, mic: Iterable[Chunk]) -> None:
+        error: Exception | None = None
+        try:
+            for chunk in mic:
+                now = self.clock()
+                with self._lock:
+                    for s in self._sessions:
+                        s.push(now, chunk)
+                    self._ring.append((now, chunk))
+                    while self._ring and now - self._ring[0][0] > self.pre_roll_s:
+                        self._ring.popleft()
+                    if self._closing:
+                        break
+        except Exception as e:  # the microphone went away
+            error = e
+        with self._lock:
+            self.running = False
+            sessions, self._sessions = self._sessions, []
+            closing = self._closing
+        for s in sessions:
+            s.stop()
+        if not closing:
+            self.on_lost(error)
+
+    def session(self) -> SessionAudio:
+        """A new listening session starting ``pre_roll_s`` before now. Raises OSError if the mic is not running."""
+        with self._lock:
+            if not self.running:
+                raise OSError("the microphone is not running")
+            s = SessionAudio(list(self._ring), self.rate)
+            self._sessions.append(s)
+            return s
+
+    def end_session(self, s: SessionAudio) -> None:
+        with self._lock:
+            if s in self._sessions:
+                self._sessions.remove(s)
+        s.stop()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            mic, self._mic = self._mic, None
+        close = getattr(mic, "close", None)
+        if close:
+            try:
+                close()
+            except Exception:
+                log.debug("closing the microphone failed", exc_info=True)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)

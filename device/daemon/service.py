@@ -1,0 +1,544 @@
+"""The daemon: microphone → transcriber → journal → keyboard, driven by one state machine on one loop.
+
+Threads hand work to the loop through :meth:`Daemon.post` (events) and :meth:`Daemon.call` (control
+commands); only the loop changes state. The loop pings the systemd watchdog, so a hung loop stops the pings
+and systemd restarts the daemon.
+
+Every outside part comes in through the constructor (see :class:`Parts`): the keyboard, the transcriber and
+how to load another model, the microphone, the pairing window, the LED. ``sttkb run`` builds them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import logging
+import queue
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Protocol
+
+from device.config import Config
+from device.daemon import Error
+from device.daemon.button import HOLD_END, HOLD_START, LONG_HOLD, PRESS, TAPS, Gesture
+from device.daemon.capture import CaptureHub, SessionAudio
+from device.daemon.journal import CANCELLED, TYPED, Journal, JournalError
+from device.daemon.led import pattern_for
+from device.daemon.notify import Notifier, watchdog_interval_s
+from device.daemon.state import ACTIONS, CAPTURING, Event, IllegalTransition, State, transition
+from device.daemon.typing_tracker import Piece, TypingTracker
+from device.keyboard import Keyboard, PairingWindow
+
+log = logging.getLogger(__name__)
+
+
+class Transcriber(Protocol):
+    """What the daemon needs from ``device.chain.Transcriber``."""
+
+    def stream(self, source: Iterable[Any]) -> Iterator[Any]:
+        """Yield TextPiece-like objects (``.text``, ``.segment_end_s``) as segments finish."""
+
+
+@dataclass
+class Parts:
+    """The outside world, built by the composition root (``sttkb run``) or a test."""
+
+    keyboard: Keyboard
+    transcriber: Transcriber
+    open_mic: Callable[[], Iterable[Any]]                   # raises OSError when there is no microphone
+    load_model: Callable[[str], tuple[Transcriber, str]] | None = None  # NAME → (warmed transcriber, name)
+    model_name: str = ""
+    pairing: PairingWindow | None = None
+    journal: Journal | None = None
+    notifier: Notifier | None = None
+    led: Any = None                                           # StatusLed-like: .show(pattern), .close()
+    reload_config: Callable[[], Config] | None = None
+    mic_ends_run: bool = False   # simulate: the replayed file ending ends the run instead of "mic lost"
+
+
+@dataclass
+class Session:
+    id: int
+    mode: str                          # "ptt" | "handsfree"
+    audio: SessionAudio
+    started: float
+    last_speech: float
+    produced_text: bool = False
+    pair_candidate: bool = False
+    pieces: list[Piece] = field(default_factory=list)
+    ended: bool = False
+
+
+_reply_events = {"listen": Event.LISTEN, "stop": Event.STOP, "type": Event.TYPE_TEXT, "retype": Event.RETYPE,
+                 "pair": Event.PAIR}
+
+
+class Daemon:
+    def __init__(self, config: Config, parts: Parts, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config, self.parts, self.clock = config, parts, clock
+        self.keyboard = parts.keyboard
+        self.transcriber = parts.transcriber
+        self.model_name = parts.model_name
+        self.journal = parts.journal or Journal(enabled=False)
+        self.notifier = parts.notifier or Notifier("")
+        self.state = State.IDLE
+        self.session: Session | None = None          # the newest listening session
+        self._sessions: dict[int, Session] = {}      # sessions whose stream has not ended yet
+        self._session_ids = itertools.count(1)
+        self._queue: queue.Queue = queue.Queue()
+        self._asr_lock = threading.Lock()   # one stream at a time; a model swap waits for it
+        self._stop = threading.Event()
+        self._last_transcript: Piece | None = None
+        self._mic_retry_at = 0.0
+        self._probe_running = False
+        self.latencies: list[float] = []          # per piece: end of speech → its last keystroke (s)
+        self.final_latencies: list[float] = []    # per session: end of speech → last keystroke after release
+        self.typed_text: list[str] = []
+        self.run_done = threading.Event()        # simulate: the replayed file ended and everything was typed
+        self._source_ended = False
+        self.hub = CaptureHub(parts.open_mic, on_lost=self._mic_lost_cb, pre_roll_s=config.daemon.pre_roll_s,
+                              clock=clock)
+        self.tracker = TypingTracker(self.keyboard, self._typed_cb, clock=clock)
+        missing = [a for a in ACTIONS if not hasattr(self, "_do_" + a)]
+        assert not missing, f"state table names actions the daemon lacks: {missing}"
+
+    # -- threads hand work to the loop -----------------------------------------------------------------------
+    def post(self, event: Event, **data: Any) -> None:
+        self._queue.put((event, data))
+
+    def call(self, fn: Callable[[], Any], timeout: float | None = 10.0) -> Any:
+        """Run ``fn`` on the loop and return its result (from another thread)."""
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((fn, {"future": fut}))
+        return fut.result(timeout)
+
+    def call_soon(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the loop, without waiting."""
+        self._queue.put((fn, {}))
+
+    def gesture(self, g: Gesture) -> None:
+        """Button callback (any thread): map the gesture to an event and post it."""
+        b = self.config.button
+        if g.kind == PRESS:
+            self.post(Event.PRESS)
+        elif g.kind == HOLD_START:
+            self.post(Event.START_PTT)
+        elif g.kind == HOLD_END:
+            self.post(Event.END_PTT)
+        elif g.kind == LONG_HOLD:
+            if b.long_hold == "pair":
+                self.post(Event.LONG_HOLD)
+        elif g.kind == TAPS and g.count in (2, 3):
+            action = b.double_press if g.count == 2 else b.triple_press
+            ev = {"handsfree": Event.TOGGLE_HANDSFREE, "retype": Event.RETYPE, "pair": Event.PAIR}.get(action)
+            if ev is not None:
+                self.post(ev)
+
+    def command(self, req: dict) -> dict:
+        """Control-socket handler (runs on a connection thread)."""
+        cmd = req["cmd"]
+        if cmd == "model_use":
+            return self._model_use(str(req.get("name", "")))
+        if cmd == "reload":
+            return self._reload()
+        if cmd == "history":
+            return {"ok": True, "journal": str(self.journal.path) if self.journal.enabled else None,
+                    "entries": [e.__dict__ for e in self.journal.entries()[-int(req.get("limit", 50)):]]}
+        if cmd == "status":
+            return self.call(self.status)
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self.post(_reply_events[cmd], reply=fut, **{k: v for k, v in req.items() if k != "cmd"})
+        return fut.result(timeout=30)
+
+    # -- the loop --------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the microphone (or go to error and retry) — call before :meth:`run`."""
+        try:
+            self.hub.start()
+        except OSError as e:
+            log.error("no microphone (%s): retrying every %g s", e, self.config.daemon.mic_retry_s)
+            self._enter(State.ERROR)
+            self._mic_retry_at = self.clock() + self.config.daemon.mic_retry_s
+        self._show()
+
+    def run(self) -> None:
+        """Process events until :meth:`shutdown`. Pings the watchdog between events."""
+        interval = watchdog_interval_s() if self.config.daemon.watchdog else None
+        tick = min(0.25, interval) if interval else 0.25
+        next_ping = 0.0
+        self.notifier.ready(self.status_line())
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=tick)
+            except queue.Empty:
+                item = None
+            if item is not None:
+                self._dispatch(*item)
+            self._periodic()
+            now = self.clock()
+            if interval and now >= next_ping:
+                self.notifier.watchdog()
+                next_ping = now + interval
+        self.notifier.stopping()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        """Stop everything (after :meth:`run` returned). Queued text still being typed is left to finish."""
+        self._stop.set()
+        if self.session:
+            self.hub.end_session(self.session.audio)
+        self.hub.close()
+        self.tracker.close()
+        self.journal.close()
+        if self.parts.led is not None:
+            self.parts.led.close()
+
+    def _dispatch(self, what: Any, data: dict) -> None:
+        if callable(what) and not isinstance(what, Event):
+            fut = data.get("future")
+            try:
+                result = what()
+            except Exception as e:
+                if fut is None:
+                    log.exception("loop task failed")
+                else:
+                    fut.set_exception(e)
+                return
+            if fut is not None:
+                fut.set_result(result)
+            return
+        self.handle(what, data)
+
+    def handle(self, event: Event, data: dict | None = None) -> None:
+        """One event through the state table (on the loop thread)."""
+        data = data or {}
+        reply: concurrent.futures.Future | None = data.get("reply")
+        session_id = data.get("session")
+        if event is Event.STREAM_END:
+            self._sessions.pop(session_id, None)
+        if event in (Event.STREAM_END, Event.ASR_ERROR) and session_id is not None and (
+                self.session is None or self.session.id != session_id):
+            log.debug("%s of an earlier session", event.value)  # its text was typed already
+            return
+        if event is Event.STREAM_END and self.session and self.session.pair_candidate \
+                and not self.session.produced_text:
+            event = Event.STREAM_END_PAIR
+        if event is Event.TYPING_DONE and (self.tracker.busy or not self.keyboard.wait_idle(0)):
+            return  # more text was queued meanwhile: still typing
+        try:
+            t = transition(self.state, event)
+        except IllegalTransition as e:
+            log.warning("%s", e)
+            if reply:
+                reply.set_result({"ok": False, "error": str(e)})
+            return
+        before = self.state
+        self._enter(t.next)
+        if t.next is not before:
+            log.info("%s --%s--> %s", before.value, event.value, t.next.value)
+        try:
+            if t.action:
+                getattr(self, "_do_" + t.action)(data)
+        except Error as e:
+            log.error("%s", e)
+            if reply and not reply.done():
+                reply.set_result({"ok": False, "error": str(e)})
+        except Exception as e:
+            log.exception("action %s failed", t.action)
+            if reply and not reply.done():
+                reply.set_result({"ok": False, "error": f"internal error: {e}"})
+        if reply and not reply.done():
+            reply.set_result({"ok": True, "state": self.state.value})
+        self._show()
+
+    def _enter(self, state: State) -> None:
+        self.state = state
+
+    def _show(self) -> None:
+        if self.parts.led is not None:
+            self.parts.led.show(pattern_for(self.state, self.keyboard.state))
+        self.notifier.status(self.status_line())
+
+    def _periodic(self) -> None:
+        now = self.clock()
+        s = self.session
+        if self.state is State.HANDSFREE and s and now - s.last_speech > self.config.button.handsfree_silence_s:
+            log.info("hands-free: %g s of silence, stopping", self.config.button.handsfree_silence_s)
+            self.handle(Event.SILENCE_TIMEOUT)
+        if self.state is State.ERROR and not self.hub.running and now >= self._mic_retry_at \
+                and not self._probe_running and not self._source_ended:
+            self._mic_retry_at = now + self.config.daemon.mic_retry_s
+            self._probe_running = True
+            threading.Thread(target=self._probe_mic, name="sttkb-mic-retry", daemon=True).start()
+        if self.parts.led is not None and self.state is State.TYPING:
+            self.parts.led.show(pattern_for(self.state, self.keyboard.state))
+
+    # -- workers ---------------------------------------------------------------------------------------------
+    def _probe_mic(self) -> None:
+        try:
+            self.hub.start()
+        except OSError as e:
+            log.debug("microphone still missing: %s", e)
+        else:
+            self.post(Event.MIC_BACK)
+        finally:
+            self._probe_running = False
+
+    def _mic_lost_cb(self, error: Exception | None) -> None:
+        if self.parts.mic_ends_run and error is None:
+            self._source_ended = True
+            self.call_soon(self._end_of_source)
+            return
+        log.error("microphone lost (%s): retrying every %g s", error or "stream ended",
+                  self.config.daemon.mic_retry_s)
+        self.post(Event.MIC_LOST)
+
+    def _end_of_source(self) -> None:
+        """Simulate: the replayed file ended. Finish the current session; the run ends when all is typed."""
+        if self.session and not self.session.ended:
+            return  # its STREAM_END will come and the run ends after typing
+        self._maybe_finish_run()
+
+    def _maybe_finish_run(self) -> None:
+        if self._source_ended and self.state is State.IDLE:
+            self.run_done.set()
+
+    def _session_worker(self, session: Session, transcriber: Transcriber) -> None:
+        with self._asr_lock:
+            try:
+                for piece in transcriber.stream(session.audio):
+                    self.post(Event.SEGMENT_READY, piece=piece, session=session.id)
+            except Exception as e:
+                # the chain drops a failing segment by itself; reaching here means the stream died
+                log.error("transcription failed, the rest of this recording is dropped: %s", e)
+                log.debug("transcription failure", exc_info=True)
+                self.post(Event.ASR_ERROR, session=session.id)
+        self.post(Event.STREAM_END, session=session.id)
+
+    def _typed_cb(self, pieces: list[Piece]) -> None:
+        for p in pieces:
+            for rid in p.journal_ids:
+                try:
+                    self.journal.mark(rid, TYPED)
+                except JournalError as e:
+                    log.error("%s", e)
+            if p.latency_s is not None:
+                self.latencies.append(p.latency_s)
+        self.post(Event.TYPING_DONE, pieces=pieces)
+
+    # -- actions (named in the state table) ------------------------------------------------------------------
+    def _start(self, mode: str) -> None:
+        try:
+            audio = self.hub.session()
+        except OSError as e:
+            self.post(Event.MIC_LOST, error=str(e))
+            return
+        now = self.clock()
+        self.session = Session(next(self._session_ids), mode, audio, started=now, last_speech=now)
+        self._sessions[self.session.id] = self.session
+        threading.Thread(target=self._session_worker, args=(self.session, self.transcriber),
+                         name=f"sttkb-session-{self.session.id}", daemon=True).start()
+        log.info("listening (%s)", "hold to talk" if mode == "ptt" else "hands-free")
+
+    def _do_start_ptt(self, data: dict) -> None:
+        self._start("ptt")
+
+    def _do_start_handsfree(self, data: dict) -> None:
+        self._start("handsfree")
+
+    def _do_stop_capture(self, data: dict) -> None:
+        if self.session:
+            self.hub.end_session(self.session.audio)
+
+    def _do_mark_pair_candidate(self, data: dict) -> None:
+        if self.session:
+            self.session.pair_candidate = True
+
+    def _do_type_piece(self, data: dict) -> None:
+        piece = data["piece"]
+        text = getattr(piece, "text", "") or ""
+        if not text:
+            return
+        s = self._sessions.get(data.get("session")) or (
+            self.session if self.session and self.session.id == data.get("session") else None)
+        now = self.clock()
+        speech_end = None
+        if s is not None:
+            s.produced_text, s.last_speech = True, now
+            if s.audio.started_at is not None and getattr(piece, "segment_end_s", None) is not None:
+                speech_end = s.audio.started_at + float(piece.segment_end_s)
+        sid = s.id if s else int(data.get("session") or 0)
+        try:
+            rid: tuple[int, ...] = (self.journal.append(text, sid),)  # fsynced BEFORE the first key
+        except JournalError as e:
+            log.error("%s; typing anyway", e)
+            rid = ()
+        log.debug("typing %r", text)
+        p = Piece(text, rid, sid, speech_end)
+        self.keyboard.type_text(text)
+        self.tracker.add(p)
+        self.typed_text.append(text)
+        if s is not None:
+            s.pieces.append(p)
+        self._remember(p)
+
+    def _remember(self, p: Piece) -> None:
+        last = self._last_transcript
+        if last is not None and last.session == p.session and p.session:
+            self._last_transcript = Piece(last.text + p.text, last.journal_ids + p.journal_ids, p.session)
+        else:
+            self._last_transcript = Piece(p.text, p.journal_ids, p.session)
+
+    def _do_drop_segment(self, data: dict) -> None:
+        log.warning("a segment could not be transcribed and was dropped (see the log above)")
+
+    def _do_wait_typing(self, data: dict) -> None:
+        s = self.session
+        if s:
+            s.ended = True
+        if not self.tracker.busy and self.keyboard.wait_idle(0):
+            self.post(Event.TYPING_DONE, pieces=[])
+
+    def _do_typing_done(self, data: dict) -> None:
+        s = self.session
+        if s and s.ended and s.pieces and all(p.typed_at is not None for p in s.pieces):
+            last = s.pieces[-1]
+            if last.latency_s is not None:
+                self.final_latencies.append(last.latency_s)
+                log.info("latency: end of speech → last keystroke %.2f s", last.latency_s)
+        self.session = None
+        self._maybe_finish_run()
+
+    def _do_cancel_typing(self, data: dict) -> None:
+        remainder = self.keyboard.cancel()
+        for piece, left in self.tracker.cancel(remainder):
+            for rid in piece.journal_ids:
+                try:
+                    self.journal.mark(rid, CANCELLED if left else TYPED, left=left)
+                except JournalError as e:
+                    log.error("%s", e)
+        if remainder:
+            log.info("typing cancelled (%d characters not typed)", len(remainder))
+        self.session = None
+        self._maybe_finish_run()
+
+    def _type_command_text(self, text: str, journal_ids: tuple[int, ...] = ()) -> None:
+        self.keyboard.type_text(text)
+        self.tracker.add(Piece(text, journal_ids))
+        self.typed_text.append(text)
+
+    def _do_type_text(self, data: dict) -> None:
+        text = str(data.get("text") or "")
+        if not text:
+            self._back_if_nothing()
+            raise Error("nothing to type: give the text, e.g. `sttkb type 'hello'`")
+        self._type_command_text(text)
+
+    def _do_retype(self, data: dict) -> None:
+        rid = data.get("id")
+        if rid is not None:
+            entries = {e.id: e for e in self.journal.entries()}
+            if int(rid) not in entries:
+                self._back_if_nothing()
+                raise Error(f"no transcript {rid} in the journal; see `sttkb history`")
+            e = entries[int(rid)]
+            self._type_command_text(e.text, (e.id,))
+            return
+        last = self._last_transcript
+        if last is None:  # nothing said since the start: the journal's last session
+            entries = self.journal.entries()
+            if entries:
+                last_session = entries[-1].session
+                parts = [e for e in entries if e.session == last_session]
+                last = Piece("".join(e.text for e in parts), tuple(e.id for e in parts), last_session)
+        if last is None or not last.text:
+            self._back_if_nothing()
+            raise Error("nothing to retype yet")
+        self._type_command_text(last.text, last.journal_ids)
+
+    def _back_if_nothing(self) -> None:
+        if self.state is State.TYPING and not self.tracker.busy:
+            self._enter(State.IDLE)
+
+    def _do_reject_busy(self, data: dict) -> None:
+        raise Error(f"busy ({self.state.value}); try again when the box is idle")
+
+    def _do_reject_no_mic(self, data: dict) -> None:
+        raise Error("no microphone: plug one in (the box retries every "
+                    f"{self.config.daemon.mic_retry_s:g} s), see `journalctl -u sttkb`")
+
+    def _do_open_pairing(self, data: dict) -> None:
+        if self.parts.pairing is None:
+            if self.state is State.PAIRING:
+                self._enter(State.IDLE)
+            raise Error("Bluetooth pairing is not available (Bluetooth off in [bluetooth] or no adapter)")
+        timeout = self.config.bluetooth.pairing_timeout_s
+        self.parts.pairing.open_pairing_window(timeout, lambda paired: self.post(Event.PAIRING_DONE,
+                                                                                 paired=paired))
+        log.info("Bluetooth pairing window open for %g s", timeout)
+
+    def _do_close_pairing(self, data: dict) -> None:
+        if self.parts.pairing is not None:
+            self.parts.pairing.close_pairing_window()
+
+    def _do_pairing_done(self, data: dict) -> None:
+        log.info("pairing window closed (%s)", "a host paired" if data.get("paired") else "no host paired")
+
+    def _do_mic_lost(self, data: dict) -> None:
+        if self.session:
+            self.hub.end_session(self.session.audio)
+        self._mic_retry_at = self.clock() + self.config.daemon.mic_retry_s
+
+    def _do_mic_back(self, data: dict) -> None:
+        log.info("microphone is back")
+        self.session = None
+
+    # -- model and config changes (control threads; the swap waits for the running stream) -------------------
+    def _model_use(self, name: str) -> dict:
+        if self.parts.load_model is None:
+            raise Error("this daemon cannot change models")
+        if not name:
+            raise Error("which model? see `sttkb model list`")
+        try:
+            new, resolved = self.parts.load_model(name)  # loaded and warmed before the old one goes
+        except Exception as e:
+            log.error("model %s failed to load, keeping %s: %s", name, self.model_name, e)
+            return {"ok": False, "error": f"model {name!r} failed to load ({e}); still using "
+                                           f"{self.model_name or 'the previous model'}"}
+        with self._asr_lock:
+            old, self.transcriber = self.transcriber, new
+            old_name, self.model_name = self.model_name, resolved
+        close = getattr(old, "close", None)
+        if close:
+            close()
+        log.info("model %s replaces %s", resolved, old_name)
+        return {"ok": True, "model": resolved, "previous": old_name}
+
+    def _reload(self) -> dict:
+        if self.parts.reload_config is None:
+            raise Error("this daemon has no config file to reload")
+        config = self.parts.reload_config()
+        self.call(lambda: setattr(self, "config", config))
+        return {"ok": True, "note": "button, hands-free and retry settings applied; audio, model and keyboard "
+                                    "settings apply after `systemctl restart sttkb`"}
+
+    # -- status ----------------------------------------------------------------------------------------------
+    def status(self) -> dict:
+        entries = self.journal.entries() if self.journal.enabled else []
+        return {
+            "ok": True, "state": self.state.value, "keyboard": self.keyboard.state, "model": self.model_name,
+            "mic": "ok" if self.hub.running else "missing",
+            "journal": str(self.journal.path) if self.journal.enabled else None,
+            "untyped": sum(1 for e in entries if e.state == "untyped"),
+            "last_latency_s": round(self.final_latencies[-1], 3) if self.final_latencies else None,
+            "median_latency_s": round(statistics.median(self.latencies), 3) if self.latencies else None,
+        }
+
+    def status_line(self) -> str:
+        mic = "" if self.hub.running else ", no microphone"
+        return f"{self.state.value}{mic}, model {self.model_name or '?'}"
+

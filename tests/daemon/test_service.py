@@ -1,0 +1,238 @@
+"""The daemon end to end with the real keyboard stack (Typist → VirtualTransport → decoded host text), a
+scripted microphone and a word-level transcriber (see conftest.py for why those two are stand-ins)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from device.daemon.button import HOLD_END, HOLD_START, LONG_HOLD, PRESS, TAPS, Gesture
+from device.daemon.journal import CANCELLED, TYPED, UNTYPED, Journal, read_entries
+from device.daemon.state import State
+from tests.daemon.conftest import Rig, WordTranscriber
+
+
+def hold(rig: Rig) -> None:
+    rig.daemon.gesture(Gesture(PRESS))
+    rig.daemon.gesture(Gesture(HOLD_START))
+    rig.wait_state("listening")
+
+
+def said(rig: Rig) -> None:
+    """Wait until the microphone has delivered everything said so far."""
+    while rig.mic.words:
+        time.sleep(0.02)
+    time.sleep(0.06)
+
+
+def release(rig: Rig) -> None:
+    rig.daemon.gesture(Gesture(HOLD_END, held_s=1.0))
+
+
+def test_push_to_talk_types_each_segment_while_held_and_the_tail_after_release(rig):
+    hold(rig)
+    rig.mic.say("hello", "world")
+    rig.wait_text("hello world ")  # typed while the button is still held
+    assert rig.daemon.state is State.LISTENING
+    rig.mic.say("second")
+    time.sleep(0.12)
+    release(rig)  # right after the word: only the tail is left
+    rig.wait_state("idle")
+    assert rig.transport.text == "hello world second "
+    entries = rig.journal.entries()
+    assert [(e.text, e.state) for e in entries] == [("hello world ", TYPED), ("second ", TYPED)]
+    assert len(rig.daemon.final_latencies) == 1 and 0 < rig.daemon.final_latencies[0] < 2.0
+    assert len(rig.daemon.latencies) == 2
+
+
+def test_the_journal_has_the_text_on_disk_before_the_first_key(tmp_path):
+    r = Rig(tmp_path)
+    seen = []
+    real_type = r.keyboard.type_text
+
+    def checking_type(text):
+        on_disk = read_entries(tmp_path / "journal.jsonl")
+        seen.append([(e.text, e.state) for e in on_disk][-1])
+        real_type(text)
+
+    r.keyboard.type_text = checking_type
+    try:
+        hold(r)
+        r.mic.say("private")
+        r.wait_text("private ")
+        assert seen == [("private ", UNTYPED)]
+    finally:
+        r.close()
+
+
+def test_untyped_text_from_before_a_crash_is_never_typed_by_itself(tmp_path):
+    j = Journal(tmp_path / "journal.jsonl")
+    j.append("said before the power went ", 7)
+    j.close()
+    r = Rig(tmp_path)
+    try:
+        time.sleep(0.5)
+        assert r.transport.text == ""
+        status = r.daemon.status()
+        assert status["untyped"] == 1
+        r.daemon.gesture(Gesture(TAPS, count=3))  # triple press: retype offers it
+        r.wait_text("said before the power went ")
+        r.wait_state("idle")
+        assert r.journal.entries()[0].state == TYPED
+    finally:
+        r.close()
+
+
+def test_a_press_while_typing_cancels_the_rest(tmp_path):
+    r = Rig(tmp_path, key_delay_s=0.01)
+    try:
+        hold(r)
+        r.mic.say(*["word"] * 30)
+        while r.mic.words:
+            time.sleep(0.05)
+        release(r)
+        r.wait_state("typing", timeout=8)
+        time.sleep(0.2)
+        r.daemon.gesture(Gesture(PRESS))
+        r.wait_state("idle")
+        time.sleep(0.2)
+        typed = r.transport.text
+        assert 0 < len(typed) < len("word " * 30)
+        (entry,) = r.journal.entries()
+        assert entry.state == CANCELLED and typed + entry.left == "word " * 30
+    finally:
+        r.close()
+
+
+def test_silence_types_nothing(rig):
+    hold(rig)
+    time.sleep(0.5)
+    release(rig)
+    rig.wait_state("idle")
+    assert rig.transport.text == ""
+    assert rig.journal.entries() == []
+
+
+def test_handsfree_stops_after_the_silence_time(rig):
+    rig.daemon.gesture(Gesture(TAPS, count=2))
+    rig.wait_state("handsfree")
+    rig.mic.say("no", "hands")
+    rig.wait_text("no hands ")
+    rig.wait_state("idle", timeout=4.0)  # handsfree_silence_s = 2 in the test config
+    assert rig.transport.text == "no hands "
+
+
+def test_mic_unplugged_goes_to_error_and_recovers_without_restart(rig, caplog):
+    with caplog.at_level(logging.ERROR):
+        rig.mic.plugged = False
+        rig.wait_state("error")
+    assert "microphone lost" in caplog.text
+    rig.daemon.gesture(Gesture(HOLD_START))  # holding the button does nothing without a mic
+    time.sleep(0.2)
+    assert rig.daemon.state is State.ERROR
+    rig.mic.plugged = True
+    rig.wait_state("idle", timeout=3)  # retried every 0.5 s
+    hold(rig)
+    rig.mic.say("back")
+    said(rig)
+    release(rig)
+    rig.wait_text("back ")
+
+
+def test_mic_lost_while_listening_still_types_what_was_said(rig):
+    hold(rig)
+    rig.mic.say("before")
+    time.sleep(0.12)
+    rig.mic.plugged = False
+    rig.wait_state("error")
+    rig.wait_text("before ")
+
+
+def test_an_asr_failure_drops_the_recording_and_the_daemon_lives_on(rig, caplog):
+    hold(rig)
+    with caplog.at_level(logging.WARNING):
+        rig.mic.say("boom")
+        time.sleep(0.2)
+        release(rig)
+        rig.wait_state("idle")
+    assert "transcription failed" in caplog.text
+    hold(rig)
+    rig.mic.say("fine")
+    said(rig)
+    release(rig)
+    rig.wait_text("fine ")
+
+
+def test_a_silent_long_hold_opens_pairing_but_a_long_dictation_does_not(rig):
+    hold(rig)
+    rig.daemon.gesture(Gesture(LONG_HOLD))
+    release(rig)
+    rig.wait_state("pairing")
+    assert rig.pairing.opened == [rig.daemon.config.bluetooth.pairing_timeout_s]
+    rig.daemon.gesture(Gesture(PRESS))  # a press closes the window
+    rig.wait_state("idle")
+    hold(rig)
+    rig.mic.say("long", "talk")
+    time.sleep(0.3)
+    rig.daemon.gesture(Gesture(LONG_HOLD))
+    release(rig)
+    rig.wait_state("idle")
+    assert len(rig.pairing.opened) == 1
+    assert rig.transport.text == "long talk "
+
+
+def test_model_use_loads_before_dropping_and_a_bad_model_keeps_the_old(tmp_path):
+    loads = []
+
+    def load_model(name):
+        loads.append(name)
+        if name == "broken":
+            raise RuntimeError("not a ggml file")
+        return WordTranscriber(tag=f"[{name}]"), name
+
+    r = Rig(tmp_path, load_model=load_model)
+    old = r.transcriber
+    try:
+        reply = r.daemon.command({"cmd": "model_use", "name": "broken"})
+        assert reply["ok"] is False and "still using tiny" in reply["error"]
+        assert r.daemon.transcriber is old and not old.closed
+        reply = r.daemon.command({"cmd": "model_use", "name": "base"})
+        assert reply == {"ok": True, "model": "base", "previous": "tiny"}
+        assert old.closed
+        hold(r)
+        r.mic.say("hi")
+        said(r)
+        release(r)
+        r.wait_text("[base]hi ")
+    finally:
+        r.close()
+
+
+def test_control_commands(rig):
+    assert rig.daemon.command({"cmd": "status"})["state"] == "idle"
+    assert rig.daemon.command({"cmd": "type", "text": "typed by command"})["ok"]
+    rig.wait_text("typed by command")
+    rig.wait_state("idle")
+    assert rig.daemon.command({"cmd": "listen"})["state"] == "handsfree"
+    busy = rig.daemon.command({"cmd": "type", "text": "x"})
+    assert busy["ok"] is False and "busy" in busy["error"]
+    rig.mic.say("spoken")
+    rig.wait_text("spoken ")
+    assert rig.daemon.command({"cmd": "stop"})["state"] in ("transcribing", "typing", "idle")
+    rig.wait_state("idle")
+    assert rig.daemon.command({"cmd": "retype"})["ok"]
+    rig.wait_text("spoken spoken ")
+    hist = rig.daemon.command({"cmd": "history"})
+    assert [e["text"] for e in hist["entries"]] == ["spoken "]
+    json.dumps(hist)  # goes over the socket as JSON
+
+
+def test_illegal_events_are_logged_and_survived(rig, caplog):
+    from device.daemon.state import Event
+    with caplog.at_level(logging.WARNING):
+        rig.daemon.post(Event.STREAM_END_PAIR)
+        time.sleep(0.1)
+    assert "cannot happen" in caplog.text
+    assert rig.daemon.state is State.IDLE
+    assert rig.daemon.command({"cmd": "status"})["ok"]
