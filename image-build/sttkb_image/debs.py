@@ -1,0 +1,89 @@
+"""Debian arm64 packages the device needs, downloaded on the build host and installed offline at first boot.
+
+apt-get runs with a private root directory (its own sources.list, lists and cache) and the *target's* dpkg status
+file, so it downloads exactly the packages the image lacks, with their dependencies — without
+``dpkg --add-architecture`` or any other change to the build host. Packages come from Debian's archive (Raspberry
+Pi OS arm64 is Debian's arm64 plus a few Raspberry Pi packages); signatures are checked with the host's
+debian-archive-keyring. They cannot be unpacked at build time (maintainer scripts are arm64 programs), so the
+first boot runs ``dpkg -i`` on them, with no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+from .errors import DownloadError
+
+log = logging.getLogger(__name__)
+
+# PyAudio from Debian (no aarch64 wheel); compiler + headers to build the xkbcommon cffi module at first boot.
+DEVICE_PACKAGES = ["python3-pyaudio", "libportaudio2", "gcc", "libc6-dev", "python3-dev", "libxkbcommon-dev"]
+READ_ONLY_PACKAGES = ["overlayroot"]
+MIRROR = "http://deb.debian.org/debian"
+SECURITY = "http://deb.debian.org/debian-security"
+KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+
+
+def _apt_options(root: Path, status: Path) -> list[str]:
+    return ["-o", f"Dir={root}", "-o", f"Dir::State::status={status}", "-o", "APT::Architecture=arm64",
+            "-o", "APT::Architectures::=arm64", "-o", "Debug::NoLocking=1", "-o", "Acquire::Languages=none",
+            "-o", "APT::Install-Recommends=false", "-o", "Dir::Etc::TrustedParts=/nonexistent",
+            "-o", "APT::Sandbox::User=root", "-q"]
+
+
+def download_debs(packages: list[str], suite: str, target_status: bytes, cache: Path) -> list[Path]:
+    """Download ``packages`` and the dependencies the target lacks; return the .deb files (sorted).
+
+    Cached by (suite, packages, status): a second build with the same base downloads nothing.
+    """
+    if not packages:
+        return []
+    if not KEYRING.exists():
+        raise DownloadError(f"{KEYRING} is missing: sudo apt-get install debian-archive-keyring")
+    key = hashlib.sha256(repr((suite, sorted(packages))).encode() + target_status).hexdigest()[:16]
+    root = cache / f"apt-{suite}-arm64"
+    done = cache / f"debs-{suite}-{key}"
+    if (done / ".complete").exists():
+        log.info("debs: using cached %s", done)
+        return sorted(done.glob("*.deb"))
+    (root / "etc/apt/apt.conf.d").mkdir(parents=True, exist_ok=True)
+    (root / "etc/apt/preferences.d").mkdir(parents=True, exist_ok=True)
+    (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
+    archives = root / "var/cache/apt/archives"
+    shutil.rmtree(archives, ignore_errors=True)
+    (archives / "partial").mkdir(parents=True)
+    (root / "etc/apt/sources.list").write_text(
+        f"deb [arch=arm64 signed-by={KEYRING}] {MIRROR} {suite} main\n"
+        f"deb [arch=arm64 signed-by={KEYRING}] {MIRROR} {suite}-updates main\n"
+        f"deb [arch=arm64 signed-by={KEYRING}] {SECURITY} {suite}-security main\n")
+    status = root / "target-status"
+    status.write_bytes(target_status)
+    opts = _apt_options(root, status)
+    stamp = root / "var/lib/apt/lists/.updated"
+    if not stamp.exists():
+        log.info("debs: fetching the Debian %s arm64 package index", suite)
+        _apt(["apt-get", *opts, "update"], "apt-get update (Debian arm64 index)")
+        stamp.touch()
+    log.info("debs: resolving %s against the image's installed packages", " ".join(packages))
+    _apt(["apt-get", *opts, "install", "-y", "--download-only", *packages], "downloading arm64 packages")
+    debs = sorted(archives.glob("*.deb"))
+    tmp = done.with_name(done.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for deb in debs:
+        shutil.copy2(deb, tmp / deb.name)
+    (tmp / ".complete").write_text("\n".join(d.name for d in debs) + "\n")
+    shutil.rmtree(done, ignore_errors=True)
+    tmp.rename(done)
+    return sorted(done.glob("*.deb"))
+
+
+def _apt(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
+        raise DownloadError(f"{what} failed: {tail}")

@@ -1,0 +1,118 @@
+"""The offline wheelhouse: aarch64 wheels of every runtime dependency, downloaded on the build host.
+
+Two dependencies publish no aarch64 wheel on PyPI (checked 2026-11):
+- PyAudio (sdist only): the image uses Debian's ``python3-pyaudio`` .deb (same API; the venv is created with
+  ``--system-site-packages`` so it sees it).
+- xkbcommon (cffi in API mode, sdist only): the sdist goes into the wheelhouse and is compiled once on the
+  device at first boot against Debian's libxkbcommon-dev (gcc and python3-dev come as .debs too).
+Everything else is a manylinux/py3-none wheel. pip itself is in the wheelhouse so the first boot can create the
+venv with ``--without-pip`` (Raspberry Pi OS need not have python3-venv's ensurepip).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from .errors import DownloadError, ToolFailedError
+
+log = logging.getLogger(__name__)
+
+APT_PROVIDED = {"pyaudio": "python3-pyaudio"}
+BUILT_ON_DEVICE = {"xkbcommon"}
+EXTRA_WHEELS = ["pip", "setuptools", "cffi"]  # venv bootstrap + build deps of the xkbcommon sdist
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[(]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def runtime_requirements(pyproject: Path) -> list[str]:
+    """The project's [project].dependencies."""
+    data = tomllib.loads(pyproject.read_text())
+    return list(data["project"]["dependencies"])
+
+
+def platform_args(glibc: tuple[int, int], python: tuple[int, int]) -> list[str]:
+    """pip options selecting aarch64 wheels a target with this glibc and CPython can run."""
+    major, minor = glibc
+    args = []
+    for m in range(minor, 16, -1):
+        args += ["--platform", f"manylinux_{major}_{m}_aarch64"]
+    args += ["--platform", "manylinux2014_aarch64", "--platform", "linux_aarch64"]
+    tag = f"cp{python[0]}{python[1]}"
+    return args + ["--python-version", f"{python[0]}.{python[1]}", "--implementation", "cp",
+                   "--abi", tag, "--abi", "abi3", "--abi", "none", "--only-binary=:all:"]
+
+
+def _pip(python: str, args: list[str], what: str) -> None:
+    proc = subprocess.run([python, "-m", "pip", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-4:])
+        raise DownloadError(f"{what} failed: {tail}. Check the network access to PyPI and try again")
+
+
+def download_wheelhouse(requirements: list[str], glibc: tuple[int, int], python: tuple[int, int],
+                        cache: Path, pip_python: str = sys.executable) -> Path:
+    """Download (once; cached by requirements + target) the dependency wheels and sdists into a directory."""
+    wanted = [r for r in requirements if _name(r) not in APT_PROVIDED and _name(r) not in BUILT_ON_DEVICE]
+    sdists = [r for r in requirements if _name(r) in BUILT_ON_DEVICE]
+    key = hashlib.sha256(json.dumps([wanted, sdists, EXTRA_WHEELS, glibc, python]).encode()).hexdigest()[:16]
+    dest = cache / f"wheelhouse-cp{python[0]}{python[1]}-{key}"
+    if (dest / ".complete").exists():
+        log.info("wheelhouse: using cached %s", dest)
+        return dest
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    log.info("wheelhouse: downloading aarch64 wheels for CPython %d.%d (glibc %d.%d)", *python, *glibc)
+    _pip(pip_python, ["download", "-q", "-d", str(tmp), *platform_args(glibc, python), *wanted, *EXTRA_WHEELS],
+         "downloading aarch64 wheels")
+    if sdists:
+        _pip(pip_python, ["download", "-q", "--no-deps", "--no-binary=:all:", "-d", str(tmp), *sdists],
+             "downloading the sources built on the device")
+    (tmp / ".complete").write_text("\n".join(sorted(p.name for p in tmp.iterdir())) + "\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
+
+
+def build_project_wheel(repo: Path, out_dir: Path, epoch: int, pip_python: str = sys.executable) -> Path:
+    """Build the project's own wheel from a clean copy of the source (nothing is written into the checkout)."""
+    src = out_dir / "src"
+    src.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md", "LICENSE", "device", "gadget"):
+        path = repo / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif path.exists():
+            shutil.copy2(path, src / name)
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch))
+    proc = subprocess.run([pip_python, "-m", "pip", "wheel", "-q", "--no-deps",
+                           "-w", str(out_dir), str(src)], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise ToolFailedError("building the sttkb wheel failed: " + " | ".join(proc.stderr.splitlines()[-4:]))
+    wheels = sorted(out_dir.glob("sttkb-*.whl"))
+    if not wheels:
+        raise ToolFailedError("building the sttkb wheel produced no wheel")
+    return wheels[-1]
+
+
+def non_aarch64(wheel_names: list[str]) -> list[str]:
+    """Wheels that cannot run on the target (platform-specific but not aarch64)."""
+    bad = []
+    for name in wheel_names:
+        if not name.endswith(".whl"):
+            continue
+        platform = name[:-4].split("-")[-1]
+        if platform != "any" and "aarch64" not in platform:
+            bad.append(name)
+    return bad
