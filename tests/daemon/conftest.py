@@ -121,7 +121,8 @@ def make_config(**daemon_overrides) -> Config:
 
 
 class Rig:
-    def __init__(self, tmp_path, *, key_delay_s=0.0, load_model=None, config=None, journal=True) -> None:
+    def __init__(self, tmp_path, *, key_delay_s=0.0, load_model=None, config=None, journal=True,
+                 notifier=None) -> None:
         from gadget.typist import Typist
         from gadget.virtual import VirtualTransport
 
@@ -133,7 +134,8 @@ class Rig:
         self.journal = Journal(tmp_path / "journal.jsonl", enabled=journal)
         self.daemon = Daemon(config or make_config(), Parts(
             keyboard=self.keyboard, transcriber=self.transcriber, open_mic=self.mic.open, load_model=load_model,
-            model_name="tiny", pairing=self.pairing, journal=self.journal))
+            model_name="tiny", pairing=self.pairing, journal=self.journal,
+            notifier=notifier))
         self.daemon.start()
         self.thread = threading.Thread(target=self.daemon.run, daemon=True)
         self.thread.start()
