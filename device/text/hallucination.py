@@ -33,8 +33,6 @@ ALWAYS_PHRASES: tuple[str, ...] = (
     "thank you very much for watching",
     "thank you for watching and see you next time",
     "thanks for watching and see you next time",
-    "thank you for listening",
-    "thanks for listening",
     "please subscribe",
     "please subscribe to my channel",
     "subscribe to my channel",
@@ -44,7 +42,6 @@ ALWAYS_PHRASES: tuple[str, ...] = (
     "don't forget to subscribe",
     "please like share and subscribe",
     "see you in the next video",
-    "see you in the next one",
 )
 """Whole sentences dropped at any speech level (English; lower case, no punctuation)."""
 

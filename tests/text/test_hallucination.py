@@ -43,6 +43,7 @@ CASES = [
     ("Meet me at noon (see the invite).", LOUD, "Meet me at noon (see the invite)."),
     ("It was *really* good.", LOUD, "It was *really* good."),
     ("I will subscribe to the newsletter.", LOUD, "I will subscribe to the newsletter."),
+    ("Thank you for listening.", LOUD, "Thank you for listening."),   # a real way to end a talk
     ("Thank you for watching the kids yesterday, Sam.", LOUD, "Thank you for watching the kids yesterday, Sam."),
 ]
 
