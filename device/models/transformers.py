@@ -130,7 +130,8 @@ def read_transformers(directory: Path) -> Checkpoint:
                 check_shape(name, shape(name), hp, src)
             except CorruptModelError as e:
                 if "unexpected tensor" in str(e):
-                    raise CorruptModelError(f"{e}. If this checkpoint has adapters (LoRA), merge them first "
+                    raise CorruptModelError(f"{src}: unexpected tensor {mapped[name][1]}: not a standard Whisper "
+                                            f"model. If it has adapters (LoRA), merge them first "
                                             f"(model = model.merge_and_unload()) and save again") from None
                 raise
         check_complete(set(mapped), hp, src)

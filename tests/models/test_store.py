@@ -1,0 +1,176 @@
+"""The model store: where it is, list/use/remove, atomic imports (an exception or Ctrl-C leaves nothing)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import device.models.ggml as ggml_module
+from device.cli import main
+from device.models.convert import convert
+from device.models.default import DEFAULT_NAME
+from device.models.errors import ModelInUseError, ModelNotFoundError
+from device.models.importer import default_name, import_model
+from device.models.quant import Quant
+from device.models.sources import open_source
+from device.models.store import ModelStore, default_store_dir
+from tests.models.builders import dir_state, write_synthetic_hf
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def small_src(tmp_path_factory) -> Path:
+    """A small synthetic f16 ggml model: store operations don't need real weights (import without validation)."""
+    d = tmp_path_factory.mktemp("small")
+    write_synthetic_hf(d / "hf", n_mels=80, n_vocab=51864, dtype="F16")
+    ckpt = open_source(d / "hf")
+    with open(d / "ggml-small.bin", "wb") as f:
+        convert(ckpt, f, Quant.F16, progress=False)
+    ckpt.close()
+    return d / "ggml-small.bin"
+
+
+def test_store_location_rule(monkeypatch, tmp_path):
+    monkeypatch.delenv("STTKB_MODEL_STORE", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert default_store_dir() == tmp_path / "xdg" / "sttkb" / "models"
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert default_store_dir() == Path("/var/lib/sttkb/models")
+    monkeypatch.setenv("STTKB_MODEL_STORE", str(tmp_path / "env"))
+    assert default_store_dir() == tmp_path / "env"
+    assert default_store_dir(str(tmp_path / "configured")) == tmp_path / "configured"
+
+
+def test_default_names():
+    assert default_name(Path("/x/ggml-base.en.bin"), Quant.Q5_1) == "base.en-q5_1"
+    assert default_name(Path("/x/ggml-small-f16.bin"), Quant.Q8_0) == "small-q8_0"
+    assert default_name(Path("/ft/whisper-tiny-nl/"), Quant.F16) == "whisper-tiny-nl-f16"
+    assert default_name(Path("/ft/my model/model.bin"), Quant.Q4_0) == "my-model-q4_0"
+
+
+def test_list_use_remove(tmp_path, small_src, capsys):
+    store = ModelStore(tmp_path / "s")
+    for quant in (Quant.F16, Quant.Q8_0):
+        m = import_model(small_src, store, quant=quant, validate=False, progress=False)
+        assert m["name"] == f"small-{quant.label}"
+    assert store.names() == ["small-f16", "small-q8_0"]
+    assert store.current() is None
+    store.use("small-q8_0")
+    assert store.current() == "small-q8_0"
+    assert store.resolve() == tmp_path / "s" / "small-q8_0.bin"
+    assert store.resolve("small-f16") == tmp_path / "s" / "small-f16.bin"
+
+    assert main(["model", "list", "--store", str(store.root)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("  small-f16") and "f16" in out[0] and "English-only" in out[0]
+    assert out[1].startswith("* small-q8_0") and "q8_0" in out[1]
+    sizes = [float(line.split()[-3]) for line in out[:2]]
+    assert sizes[1] < sizes[0]
+
+    with pytest.raises(ModelInUseError):
+        store.remove("small-q8_0")
+    store.remove("small-f16")
+    assert not (tmp_path / "s" / "small-f16.bin").exists() and store.names() == ["small-q8_0"]
+    assert main(["model", "remove", "small-q8_0", "--store", str(store.root)]) == 1
+    assert "in use" in capsys.readouterr().err
+    assert main(["model", "remove", "small-q8_0", "--force", "--store", str(store.root)]) == 0
+    assert store.names() == [] and store.current() is None
+    assert {p.name for p in store.root.iterdir()} <= {".lock"}
+
+    with pytest.raises(ModelNotFoundError, match="no model named 'nope'"):
+        store.use("nope")
+
+
+def test_manifest_of_an_unvalidated_import(tmp_path, small_src, capsys):
+    store = ModelStore(tmp_path / "s")
+    import_model(small_src, store, quant=Quant.Q5_0, name="mine", validate=False, progress=False)
+    assert main(["model", "info", "mine", "--store", str(store.root)]) == 0
+    import json
+    info = json.loads(capsys.readouterr().out)
+    from device.models.store import sha256_file
+    assert info["sha256"] == sha256_file(tmp_path / "s" / "mine.bin")
+    assert info["quant"] == "q5_0" and info["n_mels"] == 80 and info["n_vocab"] == 51864
+    assert info["english_only"] is True and info["source_kind"] == "ggml" and info["source_dtype"] == "f16"
+    assert info["source"] == str(small_src.resolve()) and info["validation"] is None
+    assert info["created"].endswith("+00:00") and info["in_use"] is False
+
+
+def test_resolve_without_a_selection_gives_the_embedded_default(tmp_path, default_model):
+    root = tmp_path / "s"
+    root.mkdir()
+    for suffix in (".bin", ".json"):
+        os.link(default_model.with_suffix(suffix), root / f"{DEFAULT_NAME}{suffix}")
+    assert ModelStore(root).resolve() == root / f"{DEFAULT_NAME}.bin"
+
+
+def _fail_after(n: int, exc: type[BaseException]):
+    real = ggml_module.write_tensor
+    calls = []
+
+    def write_tensor(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise exc()
+        return real(*args, **kwargs)
+    return write_tensor
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, MemoryError])
+def test_interrupted_conversion_leaves_the_store_unchanged(tmp_path, small_src, monkeypatch, exc):
+    store = ModelStore(tmp_path / "s")
+    import_model(small_src, store, quant=Quant.F16, name="keep", validate=False, progress=False)
+    store.use("keep")
+    before = dir_state(store.root)
+    monkeypatch.setattr(ggml_module, "write_tensor", _fail_after(20, exc))
+    with pytest.raises(exc):
+        import_model(small_src, store, quant=Quant.Q8_0, name="new", validate=False, progress=False)
+    assert dir_state(store.root) == before          # no new model, no manifest, no temp file
+    # replacing an existing model (--force) that fails keeps the old one intact
+    monkeypatch.setattr(ggml_module, "write_tensor", _fail_after(20, exc))
+    with pytest.raises(exc):
+        import_model(small_src, store, quant=Quant.Q8_0, name="keep", overwrite=True, validate=False, progress=False)
+    assert dir_state(store.root) == before
+
+
+def test_failed_validation_leaves_the_store_unchanged(tmp_path, small_src, monkeypatch):
+    import device.models.importer as importer
+    from device.models.errors import ValidationFailedError
+    store = ModelStore(tmp_path / "s")
+    store.ensure_dir()
+    before = dir_state(store.root)
+
+    def refuse(*_a, **_k):
+        raise ValidationFailedError("loops")
+    monkeypatch.setattr(importer, "validate_model", refuse)
+    with pytest.raises(ValidationFailedError):
+        import_model(small_src, store, quant=Quant.F16, progress=False)
+    assert dir_state(store.root) == before
+
+
+def test_ctrl_c_during_a_real_import_leaves_nothing(tmp_path, ct2_dir):
+    """A real SIGINT to `sttkb model import` while it converts tiny.en: exit 130, store as before."""
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / "current").write_text("x\n")
+    before = dir_state(root)
+    proc = subprocess.Popen([sys.executable, "-m", "device", "model", "import", str(ct2_dir), "--store", str(root),
+                             "--quant", "q5_0"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".importing-") for p in root.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert b"interrupted" in err
+    assert {k: v for k, v in dir_state(root).items() if k != ".lock"} == before

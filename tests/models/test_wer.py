@@ -1,0 +1,40 @@
+"""WER used by `model import --check` (and the benchmark): normalizer cases and agreement with jiwer."""
+
+from __future__ import annotations
+
+import jiwer
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from device.models.wer import normalize_words, word_error_rate
+
+
+@pytest.mark.parametrize("text, words", [
+    ("Hello, World!", ["hello", "world"]),
+    ("Don’t stop — it's 10 o'clock.", ["don't", "stop", "it's", "10", "o'clock"]),
+    ("'quoted' words", ["quoted", "words"]),
+    ("snake_case and CAPS", ["snake", "case", "and", "caps"]),
+    ("Ｆｕｌｌｗｉｄｔｈ ｔｅｘｔ", ["fullwidth", "text"]),
+    ("  ", []),
+    ("Grüße aus Köln", ["grüße", "aus", "köln"]),
+])
+def test_normalizer(text, words):
+    assert normalize_words(text) == words
+
+
+def test_counts():
+    r = word_error_rate("the cat sat on the mat", "The cat sat on a mat.")
+    assert (r.errors, r.reference_words, r.wer) == (1, 6, pytest.approx(1 / 6))
+    assert word_error_rate("a b c", "").wer == 1.0
+    assert word_error_rate("a b", "a x b y z").wer == 1.5          # insertions count
+    assert word_error_rate("", "").wer == 0.0 and word_error_rate("", "x").wer == 1.0
+
+
+words = st.lists(st.sampled_from(["a", "b", "c", "the", "cat"]), min_size=1, max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(words, st.lists(st.sampled_from(["a", "b", "c", "the", "cat", "dog"]), max_size=12))
+def test_agrees_with_jiwer(ref, hyp):
+    assert word_error_rate(" ".join(ref), " ".join(hyp)).wer == pytest.approx(jiwer.wer(" ".join(ref), " ".join(hyp)))
