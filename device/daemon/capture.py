@@ -52,6 +52,14 @@ class SessionAudio:
 
     close = stop
 
+    @property
+    def overflows(self) -> int:
+        return 0  # the hub's queue is unbounded: a slow transcriber delays, never drops
+
+    def chunks(self) -> Iterator[Chunk]:
+        """The :class:`device.audio.sources.AudioSource` view: the same as iterating."""
+        return iter(self)
+
     def __iter__(self) -> Iterator[Chunk]:
         while True:
             item = self._q.get()
@@ -61,7 +69,8 @@ class SessionAudio:
 
 
 class CaptureHub:
-    """Owns the microphone; ``open_mic()`` returns an iterable of chunks (and may have ``close()``)."""
+    """Owns the microphone. ``open_mic()`` returns a :class:`device.audio.sources.AudioSource` (``chunks()``,
+    ``stop()``) or any iterable of chunks; it raises OSError when there is no microphone."""
 
     def __init__(self, open_mic: Callable[[], Iterable[Chunk]], *, on_lost: Callable[[Exception | None], None],
                  pre_roll_s: float = 0.3, rate: int = 16000, clock: Callable[[], float] = time.monotonic) -> None:
@@ -86,7 +95,8 @@ class CaptureHub:
     def _read(self, mic: Iterable[Chunk]) -> None:
         error: Exception | None = None
         try:
-            for chunk in mic:
+            chunks = mic.chunks() if hasattr(mic, "chunks") else mic  # type: ignore[union-attr]
+            for chunk in chunks:
                 now = self.clock()
                 with self._lock:
                     for s in self._sessions:
@@ -126,7 +136,7 @@ class CaptureHub:
         with self._lock:
             self._closing = True
             mic, self._mic = self._mic, None
-        close = getattr(mic, "close", None)
+        close = getattr(mic, "stop", None) or getattr(mic, "close", None)
         if close:
             try:
                 close()

@@ -115,3 +115,20 @@ class StatusLed:
         self._thread.join(timeout=2)
         self.led.off()
         self.led.close()
+
+
+class LogLed:
+    """A stand-in LED for ``sttkb run --simulate`` and boxes without one: logs each pattern change."""
+
+    def __init__(self) -> None:
+        self.current = "off"
+        self.history: list[str] = []
+
+    def show(self, pattern: str) -> None:
+        if pattern != self.current:
+            self.current = pattern
+            self.history.append(pattern)
+            log.info("LED: %s", pattern)
+
+    def close(self) -> None:
+        pass
