@@ -1,0 +1,86 @@
+"""`sttkb status|listen|stop|history|retype|reload` against a daemon on a real control socket, and without one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from device.cli import main
+from device.cli.daemon import notify_daemon_model, send_to_daemon
+from device.daemon.control import ControlServer
+from device.daemon.journal import TYPED, Journal
+from tests.daemon.conftest import Rig, WordTranscriber
+
+STTKB = Path(sys.executable).with_name("sttkb")
+
+
+@pytest.fixture
+def sock():
+    with tempfile.TemporaryDirectory(prefix="sttkb-c") as d:
+        yield Path(d) / "control.sock"
+
+
+@pytest.fixture
+def served(tmp_path, sock, monkeypatch):
+    monkeypatch.setenv("STTKB_CONTROL_SOCKET", str(sock))
+    rig = Rig(tmp_path, load_model=lambda name: (WordTranscriber(f"[{name}]"), name))
+    server = ControlServer(rig.daemon.command, sock, group=None)
+    server.start()
+    yield rig
+    server.close()
+    rig.close()
+
+
+def test_not_running_is_one_clear_line(sock):
+    r = subprocess.run([str(STTKB), "status"], capture_output=True, text=True, timeout=60,
+                       env={"STTKB_CONTROL_SOCKET": str(sock), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f"sttkb: error: sttkb daemon is not running (no answer on {sock}): start it with "
+                                f"`systemctl start sttkb` or `sttkb run`")
+    assert "Traceback" not in r.stderr
+
+
+def test_status_listen_stop_retype_history(served, capsys):
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "state:     idle" in out and "model:     tiny" in out
+    assert main(["listen"]) == 0
+    served.wait_state("handsfree")
+    served.mic.say("from", "the", "cli")
+    served.wait_text("from the cli ")
+    assert main(["stop"]) == 0
+    served.wait_state("idle")
+    assert main(["retype"]) == 0
+    served.wait_text("from the cli from the cli ")
+    served.wait_state("idle")
+    capsys.readouterr()
+    assert main(["history"]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("from the cli") and len(out.splitlines()) == 1
+
+
+def test_model_use_notifies_a_running_daemon(served):
+    assert notify_daemon_model("base.en") == "the running daemon now uses base.en"
+    assert served.daemon.model_name == "base.en"
+
+
+def test_model_use_without_a_daemon(sock, monkeypatch):
+    monkeypatch.setenv("STTKB_CONTROL_SOCKET", str(sock))
+    assert "not running" in notify_daemon_model("base.en")
+    assert send_to_daemon("type", text="x") is None  # `sttkb type` then types directly
+
+
+def test_history_without_a_daemon_reads_the_journal_and_marks_untyped(tmp_path, sock, monkeypatch, capsys):
+    monkeypatch.setenv("STTKB_CONTROL_SOCKET", str(sock))
+    j = Journal(tmp_path / "j.jsonl")
+    j.mark(j.append("typed one ", 1), TYPED)
+    j.append("lost in a power cut ", 2)
+    assert main(["history", "--file", str(tmp_path / "j.jsonl")]) == 0
+    cap = capsys.readouterr()
+    lines = cap.out.splitlines()
+    assert lines[0].endswith("  typed one") and lines[1].endswith("! lost in a power cut")
+    assert "sttkb retype ID" in cap.err
