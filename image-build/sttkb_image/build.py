@@ -17,7 +17,7 @@ from . import accounts, bootconfig, debs, source, units, wheelhouse
 from .errors import BaseImageError, Error, SpaceError
 from .ext4 import Batch, Ext4
 from .fat import Fat
-from .partitions import grow_root, read_layout
+from .partitions import read_layout, set_root_size
 from .target import Target, read_target
 from .tools import XZ_TOOLS, check_tools
 
@@ -111,28 +111,45 @@ def build(opts: Options) -> Path:
     log.info("checking the sha256 of %s", opts.base)
     source.verify(opts.base, opts.sha256)
     raw_size = source.uncompressed_size(opts.base)
-    need = raw_size + (1 << 30)
+    need = 2 * raw_size + (1 << 30)     # the image and its root partition apart, plus the payload
     free = _free_bytes(opts.output.parent)
     if free < need:
         raise SpaceError(f"{opts.output.parent} has {free >> 20} MiB free; the build needs about {need >> 20} MiB "
-                         "(the image plus 1 GiB). Free some space or choose another --output directory")
+                         "(twice the image plus 1 GiB). Free some space or choose another --output directory")
     opts.cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{opts.output.name}.", suffix=".partial", dir=opts.output.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    temps = []
     try:
+        for suffix in (".partial", ".root.partial"):
+            fd, name = tempfile.mkstemp(prefix=f".{opts.output.name}.", suffix=suffix, dir=opts.output.parent)
+            os.close(fd)
+            temps.append(Path(name))
+        img, root_file = temps
         with tempfile.TemporaryDirectory(prefix="sttkb-image-") as work:
-            _build_into(opts, tmp, Path(work))
-        os.chmod(tmp, 0o644)
-        tmp.replace(opts.output)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+            _build_into(opts, img, root_file, Path(work))
+        os.chmod(img, 0o644)
+        img.replace(opts.output)
+    finally:
+        for t in temps:
+            t.unlink(missing_ok=True)
     log.info("done: %s", opts.output)
     return opts.output
 
 
-def _build_into(opts: Options, img: Path, work: Path) -> None:
+def _copy_range(src: Path, src_offset: int, dest: Path, dest_offset: int, length: int) -> None:
+    """Copy ``length`` bytes between files in the kernel (copy_file_range), keeping holes out of the way."""
+    with open(src, "rb") as fi, open(dest, "r+b") as fo:
+        done = 0
+        while done < length:
+            n = os.copy_file_range(fi.fileno(), fo.fileno(), min(length - done, 1 << 30),
+                                   src_offset + done, dest_offset + done)
+            if n <= 0:
+                raise Error(f"copying {src} to {dest} stopped after {done} of {length} bytes (disk full?)")
+            done += n
+
+
+def _build_into(opts: Options, img: Path, root_file: Path, work: Path) -> None:
+    """Edit the image. The root partition is taken out into its own file while it is grown and written:
+    resize2fs resizes a regular file to the filesystem's size and knows nothing of an offset inside it."""
     source.extract(opts.base, img)
     layout = read_layout(img)
     fat = Fat(img, layout.boot.start, opts.epoch)
@@ -141,7 +158,7 @@ def _build_into(opts: Options, img: Path, work: Path) -> None:
         if needed not in boot_names:
             raise BaseImageError(f"the boot partition has no {needed}: not a Raspberry Pi OS image")
     fs = Ext4(img, layout.root.start)
-    fs.check_superblock(layout.root.size)
+    _, fs_free = fs.check_superblock(layout.root.size)
     target = read_target(fs)
     if fs.stat(OPT) is not None:
         raise BaseImageError(f"the base image already contains {OPT}: start from the unmodified Raspberry Pi OS "
@@ -150,17 +167,28 @@ def _build_into(opts: Options, img: Path, work: Path) -> None:
 
     payload, account_files = _assemble(opts, fs, target, work)
     grow_by = payload.size() + MARGIN
-    _, fs_free = fs.check_superblock(layout.root.size)
-    if opts.grow:
-        fs.preen()
-        layout = grow_root(img, layout, grow_by)
-        fs = Ext4(img, layout.root.start)
-        fs.resize(layout.root.size)
-    elif fs_free < grow_by:
+    if not opts.grow and fs_free < grow_by:
         raise SpaceError(f"the root filesystem has {fs_free >> 20} MiB free; the payload needs {grow_by >> 20} MiB. "
                          "Build without --no-grow")
+
+    _copy_range(img, layout.root.start, root_file, 0, layout.root.size)
+    with open(img, "r+b") as f:
+        f.truncate(layout.root.start)
+    fs = Ext4(root_file, 0)
+    root_size = layout.root.size
+    if opts.grow:
+        fs.preen()
+        root_size = -(-(layout.root.end + grow_by) // (4 << 20)) * (4 << 20) - layout.root.start
+        with open(root_file, "r+b") as f:
+            f.truncate(root_size)
+        fs.resize(root_size)
     _write_root(opts, fs, payload, account_files, work)
     fs.fsck()
+    _copy_range(root_file, 0, img, layout.root.start, root_size)
+    root_file.unlink()
+    if root_size != layout.root.size:
+        set_root_size(img, layout, root_size)
+    read_layout(img)
     _edit_boot(opts, fat)
 
 

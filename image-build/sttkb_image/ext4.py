@@ -48,7 +48,7 @@ class Ext4:
     """An ext4 filesystem at ``offset`` bytes inside ``image``."""
 
     def __init__(self, image: Path, offset: int) -> None:
-        self.spec = f"{image}?offset={offset}"
+        self.spec = f"{image}?offset={offset}" if offset else str(image)
 
     def _debugfs(self, args: list[str], write: bool = False) -> subprocess.CompletedProcess[bytes]:
         cmd = ["debugfs", *(["-w"] if write else []), *args, self.spec]
@@ -128,8 +128,8 @@ class Ext4:
                                  "download the image again")
 
     def resize(self, new_size: int) -> None:
-        """Grow the filesystem to ``new_size`` bytes, then check it (e2fsprogs 1.47.0 was seen to corrupt a
-        1 KiB-block filesystem grown past 256 MiB at an offset; Raspberry Pi OS uses 4 KiB blocks)."""
+        """Grow the filesystem to ``new_size`` bytes, then check it. Only for a filesystem that is a file of its
+        own: resize2fs truncates a regular file to the filesystem size, ignoring an offset inside it."""
         proc = subprocess.run(["resize2fs", self.spec, f"{new_size // 1024}K"], capture_output=True)
         if proc.returncode != 0:
             raise ToolFailedError(f"resize2fs failed: {proc.stderr.decode(errors='replace').strip()}")

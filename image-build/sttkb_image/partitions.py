@@ -62,14 +62,9 @@ def read_layout(image: Path) -> Layout:
     return Layout(parts[0], root, sector)
 
 
-def grow_root(image: Path, layout: Layout, extra_bytes: int) -> Layout:
-    """Append ``extra_bytes`` (rounded up to 4 MiB) to the image file and extend the root partition over them."""
-    mib4 = 4 << 20
-    new_size = -(-(layout.root.end + extra_bytes) // mib4) * mib4
-    with open(image, "r+b") as f:
-        f.truncate(new_size)
-    sectors = (new_size - layout.root.start) // layout.sector_size
+def set_root_size(image: Path, layout: Layout, size: int) -> None:
+    """Give the root partition ``size`` bytes (the image file must already hold them)."""
+    sectors = size // layout.sector_size
     run(["sfdisk", "--no-reread", "--no-tell-kernel", "-q", "-N", str(layout.root.number), str(image)],
         input=f"start={layout.root.start // layout.sector_size}, size={sectors}\n".encode(),
         what="growing the root partition")
-    return read_layout(image)
