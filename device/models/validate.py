@@ -52,8 +52,10 @@ class ValidationResult:
 
 
 def _transcribe(model, audio, language: str) -> tuple[str, float]:
+    from pywhispercpp.utils import redirect_stderr
     start = time.monotonic()
-    segments = model.transcribe(audio, language=language)
+    with redirect_stderr(to=None):          # whisper.cpp's own chatter (timings, language detection)
+        segments = model.transcribe(audio, language=language)
     return " ".join(s.text.strip() for s in segments).strip(), time.monotonic() - start
 
 

@@ -219,3 +219,20 @@ def test_config_that_contradicts_the_weights_is_refused(tmp_path):
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     with pytest.raises(CorruptModelError, match="num_mel_bins = 128 but the weights have 80"):
         open_source(tmp_path / "m")
+
+
+def test_every_tokenizer_file_kind_gives_the_same_vocabulary(ct2_dir, tmp_path):
+    """tokenizer.json (fast tokenizer), vocab.json + added_tokens.json (slow tokenizer files) and CTranslate2's
+    vocabulary.txt all describe the same tokens."""
+    from device.models.vocab import load_vocab
+    reference = load_vocab(ct2_dir)                              # tokenizer.json
+    tok = json.loads((ct2_dir / "tokenizer.json").read_text())
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "vocab.json").write_text(json.dumps(tok["model"]["vocab"]))
+    (slow / "added_tokens.json").write_text(json.dumps({a["content"]: a["id"] for a in tok["added_tokens"]}))
+    txt = tmp_path / "txt"
+    txt.mkdir()
+    (txt / "vocabulary.txt").write_bytes((ct2_dir / "vocabulary.txt").read_bytes())
+    assert load_vocab(slow) == reference
+    assert load_vocab(txt) == reference
