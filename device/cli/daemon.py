@@ -291,6 +291,9 @@ def cmd_run(args) -> int:
     led = LogLed()
     if config.led.pin and not simulate:
         led = StatusLed(config.led.pin, pwm=config.led.pwm, pin_factory=factory)
+    if config.led.feedback_sounds:
+        from device.daemon.sounds import FeedbackSounds, SoundingLed
+        led = SoundingLed(led, FeedbackSounds())
     daemon = Daemon(config, Parts(
         keyboard=keyboard, transcriber=transcriber, open_mic=open_mic, load_model=load_model,
         model_name=model_name, pairing=pairing, journal=journal, notifier=Notifier(), led=led,
