@@ -26,8 +26,8 @@ from sttkb_image.partitions import read_layout  # noqa: E402
 
 IMAGE_CACHE = CACHE / "image"
 EPOCH = 1_700_000_000
-# python3-pyaudio only (not gcc/python3-dev): the synthetic image's dpkg status lists what Pi OS Lite has for it,
-# so the test ships a handful of small .debs; the default list is checked in test_debs_defaults.
+# python3-pyaudio only (not gcc/python3-dev, ~60 MB): the synthetic image's dpkg status lists what Pi OS Lite has
+# for it, so the test downloads (once) and ships a handful of small .debs.
 TEST_APT_PACKAGES = ("python3-pyaudio",)
 
 
