@@ -42,14 +42,19 @@ def import_model(src: str | Path, store: ModelStore, quant: Quant = Quant.Q8_0, 
                                f"or `sttkb model remove {name}` first")
     ckpt = open_source(src)
     try:
+        hp = ckpt.hparams
+        log.info("%s: %s Whisper model (%s, %d+%d layers, width %d, %d mel bins, %s); writing %s as %s",
+                 src, ckpt.kind, ckpt.source_dtype, hp.n_audio_layer, hp.n_text_layer, hp.n_audio_state, hp.n_mels,
+                 "English-only" if hp.english_only else "multilingual", name, quant.label)
         for warning in ckpt.warnings:
             log.warning("%s", warning)
         with store.temp_file() as tmp:
             with open(tmp, "wb") as out:
                 types = convert(ckpt, out, quant, progress=progress)
             ckpt.close()
+            if validate:
+                log.info("checking the converted model with whisper.cpp on the reference clip")
             validation = validate_model(tmp, ckpt.hparams.english_only, check).as_dict() if validate else None
-            hp = ckpt.hparams
             manifest = {
                 "name": name,
                 "file": f"{name}.bin",
