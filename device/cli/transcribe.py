@@ -1,5 +1,155 @@
-"""sttkb command group (placeholder until its issue lands)."""
+"""``sttkb transcribe FILE`` and ``sttkb dictate``: speech in, text out on stdout (logs on stderr)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from device.errors import SttkbError
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[str], None]
+"""Where dictated text goes: stdout by default; the composition root may pass a keyboard's ``type_text``."""
+
+
+def stdout_sink(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def load(args):
+    """(config, model path) from ``--config`` / ``--model``: a store name, a .bin path, or the configured one."""
+    from device.config import load_config
+    config = load_config(args.config)
+    model = getattr(args, "model", None)
+    if model and (Path(model).suffix == ".bin" or "/" in model):
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise SttkbError(f"{path}: no such model file (give a ggml .bin, or a name from `sttkb model list`)")
+        return config, path
+    from device.models.store import ModelStore
+    return config, ModelStore(config.models.store or None).resolve(model or config.models.name or None)
+
+
+def make_transcriber(config, model_path):
+    from device.chain import Transcriber
+    log.info("loading %s", model_path)
+    return Transcriber(config, model_path)
+
+
+# -- transcribe --------------------------------------------------------------------------------------------
+def cmd_transcribe(args) -> int:
+    from device.audio.sources import FileSource
+    config, model_path = load(args)
+    source = FileSource(args.file)          # decode errors surface before the model loads
+    transcriber = make_transcriber(config, model_path)
+    try:
+        text = "".join(piece.text for piece in transcriber.stream(source))
+    finally:
+        transcriber.close()
+    stats = transcriber.stats
+    log.info("%.1f s of audio, %d segment(s), %.1f s of speech decoded in %.1f s", stats.audio_s, stats.segments,
+             stats.speech_s, stats.asr_s)
+    text = text.rstrip(" ")
+    if text:
+        print(text)
+    else:
+        log.warning("no speech found in %s", args.file)
+    return 0
+
+
+# -- dictate -----------------------------------------------------------------------------------------------
+def open_source(args, config):
+    if args.file:
+        from device.audio.sources import FileSource
+        return FileSource(args.file, realtime=args.realtime)
+    from device.audio.mic import MicSource
+    settings = config.audio
+    if args.device is not None:
+        from dataclasses import replace
+        settings = replace(settings, device=args.device)
+    return MicSource(settings)
+
+
+def dictate(args, sink: Sink = stdout_sink) -> int:
+    """Stream pieces into ``sink`` as they are transcribed (the keyboard is one line away: pass its
+    ``type_text``)."""
+    config, model_path = load(args)
+    source = open_source(args, config)
+    try:
+        transcriber = make_transcriber(config, model_path)
+    except BaseException:
+        source.stop()
+        if hasattr(source, "close"):
+            source.close()
+        raise
+    if not args.file:
+        print("sttkb: listening; Ctrl+C to stop", file=sys.stderr)
+    wrote = False
+    try:
+        for piece in transcriber.stream(source):
+            if piece.text:
+                sink(piece.text)
+                wrote = True
+            log.info("segment %.1f-%.1f s: %.2f s to transcribe", piece.segment_start_s, piece.segment_end_s,
+                     piece.asr_s)
+    except KeyboardInterrupt:
+        source.stop()
+    finally:
+        transcriber.close()
+    if wrote and sink is stdout_sink:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    if transcriber.stats.overflows:
+        log.warning("%d capture overflow(s): some audio was lost", transcriber.stats.overflows)
+    return 0
+
+
+def cmd_dictate(args) -> int:
+    if args.list_devices:
+        from device.audio.mic import _pyaudio, list_input_devices
+        pa = _pyaudio()
+        try:
+            devices = list_input_devices(pa)
+        finally:
+            pa.terminate()
+        if not devices:
+            print("no input devices found", file=sys.stderr)
+            return 1
+        for d in devices:
+            print(f"{d.index}\t{d.name}\t{d.channels} ch\t{d.default_rate} Hz")
+        return 0
+    if args.realtime and not args.file:
+        raise SttkbError("--realtime replays a --file at 1x speed; a microphone is always real time")
+    sink = getattr(args, "sink", None) or stdout_sink
+    return dictate(args, sink)
 
 
 def register(sub) -> None:
-    """Add this group's commands to the `sttkb` subparsers."""
+    """Add ``transcribe`` and ``dictate`` to the `sttkb` subparsers."""
+    p = sub.add_parser("transcribe", help="print the transcript of an audio file (WAV/FLAC, any rate)",
+                       description="Transcribe an audio file with the configured model. The transcript alone goes "
+                                   "to stdout; logs go to stderr.")
+    p.add_argument("file", metavar="FILE", help="audio file: WAV, FLAC or OGG, any sample rate and channels")
+    p.add_argument("--model", metavar="NAME|PATH", help="a model name from `sttkb model list` or a ggml .bin path "
+                                                         "(default: models.name, else the embedded default)")
+    p.set_defaults(func=cmd_transcribe)
+
+    d = sub.add_parser("dictate", help="stream text as you speak (microphone or a file)",
+                       description="Listen and print each piece of text as soon as it is transcribed.")
+    src = d.add_mutually_exclusive_group()
+    src.add_argument("--file", metavar="FILE", help="read this audio file instead of the microphone")
+    src.add_argument("--device", metavar="NAME|INDEX", help="microphone (name substring or index; "
+                                                             "default: audio.device)")
+    d.add_argument("--realtime", action="store_true", help="with --file: replay at 1x speed, like a microphone")
+    d.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
+    d.add_argument("--model", metavar="NAME|PATH", help="as for `sttkb transcribe`")
+    d.set_defaults(func=cmd_dictate)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    argparse.ArgumentParser().print_help()

@@ -1,0 +1,280 @@
+"""whisper.cpp (through pywhispercpp) turning one speech segment into text.
+
+The model is always loaded from a file path: ``pywhispercpp.model.Model`` downloads from the network when given
+a name, which must never happen on the device.
+
+Per segment: greedy decoding by default (beam search optional), whisper.cpp's temperature fallback, its
+no-speech / log-probability thresholds, an initial prompt (vocabulary + previous text), a token budget
+proportional to the segment's duration, a fixed encoder window (``audio_ctx``) and the repetition guard. A
+segment whose text is mostly loop is decoded once more with temperature; if that loops too it is dropped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from device.asr.errors import ModelLoadError, ModelSettingsError
+from device.asr.guard import detect_loop, max_tokens_for
+from device.audio import SAMPLE_RATE
+from device.audio.segment import Segment
+from device.config.asr import AsrSettings
+
+log = logging.getLogger(__name__)
+
+FRAME_S = 0.02
+"""Length of one encoder frame (seconds): audio_ctx 1500 = 30 s."""
+FULL_AUDIO_CTX = 1500
+"""Encoder frames of a full 30 s window."""
+WINDOW_MARGIN_S = 1.0
+"""Room left between the longest segment and the end of the encoder window (seconds)."""
+MIN_INPUT_S = 1.05
+"""whisper.cpp refuses input shorter than 1 s: shorter segments are padded with zeros to this (seconds)."""
+LOOP_RETRY_FRACTION = 0.5
+"""A segment whose text is at least this share loop is retried once with temperature, then dropped."""
+RETRY_TEMPERATURE = 0.4
+"""Sampling temperature of the retry."""
+TEMPERATURE_INCREMENT = 0.2
+"""whisper.cpp's fallback step when a decode fails its entropy/log-probability thresholds."""
+GREEDY_BEST_OF = 2
+"""Candidates sampled per fallback temperature in greedy mode (whisper.cpp's default is 5: slow on a Pi)."""
+
+
+@dataclass(frozen=True)
+class AsrResult:
+    """What the recognizer made of one segment."""
+
+    text: str
+    """The text to use (after the repetition guard); empty when dropped or nothing was said."""
+    dropped_reason: str | None = None
+    """Why nothing is used: "loop" (mostly repetition twice), "empty" (whisper.cpp heard no speech) or None."""
+    raw_text: str = ""
+    """whisper.cpp's own output of the last decode, before the guard."""
+    loop_fraction: float = 0.0
+    """Share of the raw text that was loop repetition (0..1)."""
+    retried: bool = False
+    """True if the segment was decoded a second time because it looped."""
+    asr_s: float = 0.0
+    """Wall time spent in whisper.cpp for this segment (seconds)."""
+    audio_s: float = 0.0
+    """Length of the audio decoded (seconds)."""
+
+
+def window_seconds(audio_ctx: int) -> float:
+    """Audio the encoder window holds for an ``audio_ctx`` (0 = full 30 s)."""
+    ctx = FULL_AUDIO_CTX if audio_ctx <= 0 else min(audio_ctx, FULL_AUDIO_CTX)
+    return ctx * FRAME_S
+
+
+def max_segment_seconds(audio_ctx: int) -> float:
+    """Longest segment that fits the encoder window with a margin (seconds): 768 → 14.36 s."""
+    return window_seconds(audio_ctx) - WINDOW_MARGIN_S
+
+
+def cpu_threads(configured: int) -> int:
+    """Threads for whisper.cpp: the setting, or every core this process may use (0)."""
+    if configured > 0:
+        return configured
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# -- whisper.cpp's C-level log: into Python logging at DEBUG, never onto the terminal --------------------------
+_log_lock = threading.Lock()
+_log_installed = False
+_cpp_log = logging.getLogger("whisper.cpp")
+
+
+def _forward_cpp_log(level: int, text: str) -> None:
+    text = text.rstrip()
+    if text and text != ".":
+        _cpp_log.debug("%s", text)
+
+
+def install_cpp_log_handler() -> None:
+    """Route whisper.cpp's log lines to the ``whisper.cpp`` logger at DEBUG (once per process).
+
+    The callback is removed again at interpreter exit: a Python callback called while the interpreter is
+    finalizing (a model freed late) would abort the process.
+    """
+    global _log_installed
+    import _pywhispercpp as pw
+    with _log_lock:
+        if _log_installed:
+            return
+        pw.whisper_log_set(_forward_cpp_log)
+        atexit.register(pw.whisper_log_set, None)
+        # pywhispercpp logs "Transcribing ..." / "Inference time" at INFO for every call: keep that for -vv.
+        if logging.getLogger("pywhispercpp").level == logging.NOTSET:
+            logging.getLogger("pywhispercpp").setLevel(logging.WARNING)
+        _log_installed = True
+
+
+def default_model_factory(model_path: str, **params):
+    """Build the pywhispercpp model (the one place it is constructed; tests may pass their own factory)."""
+    from pywhispercpp.model import Model
+    return Model(model_path, redirect_whispercpp_logs_to=None, **params)
+
+
+class WhisperEngine:
+    """One loaded whisper.cpp model. Not thread-safe: one caller at a time (the chain's transcribe loop)."""
+
+    def __init__(self, model_path: str | os.PathLike, settings: AsrSettings | None = None, *,
+                 model_factory=default_model_factory) -> None:
+        self.settings = s = settings or AsrSettings()
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: no such model file; see `sttkb model list`, or leave models.name empty "
+                                 f"to use the embedded default")
+        self.model_path = path
+        self.threads = cpu_threads(s.threads)
+        install_cpp_log_handler()
+        strategy = 0 if s.beam_size <= 1 else 1
+        try:
+            self._model = model_factory(
+                str(path), params_sampling_strategy=strategy, n_threads=self.threads,
+                print_progress=False, print_realtime=False, print_timestamps=False, print_special=False,
+                no_context=True, suppress_blank=True, suppress_nst=True)
+        except Exception as e:  # pywhispercpp raises plain RuntimeError/ValueError on a bad file
+            raise ModelLoadError(f"{path}: whisper.cpp cannot load this model ({e}); re-import it with "
+                                 f"`sttkb model import`") from e
+        if getattr(self._model, "_ctx", True) is None:
+            raise ModelLoadError(f"{path}: whisper.cpp cannot load this model; re-import it with "
+                                 f"`sttkb model import`")
+        self.multilingual = self._is_multilingual()
+        self._check_language()
+        self.calls = 0
+        """Segments decoded (whisper.cpp runs, retries included; warm-up not counted)."""
+        self.audio_s = 0.0
+        """Audio decoded (seconds)."""
+        self.asr_s = 0.0
+        """Wall time spent decoding (seconds)."""
+        self.dropped = 0
+        """Segments dropped as loops."""
+        self.warmed_up = False
+
+    # -- set-up ------------------------------------------------------------------------------------------
+    def _is_multilingual(self) -> bool:
+        try:
+            import _pywhispercpp as pw
+            return bool(pw.whisper_is_multilingual(self._model._ctx))
+        except Exception:  # a test double without a context
+            return not self.model_path.name.split("-")[0].endswith(".en")
+
+    def _check_language(self) -> None:
+        s = self.settings
+        if not self.multilingual and s.language not in ("en", "auto"):
+            raise ModelSettingsError(f"asr.language = {s.language!r}, but {self.model_path.name} is an "
+                                     f"English-only model: set asr.language = \"en\" or import a multilingual model")
+        if not self.multilingual and s.translate:
+            log.warning("asr.translate is on, but %s is English-only: it already writes English",
+                        self.model_path.name)
+
+    @property
+    def audio_ctx(self) -> int:
+        return self.settings.audio_ctx
+
+    @property
+    def max_segment_s(self) -> float:
+        """Longest segment this engine's encoder window holds (seconds)."""
+        return max_segment_seconds(self.audio_ctx)
+
+    def _params(self, duration_s: float, prompt: str, *, temperature: float = 0.0) -> dict:
+        s = self.settings
+        multilingual = self.multilingual
+        params = dict(
+            language=(s.language if multilingual else "en"),
+            translate=bool(s.translate and multilingual),
+            n_threads=self.threads,
+            audio_ctx=self.audio_ctx if 0 < self.audio_ctx < FULL_AUDIO_CTX else 0,
+            max_tokens=max_tokens_for(duration_s, s.tokens_per_second),
+            initial_prompt=prompt or "",
+            temperature=temperature,
+            temperature_inc=TEMPERATURE_INCREMENT if s.temperature_fallback and temperature == 0.0 else 0.0,
+            no_speech_thold=s.no_speech_threshold,
+            logprob_thold=s.logprob_threshold,
+            single_segment=True,
+            no_timestamps=True,
+        )
+        if s.beam_size > 1:
+            params["beam_search"] = {"beam_size": s.beam_size, "patience": -1.0}
+        else:
+            params["greedy"] = {"best_of": GREEDY_BEST_OF}
+        return params
+
+    # -- decoding ----------------------------------------------------------------------------------------
+    def _decode(self, audio: np.ndarray, prompt: str, temperature: float = 0.0) -> tuple[str, float]:
+        duration = len(audio) / SAMPLE_RATE
+        if duration < MIN_INPUT_S:
+            audio = np.concatenate([audio, np.zeros(int(MIN_INPUT_S * SAMPLE_RATE) - len(audio), np.float32)])
+        start = time.perf_counter()
+        segments = self._model.transcribe(audio, **self._params(duration, prompt, temperature=temperature))
+        spent = time.perf_counter() - start
+        self.calls += 1
+        self.audio_s += duration
+        self.asr_s += spent
+        return " ".join(seg.text.strip() for seg in segments if seg.text.strip()), spent
+
+    def transcribe(self, segment: Segment | np.ndarray, prompt: str = "") -> AsrResult:
+        """Decode one segment (or raw 16 kHz float32 samples). ``prompt``: see :mod:`device.asr.prompt`."""
+        audio = segment.samples if isinstance(segment, Segment) else segment
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        duration = len(audio) / SAMPLE_RATE
+        if duration > window_seconds(self.audio_ctx):
+            log.warning("a %.1f s segment is longer than the %.1f s encoder window: its end is not heard",
+                        duration, window_seconds(self.audio_ctx))
+        raw, spent = self._decode(audio, prompt)
+        loop = detect_loop(raw)
+        retried = False
+        if loop.loop_fraction >= LOOP_RETRY_FRACTION:
+            log.info("segment of %.1f s came out %.0f%% loop; decoding again with temperature %.1f",
+                     duration, 100 * loop.loop_fraction, RETRY_TEMPERATURE)
+            log.debug("looping text: %r", raw)
+            raw, more = self._decode(audio, prompt, temperature=RETRY_TEMPERATURE)
+            spent += more
+            retried = True
+            loop = detect_loop(raw)
+            if loop.loop_fraction >= LOOP_RETRY_FRACTION:
+                self.dropped += 1
+                log.warning("dropped a %.1f s segment: whisper.cpp looped twice (unit %r)", duration, loop.unit)
+                return AsrResult(text="", dropped_reason="loop", raw_text=raw, loop_fraction=loop.loop_fraction,
+                                 retried=True, asr_s=spent, audio_s=duration)
+        if loop.found:
+            log.info("cut a repetition loop (%.0f%% of the text)", 100 * loop.loop_fraction)
+        text = loop.trimmed.strip()
+        log.debug("segment %.1f s -> %r (%.2f s)", duration, text, spent)
+        return AsrResult(text=text, dropped_reason=None if text else "empty", raw_text=raw,
+                         loop_fraction=loop.loop_fraction, retried=retried, asr_s=spent, audio_s=duration)
+
+    def warm_up(self) -> float:
+        """Run one short decode so the first real segment does not pay for allocations; returns seconds."""
+        start = time.perf_counter()
+        noise = (np.random.default_rng(0).standard_normal(int(MIN_INPUT_S * SAMPLE_RATE)) * 1e-3).astype(np.float32)
+        calls, audio_s, asr_s = self.calls, self.audio_s, self.asr_s
+        self._decode(noise, "")
+        self.calls, self.audio_s, self.asr_s = calls, audio_s, asr_s
+        self.warmed_up = True
+        spent = time.perf_counter() - start
+        log.debug("warm-up took %.2f s", spent)
+        return spent
+
+    def close(self) -> None:
+        """Free the model (safe twice)."""
+        model, self._model = getattr(self, "_model", None), None
+        if model is not None:
+            del model
+
+    def __enter__(self) -> WhisperEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

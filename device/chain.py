@@ -1,0 +1,198 @@
+"""The chain: audio source → VAD segmenter → whisper.cpp → text pipeline, yielding :class:`TextPiece` objects.
+
+Streaming (:meth:`Transcriber.stream`): a capture thread reads the source and runs the segmenter; each segment
+is handed to the caller's thread and transcribed while audio keeps arriving, so when speech ends only the last
+segment is left to decode. Batch (:meth:`Transcriber.batch`): all audio first, then every segment — what a
+recorder that transcribes at button release does; kept for the benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from device.asr.engine import AsrResult, WhisperEngine
+from device.asr.prompt import build_prompt
+from device.audio.segment import Segment
+from device.audio.sources import AudioSource
+from device.audio.vad import Segmenter
+from device.config import Config
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class TextPiece:
+    """The text of one segment, ready to type, with its timings."""
+
+    text: str
+    """The exact string to append (joining space or paragraph break included); "" when nothing is to be typed."""
+    raw_text: str
+    """whisper.cpp's text after the repetition guard, before the text pipeline."""
+    segment_start_s: float
+    """Stream position where the segment's audio starts (seconds)."""
+    segment_end_s: float
+    """Stream position where the segment's audio ends (seconds)."""
+    speech_end_s: float
+    """Stream position where its last speech ends (seconds)."""
+    asr_s: float
+    """Wall time whisper.cpp spent on it (seconds)."""
+    closed_at: float
+    """``time.monotonic()`` when the segmenter closed the segment."""
+    ready_at: float
+    """``time.monotonic()`` when the text was ready."""
+    dropped_reason: str | None = None
+    """Why the recognizer produced nothing ("loop", "empty"), or None."""
+
+
+@dataclass
+class ChainStats:
+    """Counters of one stream or batch run."""
+
+    segments: int = 0
+    pieces_with_text: int = 0
+    audio_s: float = 0.0
+    """Audio read from the source (seconds)."""
+    speech_s: float = 0.0
+    """Audio sent to the recognizer (seconds)."""
+    asr_s: float = 0.0
+    overflows: int = 0
+    """Capture overflows reported by the source (events)."""
+    max_backlog: int = 0
+    """Most segments waiting for the recognizer at once."""
+    source_ended_at: float | None = None
+    """``time.monotonic()`` when the source's last chunk was read."""
+    segments_list: list[Segment] = field(default_factory=list)
+
+
+class Transcriber:
+    """Turns an audio source into typed-ready text pieces with one loaded model.
+
+    ``engine`` and ``pipeline`` may be given (tests, the daemon reusing a loaded model); otherwise they are built
+    from ``config`` and ``model_path``.
+    """
+
+    def __init__(self, config: Config, model_path: str | Path | None = None, *, engine: WhisperEngine | None = None,
+                 pipeline=None, warm_up: bool = True) -> None:
+        self.config = config
+        if engine is None:
+            if model_path is None:
+                raise ValueError("give a model_path or an engine")
+            engine = WhisperEngine(model_path, config.asr)
+        self.engine = engine
+        if pipeline is None:
+            from device.text.pipeline import TextPipeline
+            pipeline = TextPipeline(config.text)
+        self.pipeline = pipeline
+        if warm_up and not getattr(engine, "warmed_up", True):
+            engine.warm_up()
+        self.max_segment_s = min(config.vad.max_segment_s, engine.max_segment_s)
+        self.stats = ChainStats()
+        self._history = ""
+
+    def new_segmenter(self) -> Segmenter:
+        return Segmenter(self.config.vad, max_segment_s=self.max_segment_s)
+
+    # -- one segment ---------------------------------------------------------------------------------------
+    def _transcribe(self, seg: Segment, is_first: bool, closed_at: float) -> TextPiece:
+        prompt = build_prompt(self.config.asr.vocabulary, self._history, self.config.asr.context_chars)
+        result: AsrResult = self.engine.transcribe(seg, prompt)
+        if result.text:
+            self._history = (self._history + " " + result.text)[-2000:]
+        text = self.pipeline.process(result.text, pause_before_s=seg.pause_before_s,
+                                     speech_dbfs=seg.speech_rms_dbfs, is_first=is_first) if result.text else ""
+        self.stats.segments += 1
+        self.stats.speech_s += seg.duration_s
+        self.stats.asr_s += result.asr_s
+        self.stats.pieces_with_text += bool(text)
+        self.stats.segments_list.append(seg)
+        return TextPiece(text=text, raw_text=result.text, segment_start_s=seg.start_s, segment_end_s=seg.end_s,
+                         speech_end_s=seg.speech_end_s, asr_s=result.asr_s, closed_at=closed_at,
+                         ready_at=time.monotonic(), dropped_reason=result.dropped_reason)
+
+    def _reset(self) -> None:
+        self.stats = ChainStats()
+        self._history = ""
+        self.pipeline.reset()
+
+    # -- streaming -----------------------------------------------------------------------------------------
+    def stream(self, source: AudioSource) -> Iterator[TextPiece]:
+        """Yield a piece per segment as soon as it is transcribed, while capture goes on in its own thread.
+
+        Closing the generator (or an error) stops the source. The source's end (file end, button release via
+        ``source.stop()``) closes the last segment.
+        """
+        self._reset()
+        segmenter = self.new_segmenter()
+        segments: queue.Queue = queue.Queue()
+        stop = threading.Event()
+
+        def capture() -> None:
+            try:
+                for chunk in source.chunks():
+                    self.stats.audio_s += len(chunk) / 16000
+                    for seg in segmenter.feed(chunk):
+                        segments.put((seg, time.monotonic()))
+                    if stop.is_set():
+                        break
+                self.stats.source_ended_at = time.monotonic()
+                for seg in segmenter.flush():
+                    segments.put((seg, time.monotonic()))
+                segments.put(_END)
+            except BaseException as e:  # handed to the consumer, raised there
+                segments.put(e)
+
+        thread = threading.Thread(target=capture, name="sttkb-capture", daemon=True)
+        thread.start()
+        first = True
+        try:
+            while True:
+                item = segments.get()
+                self.stats.max_backlog = max(self.stats.max_backlog, segments.qsize() + 1)
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                seg, closed_at = item
+                piece = self._transcribe(seg, first, closed_at)
+                first = first and not piece.text
+                yield piece
+        finally:
+            stop.set()
+            source.stop()
+            thread.join(timeout=5.0)
+            self.stats.overflows = source.overflows
+
+    # -- batch ---------------------------------------------------------------------------------------------
+    def batch(self, source: AudioSource, on_audio_end: Callable[[], None] | None = None) -> Iterator[TextPiece]:
+        """Read the whole source, then transcribe every segment (the benchmark's "batch at release")."""
+        self._reset()
+        segmenter = self.new_segmenter()
+        closed: list[tuple[Segment, float]] = []
+        for chunk in source.chunks():
+            self.stats.audio_s += len(chunk) / 16000
+            closed.extend((seg, time.monotonic()) for seg in segmenter.feed(chunk))
+        self.stats.source_ended_at = time.monotonic()
+        closed.extend((seg, time.monotonic()) for seg in segmenter.flush())
+        if on_audio_end:
+            on_audio_end()
+        first = True
+        for seg, closed_at in closed:
+            piece = self._transcribe(seg, first, closed_at)
+            first = first and not piece.text
+            yield piece
+        self.stats.overflows = source.overflows
+
+    def text_of(self, pieces: Iterator[TextPiece]) -> str:
+        """All pieces' text joined (what the host would receive)."""
+        return "".join(p.text for p in pieces)
+
+    def close(self) -> None:
+        self.engine.close()
