@@ -212,3 +212,8 @@ def test_name_already_taken(tmp_path, store, capsys, small_ggml):
 
 def test_bad_name(store, capsys, small_ggml):
     assert "bad model name" in run_import(small_ggml, store, capsys, "--name", "../evil")
+
+
+def test_check_audio_missing(tmp_path, store, capsys, small_ggml):
+    msg = run_import(small_ggml, store, capsys, "--check", str(tmp_path / "nope.wav"), "some words")
+    assert "no such audio file" in msg

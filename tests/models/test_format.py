@@ -236,3 +236,30 @@ def test_every_tokenizer_file_kind_gives_the_same_vocabulary(ct2_dir, tmp_path):
     (txt / "vocabulary.txt").write_bytes((ct2_dir / "vocabulary.txt").read_bytes())
     assert load_vocab(slow) == reference
     assert load_vocab(txt) == reference
+
+
+def test_float32_ctranslate2_model_converts_to_the_same_f16_file(ct2_dir, tmp_path, tiny_ggml):
+    """CTranslate2 models exported with --quantization float32 (f16 → f32 is exact, so the f16 output matches)."""
+    import shutil
+    from device.models.ct2 import Ct2ModelBin
+    from tests.models.builders import write_ct2_model_bin
+    mb = Ct2ModelBin(ct2_dir / "model.bin")
+    variables = {}
+    for name, (dtype, shape, _off, _n) in mb.variables.items():
+        _dt, _shape, raw = mb.raw(name)
+        if dtype == "f16":
+            variables[name] = raw.view("<f2").reshape(shape).astype(np.float32)
+        else:
+            variables[name] = raw.view({"int8": "<i1", "int16": "<i2", "int32": "<i4"}[dtype]).reshape(shape).copy()
+    aliases = dict(mb.aliases)
+    mb.close()
+    d = tmp_path / "ct2-f32"
+    d.mkdir()
+    write_ct2_model_bin(d / "model.bin", variables, aliases)
+    shutil.copy(ct2_dir / "vocabulary.txt", d)
+    ckpt = open_source(d)
+    assert ckpt.kind == "ctranslate2" and ckpt.source_dtype == "f32"
+    buf = io.BytesIO()
+    convert(ckpt, buf, Quant.F16, progress=False)
+    ckpt.close()
+    assert buf.getvalue() == tiny_ggml[Quant.F16].read_bytes()
