@@ -205,7 +205,8 @@ class GgmlFile:
                 m.close()
             except BufferError:       # arrays still point into the map; the GC unmaps it later
                 pass
-        self._file.close() if hasattr(self, "_file") else None
+        if hasattr(self, "_file"):
+            self._file.close()
 
     def __enter__(self) -> "GgmlFile":
         return self
