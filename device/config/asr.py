@@ -11,7 +11,7 @@ from device.config.schema import setting
 class ModelSettings:
     store: str = setting("", "Model store directory; empty = /var/lib/sttkb/models as root/service, "
                              "else ~/.local/share/sttkb/models")
-    name: str = setting("", "Model to use (see `sttkb model list`); empty = the embedded default tiny.en q8_0")
+    name: str = setting("", "Model to use (see `sttkb model list`); empty = the one chosen with `sttkb model use`, else the embedded default tiny.en q8_0")
 
 
 @dataclass(frozen=True)
