@@ -63,7 +63,8 @@ def aarch64_wheelhouse() -> Path:
 
 
 def options(base: Path, output: Path, wheels: Path, model: Path, **kw) -> image_build.Options:
-    return image_build.Options(base=base, sha256=kw.pop("sha", None) or sha256(base), output=output, repo=REPO,
+    return image_build.Options(base=base, sha256=kw.pop("sha", None) or sha256(base), output=output,
+                               repo=kw.pop("repo", REPO),
                                cache=IMAGE_CACHE, epoch=EPOCH, model=model, apt_packages=TEST_APT_PACKAGES,
                                pip_python=sys.executable, wheelhouse_dir=wheels, **kw)
 

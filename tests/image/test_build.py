@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -171,10 +172,22 @@ def boot_manifest(built: Built) -> tuple:
     return tuple(lines), mtype(built, "config.txt"), mtype(built, "cmdline.txt")
 
 
+def snapshot(dest: Path) -> Path:
+    """A frozen copy of the checkout's inputs, so edits made to the working tree meanwhile cannot differ."""
+    dest.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE", "device", "gadget", "services"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    return dest
+
+
 def test_building_twice_gives_the_same_tree(build_image, tmp_path):
-    # back to back: the project's wheel is built from the working tree, which must not change in between
-    built = build_image(tmp_path / "first.img")
-    second = build_image(tmp_path / "again.img")
+    repo = snapshot(tmp_path / "repo")
+    built = build_image(tmp_path / "first.img", repo=repo)
+    second = build_image(tmp_path / "again.img", repo=repo)
     first_tree = tree_manifest(built, tmp_path / "t1")
     second_tree = tree_manifest(second, tmp_path / "t2")
     assert first_tree == second_tree
