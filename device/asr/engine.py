@@ -26,6 +26,7 @@ from device.asr.guard import detect_loop, max_tokens_for
 from device.audio import SAMPLE_RATE
 from device.audio.segment import Segment
 from device.config.asr import AsrSettings
+from device.errors import SttkbError
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,14 @@ def install_cpp_log_handler() -> None:
 
 
 def default_model_factory(model_path: str, **params):
-    """Build the pywhispercpp model (the one place it is constructed; tests may pass their own factory)."""
+    """Build the pywhispercpp model (the one place it is constructed; tests may pass their own factory).
+
+    The file is checked first: whisper.cpp "loads" a truncated file and crashes (SIGSEGV) on garbage.
+    """
     from pywhispercpp.model import Model
+
+    from device.models.validate import check_loadable
+    check_loadable(Path(model_path))
     return Model(model_path, redirect_whispercpp_logs_to=None, **params)
 
 
@@ -144,6 +151,8 @@ class WhisperEngine:
                 str(path), params_sampling_strategy=strategy, n_threads=self.threads,
                 print_progress=False, print_realtime=False, print_timestamps=False, print_special=False,
                 no_context=True, suppress_blank=True, suppress_nst=True)
+        except SttkbError:
+            raise
         except Exception as e:  # pywhispercpp raises plain RuntimeError/ValueError on a bad file
             raise ModelLoadError(f"{path}: whisper.cpp cannot load this model ({e}); re-import it with "
                                  f"`sttkb model import`") from e

@@ -1,0 +1,139 @@
+"""WhisperEngine's own logic around whisper.cpp: the parameters each call gets, the loop retry/drop, padding,
+errors. whisper.cpp is replaced by a scripted stand-in here ONLY because the real tiny.en model cannot be made
+to loop on demand; test_engine.py runs the same engine on the real model and real speech."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from device.asr.engine import (FULL_AUDIO_CTX, MIN_INPUT_S, RETRY_TEMPERATURE, WhisperEngine, max_segment_seconds,
+                               window_seconds)
+from device.asr.errors import ModelLoadError, ModelSettingsError
+from device.audio.segment import Segment
+from device.config.asr import AsrSettings
+
+
+class Seg:
+    def __init__(self, text):
+        self.text = text
+
+
+class ScriptedModel:
+    """Answers each transcribe() with the next scripted text and records the parameters it was given."""
+
+    def __init__(self, path, script=(), **init):
+        self.path, self.init, self.script, self.calls = path, init, list(script), []
+
+    def transcribe(self, audio, **params):
+        self.calls.append((len(audio), params))
+        text = self.script.pop(0) if self.script else "fine."
+        return [Seg(text)]
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    path = tmp_path / "tiny.en-q8_0.bin"
+    path.write_bytes(b"lmgg")
+    return path
+
+
+def make(model_file, script=(), **settings):
+    holder = {}
+
+    def factory(path, **init):
+        holder["model"] = ScriptedModel(path, script, **init)
+        return holder["model"]
+
+    engine = WhisperEngine(model_file, AsrSettings(**settings), model_factory=factory)
+    return engine, holder["model"]
+
+
+def seg(seconds: float) -> Segment:
+    return Segment(np.zeros(int(seconds * 16000), np.float32), 0.0, seconds, -20.0, 0.0, seconds)
+
+
+def test_loop_is_cut_to_its_first_occurrence(model_file):
+    engine, model = make(model_file, ["We talked about the budget for the next quarter and then we should go. "
+                                      "we should go. we should go."])
+    result = engine.transcribe(seg(4.0))
+    assert result.text == "We talked about the budget for the next quarter and then we should go."
+    assert 0 < result.loop_fraction < 0.5 and not result.retried
+    assert len(model.calls) == 1
+
+
+def test_mostly_loop_is_retried_once_with_temperature(model_file):
+    engine, model = make(model_file, ["the the the the the the the the the the the the", "The plan is fine."])
+    result = engine.transcribe(seg(3.0))
+    assert result.text == "The plan is fine." and result.retried and result.dropped_reason is None
+    assert [p["temperature"] for _, p in model.calls] == [0.0, RETRY_TEMPERATURE]
+    assert model.calls[1][1]["temperature_inc"] == 0.0
+
+
+def test_looping_twice_drops_the_segment(model_file):
+    loop = "thank you thank you thank you thank you thank you thank you"
+    engine, model = make(model_file, [loop, loop])
+    result = engine.transcribe(seg(3.0))
+    assert result.text == "" and result.dropped_reason == "loop" and result.retried
+    assert engine.dropped == 1 and engine.calls == 2
+
+
+def test_every_call_gets_the_full_parameter_set(model_file):
+    engine, model = make(model_file, audio_ctx=768, tokens_per_second=6.0, threads=3, no_speech_threshold=0.5,
+                         logprob_threshold=-0.8)
+    engine.transcribe(seg(10.0), "Ansible.")
+    engine.transcribe(seg(2.0))
+    (n1, p1), (n2, p2) = model.calls
+    assert p1["max_tokens"] == 60 and p2["max_tokens"] == 16   # proportional, with a floor
+    assert p1["initial_prompt"] == "Ansible." and p2["initial_prompt"] == ""
+    assert p1["audio_ctx"] == 768 and p1["n_threads"] == 3 and p1["language"] == "en"
+    assert p1["no_speech_thold"] == 0.5 and p1["logprob_thold"] == -0.8
+    assert p1["temperature"] == 0.0 and p1["temperature_inc"] > 0
+    assert model.init["params_sampling_strategy"] == 0          # greedy
+
+
+def test_beam_search_and_no_fallback(model_file):
+    engine, model = make(model_file, beam_size=5, temperature_fallback=False)
+    engine.transcribe(seg(2.0))
+    (_, p), = model.calls
+    assert model.init["params_sampling_strategy"] == 1
+    assert p["beam_search"]["beam_size"] == 5 and p["temperature_inc"] == 0.0
+
+
+def test_short_segments_are_padded_to_what_whisper_cpp_accepts(model_file):
+    engine, model = make(model_file)
+    engine.transcribe(seg(0.6))
+    assert model.calls[0][0] == int(MIN_INPUT_S * 16000)
+    assert engine.audio_s == pytest.approx(0.6)
+
+
+def test_warm_up_is_not_counted(model_file):
+    engine, model = make(model_file)
+    engine.warm_up()
+    assert engine.calls == 0 and len(model.calls) == 1 and engine.warmed_up
+
+
+def test_english_only_model_refuses_another_language(model_file):
+    with pytest.raises(ModelSettingsError, match="English-only.*asr.language = \"en\""):
+        make(model_file, language="de")
+
+
+def test_missing_model_file(tmp_path):
+    with pytest.raises(ModelLoadError, match="no such model file"):
+        WhisperEngine(tmp_path / "gone.bin", AsrSettings())
+
+
+def test_window_sizes():
+    assert window_seconds(0) == window_seconds(FULL_AUDIO_CTX) == 30.0
+    assert window_seconds(768) == pytest.approx(15.36)
+    assert max_segment_seconds(768) == pytest.approx(14.36)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_damaged_model_file_is_refused_before_whisper_cpp_sees_it(tmp_path, default_model, damage):
+    """whisper.cpp segfaults on garbage and "loads" a truncated file; the engine checks the file first."""
+    from device.errors import SttkbError
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"not a model at all" if damage == "garbage" else default_model.read_bytes()[:200_000])
+    with pytest.raises(SttkbError, match="truncated or damaged|not a whole ggml model|not a ggml"):
+        WhisperEngine(bad, AsrSettings())
