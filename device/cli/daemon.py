@@ -261,6 +261,9 @@ def cmd_run(args) -> int:
             raise SttkbError(f"cannot read the gesture script {args.gestures}: {e}") from e
         edges = parse_script(text, pair_hold_s=config.button.pair_hold_s)
 
+    if simulate:
+        from device.audio.sources import FileSource
+        FileSource(args.audio)  # a bad file fails here, with the audio package's clear message, before the model
     model_path = _resolve_model(config, args.model)
     model_name = model_path.stem if args.model else (config.models.name or model_path.stem)
     log.info("loading model %s (%s)", model_name, model_path)
@@ -273,7 +276,6 @@ def cmd_run(args) -> int:
     if simulate:
         from device.audio.sources import FileSource
         audio_path = args.audio
-        FileSource(audio_path)  # fail early, with the audio package's clear message, on a bad file
 
         def open_mic():
             return FileSource(audio_path, realtime=True)

@@ -84,15 +84,25 @@ class CaptureHub:
         self._closing = False
         self.running = False
 
-    def start(self) -> None:
-        """Open the microphone (raises what ``open_mic`` raises) and start reading it."""
+    def start(self, first_chunk_timeout_s: float = 3.0) -> None:
+        """Open the microphone and start reading it; returns once the first audio arrived. Raises OSError when
+        there is no microphone, it fails at once, or it gives no audio within ``first_chunk_timeout_s``."""
         mic = self.open_mic()
+        first = threading.Event()
+        result: dict[str, Exception | None] = {}
         with self._lock:
             self._mic, self.running, self._closing = mic, True, False
-        self._thread = threading.Thread(target=self._read, args=(mic,), name="sttkb-capture", daemon=True)
+        self._thread = threading.Thread(target=self._read, args=(mic, first, result), name="sttkb-capture",
+                                        daemon=True)
         self._thread.start()
+        if not first.wait(first_chunk_timeout_s):
+            self.close()
+            raise OSError(f"the microphone gave no audio within {first_chunk_timeout_s:g} s")
+        if "error" in result:  # ended before any audio
+            err = result["error"]
+            raise OSError(f"cannot read the microphone: {err or 'it gave no audio'}") from err
 
-    def _read(self, mic: Iterable[Chunk]) -> None:
+    def _read(self, mic: Iterable[Chunk], first: threading.Event, result: dict) -> None:
         error: Exception | None = None
         try:
             chunks = mic.chunks() if hasattr(mic, "chunks") else mic  # type: ignore[union-attr]
@@ -106,6 +116,7 @@ class CaptureHub:
                         self._ring.popleft()
                     if self._closing:
                         break
+                first.set()
         except Exception as e:  # the microphone went away
             error = e
         with self._lock:
@@ -114,6 +125,10 @@ class CaptureHub:
             closing = self._closing
         for s in sessions:
             s.stop()
+        if not first.is_set():
+            result["error"] = error
+            first.set()
+            return
         if not closing:
             self.on_lost(error)
 

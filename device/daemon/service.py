@@ -369,8 +369,9 @@ class Daemon:
         speech_end = None
         if s is not None:
             s.produced_text, s.last_speech = True, now
-            if s.audio.started_at is not None and getattr(piece, "segment_end_s", None) is not None:
-                speech_end = s.audio.started_at + float(piece.segment_end_s)
+            end_s = getattr(piece, "speech_end_s", None) or getattr(piece, "segment_end_s", None)
+            if s.audio.started_at is not None and end_s is not None:
+                speech_end = s.audio.started_at + float(end_s)  # the end of speech, on the monotonic clock
         sid = s.id if s else int(data.get("session") or 0)
         try:
             rid: tuple[int, ...] = (self.journal.append(text, sid),)  # fsynced BEFORE the first key
