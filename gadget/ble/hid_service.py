@@ -1,18 +1,20 @@
-"""The keyboard's GATT services: HID (0x1812), Battery (0x180F) and Device Information (0x180A).
+"""The keyboard's GATT services: HID (0x1812) and Battery (0x180F).
+
+Device Information (0x180A) with the PnP ID is served by bluetoothd itself from ``DeviceID`` in
+services/bluetooth/main.conf (BlueZ always registers one; a second DIS from the app confused hosts, which then
+see two PnP IDs).
 
 Security: every HID and battery characteristic needs an *encrypted* link (BlueZ flags ``encrypt-read``,
 ``encrypt-write``, ``encrypt-notify``). A host that reads one unencrypted gets "Insufficient Encryption" and starts
 pairing (iOS relies on this). The ``encrypt-authenticated-*`` variants would need MITM-protected keys, which
 Just Works pairing (the only method a box with no display and no keypad has) can never produce: the host could
-then never read the Report Map. Device Information stays readable before pairing (vendor/product IDs only).
+then never read the Report Map.
 """
 
 from __future__ import annotations
 
 import logging
 import struct
-import threading
-from dataclasses import dataclass
 from typing import Callable
 
 from gadget.ble import defs
@@ -23,23 +25,6 @@ log = logging.getLogger(__name__)
 
 HID_INFO_FLAG_REMOTE_WAKE = 0x01
 HID_INFO_FLAG_NORMALLY_CONNECTABLE = 0x02
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """Device Information service values; PnP ID = (source, vendor, product, version)."""
-
-    manufacturer: str = "sttkb"
-    model: str = "sttkb speech keyboard"
-    firmware: str = "0.1.0"
-    vendor_id_source: int = defs.VENDOR_ID_SOURCE_USB
-    vendor_id: int = 0x1D6B
-    product_id: int = 0x0104
-    product_version: int = 0x0100
-
-    def pnp_id(self) -> bytes:
-        """The 7-byte PnP ID characteristic value (little-endian)."""
-        return struct.pack("<BHHH", self.vendor_id_source, self.vendor_id, self.product_id, self.product_version)
 
 
 def hid_information(country_code: int = 0, flags: int = HID_INFO_FLAG_NORMALLY_CONNECTABLE) -> bytes:
@@ -60,8 +45,7 @@ class HidServices:
     listening to the input report the keyboard currently uses.
     """
 
-    def __init__(self, root: str, report_map: bytes, *, device_info: DeviceInfo = DeviceInfo(),
-                 battery_level: int = 100, country_code: int = 0,
+    def __init__(self, root: str, report_map: bytes, *, battery_level: int = 100, country_code: int = 0,
                  on_subscription: Callable[[bool], None] | None = None,
                  on_leds: Callable[[int], None] | None = None) -> None:
         summary = parse_report_map(report_map)
@@ -77,7 +61,6 @@ class HidServices:
         self.suspended = False
         self._on_subscription = on_subscription
         self._on_leds = on_leds
-        self._lock = threading.Lock()
 
         self.hid = GattService(f"{root}/service0", defs.UUID_HID)
         hid = self.hid
@@ -108,16 +91,9 @@ class HidServices:
         self.battery_level = GattCharacteristic(self.battery, 0, defs.UUID_BATTERY_LEVEL,
                                                 ["encrypt-read", "encrypt-notify"], bytes([battery_level]))
 
-        self.device_info = GattService(f"{root}/service2", defs.UUID_DEVICE_INFO)
-        dis = self.device_info
-        GattCharacteristic(dis, 0, defs.UUID_PNP_ID, ["read"], device_info.pnp_id())
-        GattCharacteristic(dis, 1, defs.UUID_MANUFACTURER_NAME, ["read"], device_info.manufacturer.encode())
-        GattCharacteristic(dis, 2, defs.UUID_MODEL_NUMBER, ["read"], device_info.model.encode())
-        GattCharacteristic(dis, 3, defs.UUID_FIRMWARE_REVISION, ["read"], device_info.firmware.encode())
-
     @property
     def services(self) -> list[GattService]:
-        return [self.hid, self.battery, self.device_info]
+        return [self.hid, self.battery]
 
     @property
     def active_input(self) -> GattCharacteristic:

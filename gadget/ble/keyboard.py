@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Callable, Coroutine, TypeVar
@@ -32,7 +33,7 @@ from gadget.ble.advertisement import Advertisement
 from gadget.ble.agent import PairingAgent
 from gadget.ble.errors import BluetoothError
 from gadget.ble.gatt import all_objects
-from gadget.ble.hid_service import DeviceInfo, HidServices
+from gadget.ble.hid_service import HidServices
 from gadget.ble.hosts import DEFAULT_STATE_DIR, Host, HostState, host_from_props, match_host
 from gadget.reports import REPORT_DESCRIPTOR
 
@@ -46,21 +47,23 @@ class BleKeyboard:
     """One BLE HID keyboard on one adapter. ``start()`` registers everything; ``close()`` undoes it.
 
     ``settings`` is a :class:`device.config.keyboard.BluetoothSettings` (name, adapter, pairing_timeout_s,
-    reconnect). ``on_pairing_change(open)`` is called (from the loop thread) when the window opens or closes:
+    reconnect). ``settle_s``: after a host (re)connects, wait this long (seconds) before typing to it — a bonded
+    host keeps its subscription across connections, so BlueZ gives no signal when the host is ready to take keys
+    again. ``on_pairing_change(open)`` is called (from the loop thread) when the window opens or closes:
     the LED layer hooks in there. ``bus_address`` selects a private bus (tests); default: the system bus.
     """
 
     def __init__(self, settings: Any, *, report_map: bytes = REPORT_DESCRIPTOR,
-                 device_info: DeviceInfo = DeviceInfo(), state_dir: str | Path = DEFAULT_STATE_DIR,
+                 state_dir: str | Path = DEFAULT_STATE_DIR,
                  bus_address: str | None = None, app_root: str = APP_ROOT, check_version: bool = True,
-                 on_pairing_change: Callable[[bool], None] | None = None) -> None:
+                 settle_s: float = 1.0, on_pairing_change: Callable[[bool], None] | None = None) -> None:
         self.settings = settings
         self.state = HostState(state_dir)
         self.on_pairing_change = on_pairing_change
         self._bus_address = bus_address
         self._app_root = app_root
         self._check_version = check_version
-        self.hid = HidServices(app_root, report_map, device_info=device_info,
+        self.hid = HidServices(app_root, report_map,
                                on_subscription=lambda _on: self._update_ready())
         self.advertisement = Advertisement(f"{app_root}/advertisement0", settings.name, discoverable=False)
         self.agent = PairingAgent(f"{app_root}/agent", is_open=lambda: self.pairing_window_open,
@@ -76,6 +79,11 @@ class BleKeyboard:
         self._thread: threading.Thread | None = None
         self._registered: list[tuple[str, str, str]] = []  # (path, interface, unregister member)
         self._tasks: set[asyncio.Task] = set()
+        self._adv_registered = False
+        self._adv_lock: asyncio.Lock | None = None
+        self._setup_done = False
+        self.settle_s = settle_s
+        self._connected_at: dict[str, float] = {}
 
     # ---- life cycle -------------------------------------------------------------------------------------------
     def start(self, timeout: float = 20.0) -> "BleKeyboard":
@@ -130,6 +138,7 @@ class BleKeyboard:
             raise
 
     async def _setup(self) -> None:
+        self._adv_lock = asyncio.Lock()
         self._bus = bus = await bluez.connect_system_bus(self._bus_address)
         bus.add_message_handler(self._on_signal)
         await self._add_match(f"type='signal',sender='{defs.BLUEZ_SERVICE}'")
@@ -159,7 +168,12 @@ class BleKeyboard:
         self._registered.append((self.adapter_path, defs.GATT_MANAGER, "UnregisterApplication"))
 
         bus.export(self.advertisement.path, self.advertisement)
-        await self._register_advertisement()
+        async with self._adv_lock:
+            await self._register_advertisement()
+        self._setup_done = True
+        # A window opened by another process (`sttkb bt pair`) while we started: follow it.
+        if await bluez.get_property(bus, self.adapter_path, defs.ADAPTER, "Pairable"):
+            await self._window_changed(True)
         log.info("BLE keyboard %r ready on %s (%d bonded host(s))", self.settings.name, self.settings.adapter,
                  sum(1 for h in self.hosts_now() if h.is_bonded))
         for path in list(self._devices):
@@ -192,23 +206,30 @@ class BleKeyboard:
                          destination="org.freedesktop.DBus", what="watch BlueZ signals")
 
     async def _register_advertisement(self) -> None:
+        """Register the advertisement (caller holds ``_adv_lock``)."""
         assert self._bus is not None
         await bluez.call(self._bus, self.adapter_path, defs.LE_ADVERTISING_MANAGER, "RegisterAdvertisement",
                          "oa{sv}", [self.advertisement.path, {}], what="start advertising")
+        self._adv_registered = True
         if (self.adapter_path, defs.LE_ADVERTISING_MANAGER, "UnregisterAdvertisement") not in self._registered:
             self._registered.append((self.adapter_path, defs.LE_ADVERTISING_MANAGER, "UnregisterAdvertisement"))
 
     async def _set_advertisement_discoverable(self, discoverable: bool) -> None:
         """Re-register the advertisement so BlueZ picks up the new discoverable flag."""
-        if self.advertisement.discoverable == discoverable or self._bus is None:
-            return
-        self.advertisement.discoverable = discoverable
-        try:
-            await bluez.call(self._bus, self.adapter_path, defs.LE_ADVERTISING_MANAGER, "UnregisterAdvertisement",
-                             "o", [self.advertisement.path])
-        except BluetoothError as e:
-            log.debug("unregister advertisement: %s", e)
-        await self._register_advertisement()
+        assert self._adv_lock is not None
+        async with self._adv_lock:
+            if self.advertisement.discoverable == discoverable or self._bus is None:
+                return
+            self.advertisement.discoverable = discoverable
+            if not self._adv_registered:
+                return  # setup registers it with the flag already set
+            try:
+                await bluez.call(self._bus, self.adapter_path, defs.LE_ADVERTISING_MANAGER,
+                                 "UnregisterAdvertisement", "o", [self.advertisement.path])
+            except BluetoothError as e:
+                log.debug("unregister advertisement: %s", e)
+            self._adv_registered = False
+            await self._register_advertisement()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -392,7 +413,8 @@ class BleKeyboard:
                 iface, changed = msg.body[0], bluez.unwrap(msg.body[1])
                 if iface == defs.DEVICE and msg.path.startswith(self.adapter_path + "/"):
                     self._device_changed(msg.path, changed)
-                elif iface == defs.ADAPTER and msg.path == self.adapter_path and "Pairable" in changed:
+                elif (iface == defs.ADAPTER and msg.path == self.adapter_path and "Pairable" in changed
+                      and self._setup_done):
                     self._spawn(self._window_changed(bool(changed["Pairable"])))
             elif msg.member == "InterfacesAdded" and msg.interface == defs.OBJECT_MANAGER:
                 path, ifaces = msg.body[0], msg.body[1]
@@ -412,6 +434,8 @@ class BleKeyboard:
         was_bonded = bool(d.get("Paired") or d.get("Bonded"))
         d.update(changed)
         now_bonded = bool(d.get("Paired") or d.get("Bonded"))
+        if changed.get("Connected"):
+            self._connected_at[path] = time.monotonic()
         if "Connected" in changed:
             log.info("host %s %s", d.get("Address", path), "connected" if changed["Connected"] else "disconnected")
         if now_bonded and not was_bonded:
@@ -440,11 +464,19 @@ class BleKeyboard:
 
     # ---- typing -----------------------------------------------------------------------------------------------
     def _update_ready(self) -> None:
-        ready = self.hid.subscribed and self.connected_host is not None
-        if ready:
-            self._ready.set()
-        else:
+        """Recompute readiness (loop thread): a bonded host connected for ``settle_s`` and subscribed."""
+        host = self.connected_host
+        if host is None or not self.hid.subscribed:
             self._ready.clear()
+            return
+        wait = self._connected_at.get(host.path, 0.0) + self.settle_s - time.monotonic()
+        if wait > 0:
+            self._ready.clear()
+            asyncio.get_running_loop().call_later(wait + 0.01, self._update_ready)
+            return
+        if not self._ready.is_set():
+            log.info("host %s ready for keys", host.address)
+        self._ready.set()
 
     @property
     def ready(self) -> bool:

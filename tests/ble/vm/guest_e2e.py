@@ -1,0 +1,211 @@
+"""Runs INSIDE the qemu guest (see test_ble_vm.py): the sttkb keyboard on hci0, bleak on hci1 as the host.
+
+Stages (each recorded in result.json, so a failure says how far it got): advertise + pairing window, discover,
+connect, pair (Just Works) and bond, read the HID service, subscribe, type text through the shared Typist and
+decode it on the host side with xkbcommon, host disconnects mid-text and comes back, throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+from device.config.keyboard import BluetoothSettings  # noqa: E402
+from gadget.ble import defs  # noqa: E402
+from gadget.ble.keyboard import BleKeyboard  # noqa: E402
+from gadget.ble.report_map import parse_report_map  # noqa: E402
+from gadget.errors import HostDisconnected  # noqa: E402
+from gadget.reports import ALL_KEYS_UP, REPORT_DESCRIPTOR, key_report  # noqa: E402
+from gadget.typist import Typist  # noqa: E402
+from gadget.virtual import HostDecoder, ReportDecoder  # noqa: E402
+from tests.ble.vm.host import Host  # noqa: E402
+
+OUT = Path(os.environ.get("STTKB_VM_OUT", "/tmp"))
+log = logging.getLogger("vm-guest")
+RESULT: dict = {"stages": []}
+
+
+def stage(label: str, /, **info) -> None:
+    RESULT["stages"].append(label)
+    RESULT.update({f"{label}.{k}": v for k, v in info.items()})
+    log.info("STAGE %s %s", label, info)
+    (OUT / "result.json").write_text(json.dumps(RESULT, indent=1))
+
+
+TEXT_US = "Hello, World! It's 10:45 (sharp) -- ok? #1 @home ~/path_x."
+TEXT_DE = "Grüße aus Köln: 3 Äpfel & 2 Birnen? Ja!"
+TEXT_LONG = ("The quick brown fox jumps over the lazy dog while 12 typists keep typing, "
+             "and nothing is lost or doubled when the host goes away for a moment.")
+TEXT_BENCH = "Throughput check: the five boxing wizards jump quickly, 0123456789. " * 3
+DISCONNECT = b"disconnect"
+
+
+def decode(reports: list[tuple[float, bytes]], layout: str) -> str:
+    """What a host in ``layout`` types from these reports (a DISCONNECT marker releases every key)."""
+    decoder = ReportDecoder(HostDecoder(layout))
+    for _, report in reports:
+        if report == DISCONNECT:
+            decoder.reset()
+        else:
+            decoder.feed(report)
+    return decoder.host.text
+
+
+def _wait_not_ready(kb, timeout: float) -> float | None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if not kb.ready:
+            return round(time.monotonic() - t0, 3)
+        time.sleep(0.005)
+    return None
+
+
+def send_all(transport, reports: list[bytes], ready_timeout: float = 30.0) -> dict:
+    """Send every report in order like the typist does: on HostDisconnected wait for the host, retry the same."""
+    pauses = 0
+    i = 0
+    while i < len(reports):
+        try:
+            transport.send(reports[i])
+            i += 1
+        except HostDisconnected:
+            pauses += 1
+            if not transport.wait_ready(ready_timeout):
+                raise
+    return {"pauses": pauses}
+
+
+async def run() -> None:
+    settings = BluetoothSettings(name="sttkb vm keyboard", adapter="hci0", pairing_timeout_s=60.0)
+    window: list[bool] = []
+    # settle_s: bleak (unlike a HOGP host, which keeps its subscription) re-subscribes only after its own
+    # service discovery on reconnect, which takes a few seconds in this emulated VM.
+    kb = BleKeyboard(settings, state_dir="/tmp/sttkb-state", settle_s=4.0)
+    await asyncio.to_thread(kb.start)
+    stage("registered")
+    await asyncio.to_thread(kb.open_pairing_window, 60.0, window.append)
+    stage("window_open", open=kb.pairing_window_open)
+
+    host = Host("hci1")
+    await host.open()
+    address = await host.find(30.0)
+    stage("discovered", name=host.name, address=address)
+    await host.connect()
+    stage("connected")
+    await host.pair()
+    for _ in range(100):
+        if window:
+            break
+        await asyncio.sleep(0.1)
+    stage("paired", window_result=window, window_open_after=kb.pairing_window_open,
+          bonded=[h.address for h in kb.hosts() if h.is_bonded])
+
+    report_map = await host.read(defs.UUID_HID, defs.UUID_REPORT_MAP)
+    pnp = await host.read(defs.UUID_DEVICE_INFO, defs.UUID_PNP_ID)
+    battery = await host.read(defs.UUID_BATTERY, defs.UUID_BATTERY_LEVEL)
+    dis_count = (await host.services()).count(defs.UUID_DEVICE_INFO)
+    await host.write(defs.UUID_HID, defs.UUID_REPORT, b"\x02", need="write")  # host turns Caps Lock LED on
+    await asyncio.sleep(0.5)
+    leds = kb.leds
+    await host.write(defs.UUID_HID, defs.UUID_REPORT, b"\x00", need="write")
+    stage("read", report_map_ok=report_map == REPORT_DESCRIPTOR, report_map=parse_report_map(report_map).describe(),
+          pnp=pnp.hex(), battery=battery[0], device_info_services=dis_count, leds_seen=leds)
+
+    await host.subscribe()
+    ready = await asyncio.to_thread(kb.wait_ready, 15.0)
+    stage("subscribed", ready=ready)
+
+    # Raw reports in order (no typist): what arrives must equal what was sent.
+    transport = kb.transport()
+    reports = []
+    for i in range(20):
+        reports += [key_report(0, 4 + i % 26), ALL_KEYS_UP]
+    n0 = len(host.reports)
+    t0 = time.monotonic()
+    await asyncio.to_thread(send_all, transport, reports)
+    ok = await host.wait_reports(n0 + len(reports), 10.0)
+    got = [r for _, r in host.reports[n0:]]
+    stage("raw", all_arrived=ok, equal=got == reports, sent=len(reports), received=len(got),
+          seconds=round(time.monotonic() - t0, 3))
+
+    # Text through the shared Typist, decoded on the host side with xkbcommon in the host's layout.
+    for layout, text in (("us", TEXT_US), ("de", TEXT_DE)):
+        typist = Typist(transport, layout=layout, key_delay_s=0.0)
+        n0 = len(host.reports)
+        t0 = time.monotonic()
+        typist.type_text(text)
+        idle = await asyncio.to_thread(typist.wait_idle, 120.0)
+        await host.wait_reports(n0 + typist.reports_sent, 10.0)
+        dt = time.monotonic() - t0
+        decoded = decode(host.reports[n0:], layout)
+        stage(f"typed_{layout}", idle=idle, equal=decoded == text, decoded=decoded, reports=typist.reports_sent,
+              chars_per_s=round(len(text) / dt, 1))
+
+    # The host disconnects mid-text and comes back: the typist pauses and resumes where it stopped.
+    typist = Typist(transport, layout="us", key_delay_s=0.0)
+    n0 = len(host.reports)
+    typist.type_text(TEXT_LONG)
+    await host.wait_reports(n0 + 60, 60.0)
+    at_disconnect = {"host_received": len(host.reports) - n0, "keyboard_sent": typist.reports_sent}
+    await host.disconnect()
+    host.reports.append((time.monotonic(), DISCONNECT))
+    noticed = await asyncio.to_thread(lambda: _wait_not_ready(kb, 10.0))
+    at_disconnect["keyboard_sent_when_noticed"] = typist.reports_sent
+    at_disconnect["noticed_after_s"] = noticed
+    await asyncio.sleep(1.0)
+    at_disconnect["state_while_away"] = typist.state
+    t_back = time.monotonic()
+    await host.connect()
+    await host.subscribe()
+    at_disconnect["reconnect_s"] = round(time.monotonic() - t_back, 2)
+    idle = await asyncio.to_thread(typist.wait_idle, 120.0)
+    await asyncio.sleep(1.0)
+    decoded = decode(host.reports[n0:], "us")
+    stage("resume", idle=idle, equal=decoded == TEXT_LONG, decoded=decoded, **at_disconnect)
+
+    # Throughput: typist flat out (key_delay 0), transport paced at its default minimum interval.
+    for interval in (transport.min_interval_s, 0.0):
+        transport.min_interval_s = interval
+        typist = Typist(transport, layout="us", key_delay_s=0.0)
+        n0 = len(host.reports)
+        t0 = time.monotonic()
+        typist.type_text(TEXT_BENCH)
+        await asyncio.to_thread(typist.wait_idle, 180.0)
+        ok = await host.wait_reports(n0 + typist.reports_sent, 20.0)
+        dt = time.monotonic() - t0
+        decoded = decode(host.reports[n0:], "us")
+        stage(f"throughput_{int(interval * 1000)}ms", all_arrived=ok, equal=decoded == TEXT_BENCH,
+              chars=len(TEXT_BENCH), seconds=round(dt, 2), chars_per_s=round(len(TEXT_BENCH) / dt, 1),
+              reports_per_s=round(typist.reports_sent / dt, 1))
+
+    await host.disconnect()
+    await asyncio.to_thread(kb.close)
+    stage("closed")
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, filename=str(OUT / "guest.log"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(asyncio.wait_for(run(), 420))
+        return 0
+    except BaseException as e:  # noqa: BLE001 - report where it stopped
+        RESULT["error"] = f"{type(e).__name__}: {e}"
+        RESULT["traceback"] = traceback.format_exc()
+        (OUT / "result.json").write_text(json.dumps(RESULT, indent=1))
+        log.exception("guest failed")
+        return 1
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "guest"
+    sys.exit(main())

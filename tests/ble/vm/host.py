@@ -1,0 +1,162 @@
+"""The laptop side in the VM tests: a BLE central on hci1 (BlueZ over dbus-fast) that finds, pairs with and
+listens to the keyboard on hci0.
+
+Only for tests/ble/vm guests. It talks to BlueZ's client API directly (Device1, GattCharacteristic1), which is
+what bleak does inside: bleak's connect() kept failing here with "failed to discover services, device
+disconnected" although the link was up — its cached Connected flag lagged behind the ATT link on these fast
+virtual controllers, then bleak itself called Disconnect. Polling BlueZ's own properties has no such race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from dbus_fast import BusType, Message, MessageType, Variant
+from dbus_fast.aio import MessageBus
+
+from gadget.ble import bluez, defs
+
+log = logging.getLogger("vm-host")
+
+
+class Host:
+    """A BLE central on ``adapter`` that receives the keyboard's input reports."""
+
+    def __init__(self, adapter: str = "hci1") -> None:
+        self.adapter = adapter
+        self.adapter_path = f"/org/bluez/{adapter}"
+        self.bus: MessageBus | None = None
+        self.device_path = ""
+        self.address = ""
+        self.reports: list[tuple[float, bytes]] = []
+        self.report_event = asyncio.Event()
+        self.input_path = ""
+
+    async def open(self) -> None:
+        self.bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        self.bus.add_message_handler(self._on_message)
+        await bluez.call(self.bus, "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s",
+                         [f"type='signal',sender='{defs.BLUEZ_SERVICE}',member='PropertiesChanged'"],
+                         destination="org.freedesktop.DBus")
+
+    async def _call(self, path: str, iface: str, member: str, sig: str = "", body: list | None = None) -> list:
+        assert self.bus is not None
+        return await bluez.call(self.bus, path, iface, member, sig, body or [], what=f"{member} {path}")
+
+    async def _objects(self) -> dict[str, dict[str, dict[str, Any]]]:
+        assert self.bus is not None
+        return await bluez.managed_objects(self.bus)
+
+    async def find(self, timeout: float = 30.0) -> str:
+        """Scan until a device advertising the HID service UUID shows up; returns its address."""
+        await self._call(self.adapter_path, defs.ADAPTER, "SetDiscoveryFilter", "a{sv}",
+                         [{"Transport": Variant("s", "le"), "UUIDs": Variant("as", [defs.UUID_HID])}])
+        await self._call(self.adapter_path, defs.ADAPTER, "StartDiscovery")
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for path, ifaces in (await self._objects()).items():
+                    dev = ifaces.get(defs.DEVICE)
+                    if dev and path.startswith(self.adapter_path + "/") and defs.UUID_HID in dev.get("UUIDs", []):
+                        self.device_path, self.address = path, dev["Address"]
+                        self.name = dev.get("Name", "")
+                        return self.address
+                await asyncio.sleep(0.3)
+        finally:
+            await self._call(self.adapter_path, defs.ADAPTER, "StopDiscovery")
+        raise RuntimeError("no HID keyboard advertising")
+
+    async def prop(self, name: str) -> Any:
+        assert self.bus is not None
+        return await bluez.get_property(self.bus, self.device_path, defs.DEVICE, name)
+
+    async def connect(self, attempts: int = 5, timeout: float = 30.0) -> None:
+        """Device1.Connect, then wait for ServicesResolved (retrying if the link drops meanwhile)."""
+        for i in range(attempts):
+            try:
+                await self._call(self.device_path, defs.DEVICE, "Connect")
+            except Exception as e:  # noqa: BLE001
+                log.info("Connect attempt %d: %s", i + 1, e)
+                await asyncio.sleep(1.0)
+                continue
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if not await self.prop("Connected"):
+                    break
+                if await self.prop("ServicesResolved"):
+                    return
+                await asyncio.sleep(0.1)
+            log.info("connect attempt %d: link dropped before services resolved", i + 1)
+            await asyncio.sleep(1.0)
+        raise RuntimeError("cannot connect to the keyboard")
+
+    async def pair(self) -> None:
+        """Pair (Just Works) unless the host's BlueZ already did when it met an encrypted characteristic."""
+        if await self.prop("Paired"):
+            return
+        try:
+            await self._call(self.device_path, defs.DEVICE, "Pair")
+        except Exception as e:  # noqa: BLE001 - may race with the automatic pairing
+            if not await self.prop("Paired"):
+                raise RuntimeError(f"pairing failed: {e}") from e
+
+    async def characteristic(self, service_uuid: str, uuid: str, need: str = "") -> str:
+        """Object path of characteristic ``uuid`` in service ``service_uuid`` (with flag ``need``, if given)."""
+        objects = await self._objects()
+        services = {p for p, i in objects.items() if defs.GATT_SERVICE in i and p.startswith(self.device_path)
+                    and i[defs.GATT_SERVICE]["UUID"] == service_uuid}
+        for path, ifaces in sorted(objects.items()):
+            ch = ifaces.get(defs.GATT_CHARACTERISTIC)
+            if ch and ch["Service"] in services and ch["UUID"] == uuid and (not need or need in ch["Flags"]):
+                return path
+        raise RuntimeError(f"no characteristic {uuid} in service {service_uuid}")
+
+    async def services(self) -> list[str]:
+        objects = await self._objects()
+        return [i[defs.GATT_SERVICE]["UUID"] for p, i in objects.items()
+                if defs.GATT_SERVICE in i and p.startswith(self.device_path + "/")]
+
+    async def read(self, service_uuid: str, uuid: str) -> bytes:
+        path = await self.characteristic(service_uuid, uuid)
+        (value,) = await self._call(path, defs.GATT_CHARACTERISTIC, "ReadValue", "a{sv}", [{}])
+        return bytes(value)
+
+    async def write(self, service_uuid: str, uuid: str, value: bytes, need: str = "") -> None:
+        path = await self.characteristic(service_uuid, uuid, need)
+        await self._call(path, defs.GATT_CHARACTERISTIC, "WriteValue", "aya{sv}", [value, {}])
+
+    async def subscribe(self) -> None:
+        self.input_path = await self.characteristic(defs.UUID_HID, defs.UUID_REPORT, need="notify")
+        await self._call(self.input_path, defs.GATT_CHARACTERISTIC, "StartNotify")
+
+    def _on_message(self, msg: Message) -> None:
+        if (msg.message_type == MessageType.SIGNAL and msg.member == "PropertiesChanged"
+                and self.input_path and msg.path == self.input_path and msg.body[0] == defs.GATT_CHARACTERISTIC):
+            value = msg.body[1].get("Value")
+            if value is not None:
+                self.reports.append((time.monotonic(), bytes(value.value)))
+                self.report_event.set()
+        return None
+
+    async def wait_reports(self, n: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while len(self.reports) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.report_event.clear()
+            try:
+                await asyncio.wait_for(self.report_event.wait(), min(left, 0.5))
+            except asyncio.TimeoutError:
+                pass
+        return True
+
+    async def disconnect(self) -> None:
+        try:
+            await self._call(self.device_path, defs.DEVICE, "Disconnect")
+        except Exception as e:  # noqa: BLE001
+            log.info("disconnect: %s", e)
+        self.input_path = ""
