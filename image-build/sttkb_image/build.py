@@ -280,9 +280,13 @@ def _assemble(opts: Options, fs: Ext4, target: Target, work: Path) -> tuple[Payl
     hosts = stage / "hosts"
     hosts.write_text(_edit_hosts((fs.read("/etc/hosts") or b"").decode(), opts.hostname))
     p.add_file("/etc/hosts", hosts)
-    machine_id = stage / "machine-id"
-    machine_id.write_text("")  # empty: systemd creates a new id on each box's first boot
-    p.add_file("/etc/machine-id", machine_id, 0o444)
+    # Each box needs its own machine-id. Raspberry Pi OS ships it empty (systemd then creates one at first boot);
+    # a base that carries a real id (an image made from a used card) gets it emptied, nothing else is touched.
+    old_id = (fs.read("/etc/machine-id") or b"").strip()
+    if old_id and old_id != b"uninitialized":
+        machine_id = stage / "machine-id"
+        machine_id.write_text("")
+        p.add_file("/etc/machine-id", machine_id, 0o444)
 
     # Optional Wi-Fi (NetworkManager, Bookworm's default) and SSH (key login as root).
     if opts.wifi_ssid:

@@ -74,7 +74,8 @@ def build_image(base_image, aarch64_wheelhouse, default_model):
     """Build from the synthetic base; returns a function (output path, **Options overrides) -> Built."""
     def run(output: Path, **kw) -> Built:
         try:
-            image_build.build(options(base_image, output, aarch64_wheelhouse, default_model, **kw))
+            base = kw.pop("base", base_image)
+            image_build.build(options(base, output, aarch64_wheelhouse, default_model, **kw))
         except DownloadError as e:
             pytest.skip(f"cannot download Debian arm64 packages (archive unreachable?): {e}")
         layout = read_layout(output)

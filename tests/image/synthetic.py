@@ -86,13 +86,13 @@ DPKG_STATUS = "".join(
         ("zlib1g", "1:1.2.13.dfsg-1", "arm64")])
 
 
-def _root_tree(root: Path) -> None:
+def _root_tree(root: Path, machine_id: str) -> None:
     files = {
         "etc/os-release": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_CODENAME=bookworm\n',
         "etc/passwd": PASSWD, "etc/group": GROUP, "etc/shadow": SHADOW, "etc/gshadow": GSHADOW,
         "etc/hostname": "raspberrypi\n",
         "etc/hosts": "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\traspberrypi\n",
-        "etc/machine-id": "",
+        "etc/machine-id": machine_id,
         "var/lib/dpkg/status": DPKG_STATUS,
         "usr/bin/python3.11": "#!/bin/false\n",
     }
@@ -110,8 +110,9 @@ def _root_tree(root: Path) -> None:
     os.chmod(root / "usr/bin/python3.11", 0o755)
 
 
-def make_base_image(path: Path, work: Path, *, boot_mib: int = 40, root_mib: int = 48) -> Path:
-    """Write a raw image at ``path``: boot (FAT32, type c) at 4 MiB, root (ext4, type 83) after it."""
+def make_base_image(path: Path, work: Path, *, boot_mib: int = 40, root_mib: int = 48, machine_id: str = "") -> Path:
+    """Write a raw image at ``path``: boot (FAT32, type c) at 4 MiB, root (ext4, type 83) after it.
+    ``machine_id``: the content of /etc/machine-id (Raspberry Pi OS ships it empty)."""
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000", E2FSPROGS_FAKE_TIME="1700000000", TZ="UTC",
                MTOOLS_SKIP_CHECK="1")
@@ -125,7 +126,7 @@ def make_base_image(path: Path, work: Path, *, boot_mib: int = 40, root_mib: int
         subprocess.run(["mcopy", "-i", str(boot), str(src), f"::/{name}"], check=True, env=env)
     tree = work / "rootfs"
     if not tree.exists():
-        _root_tree(tree)
+        _root_tree(tree, machine_id)
     rootfs = work / "root.ext4"
     rootfs.unlink(missing_ok=True)
     subprocess.run(["mkfs.ext4", "-q", "-b", "4096", "-L", "rootfs", "-U", "1b2c3d4e-0000-4000-8000-000000000001",

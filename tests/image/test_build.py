@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.image.conftest import EPOCH, Built, mtype, options, sha256, tool_dir_without
+from tests.image.synthetic import make_base_image
 
 sys.path.insert(0, str(REPO / "image-build"))
 from sttkb_image import build as image_build  # noqa: E402
@@ -125,11 +126,14 @@ def mtype_base_unchanged(base: Path) -> bool:
 
 # ------------------------------------------------------------------------------------------------- options
 
-def test_wifi_ssh_and_read_only_options(build_image, tmp_path):
+def test_wifi_ssh_and_read_only_options_and_a_used_machine_id(build_image, tmp_path):
+    """Also from a base whose /etc/machine-id holds a real id (made from a used card): it must be emptied."""
+    base = make_base_image(tmp_path / "used.img", tmp_path / "used", machine_id="0123456789abcdef0123456789abcdef\n")
     keys = tmp_path / "keys.pub"
     keys.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test@example\n")
     out = build_image(tmp_path / "opts.img", hostname="kb-office", wifi_ssid="Office", wifi_psk="correct horse",
-                      wifi_country="gb", ssh=True, ssh_authorized_keys=keys, read_only_root=True)
+                      wifi_country="gb", ssh=True, ssh_authorized_keys=keys, read_only_root=True, base=base)
+    assert out.root.read("/etc/machine-id") == b""
     conn = out.root.stat("/etc/NetworkManager/system-connections/sttkb-wifi.nmconnection")
     assert conn is not None and conn.mode & 0o777 == 0o600 and conn.uid == 0
     text = out.root.read("/etc/NetworkManager/system-connections/sttkb-wifi.nmconnection").decode()
