@@ -267,3 +267,25 @@ def test_command_line_errors_are_one_line_without_traceback(base_image, tmp_path
     proc = subprocess.run([sys.executable, str(BUILD_IMAGE)], capture_output=True, text=True)
     assert proc.returncode == 2 and "raspberrypi.com/software/operating-systems" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_xz_download_is_checked_and_unpacked_and_corrupt_xz_is_refused(base_image, build_image, tmp_path,
+                                                                       aarch64_wheelhouse, default_model):
+    """The official download is .img.xz and its published sha256 is that of the .xz file."""
+    xz = tmp_path / "raspios-lite-test.img.xz"
+    with open(xz, "wb") as f:
+        subprocess.run(["xz", "-T1", "-1", "-c", str(base_image)], stdout=f, check=True)
+    out = build_image(tmp_path / "from-xz.img", base=xz)
+    assert "modules-load=dwc2,libcomposite" in mtype(out, "cmdline.txt")
+    assert out.root.stat("/opt/sttkb/wheelhouse") is not None
+
+    bad = tmp_path / "bad.img.xz"
+    data = bytearray(xz.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = bytes(4096)
+    bad.write_bytes(bytes(data))
+    out_dir = tmp_path / "bad-out"
+    out_dir.mkdir()
+    with pytest.raises(BaseImageError, match="download it again"):
+        image_build.build(options(bad, out_dir / "x.img", aarch64_wheelhouse, default_model))
+    assert list(out_dir.iterdir()) == []

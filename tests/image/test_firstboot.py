@@ -3,6 +3,7 @@
 import configparser
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,46 @@ def test_unit_runs_once_before_the_daemon_and_bluetoothd():
     assert unit["Service"]["ExecStart"] == "/usr/local/libexec/sttkb/sttkb-firstboot"
     assert "systemctl disable sttkb-firstboot.service" in SCRIPT.read_text()
     assert 'rm -f "$STATE/firstboot.pending"' in SCRIPT.read_text()
+
+
+def test_venv_step_installs_the_wheelhouse_offline(aarch64_wheelhouse, tmp_path):
+    """The first-boot venv step on this machine (x86_64 stands in for the Pi): Debian's /usr/bin/python3, a
+    wheelhouse of the same kind (pip, setuptools, cffi, the sttkb wheel and the xkbcommon sdist, compiled here
+    against libxkbcommon-dev as on the device), no index. The dpkg step needs arm64 and is not run here."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "image-build"))
+    from sttkb_image import wheelhouse
+
+    if not Path("/usr/bin/python3").exists() or shutil.which("gcc") is None:
+        pytest.skip("needs Debian's /usr/bin/python3 and gcc")
+    if subprocess.run(["pkg-config", "--exists", "xkbcommon"]).returncode != 0:
+        pytest.skip("needs libxkbcommon-dev")
+    wh = tmp_path / "opt" / "wheelhouse"
+    wh.mkdir(parents=True)
+    for pattern in ("pip-*.whl", "setuptools-*.whl", "pycparser-*.whl", "xkbcommon-*.tar.gz"):
+        for f in aarch64_wheelhouse.glob(pattern):      # pure-Python files: the same for both machines
+            shutil.copy(f, wh)
+    host_py = subprocess.run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True).stdout.strip()
+    proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                           "--python-version", host_py, "-d", str(wh), "cffi"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot download a cffi wheel for this machine: {proc.stderr.strip()[-200:]}")
+    wheelhouse.build_project_wheel(REPO, tmp_path / "wheel", 1_700_000_000, sys.executable)
+    for w in (tmp_path / "wheel").glob("sttkb-*.whl"):
+        shutil.copy(w, wh)
+
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "STTKB_OPT": str(tmp_path / "opt"), "HOME": str(tmp_path)}
+    proc = subprocess.run([str(SCRIPT), "venv"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    venv = tmp_path / "opt" / "venv"
+    out = subprocess.run([str(venv / "bin" / "python"), "-c",
+                          "from xkbcommon import xkb; xkb.Context(); import device, gadget; print('ok')"],
+                         capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+    version = subprocess.run([str(venv / "bin" / "sttkb"), "--version"], capture_output=True, text=True)
+    assert version.stdout.startswith("sttkb ")
+    # system site-packages visible (python3-pyaudio comes from Debian on the device)
+    cfg = (venv / "pyvenv.cfg").read_text()
+    assert "include-system-site-packages = true" in cfg
