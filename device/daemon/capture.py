@@ -36,6 +36,8 @@ class SessionAudio:
         self._q: queue.Queue = queue.Queue()
         self.started_at: float | None = None  # monotonic time of the first sample
         self.stopped = threading.Event()
+        self._ended = False
+        self.read_count = 0  # chunks handed out so far
         for arrived, chunk in preroll:
             self.push(arrived, chunk)
 
@@ -60,11 +62,19 @@ class SessionAudio:
         """The :class:`device.audio.sources.AudioSource` view: the same as iterating."""
         return iter(self)
 
+    @property
+    def drained(self) -> bool:
+        """True when the recording ended and every chunk was read."""
+        return self._ended
+
     def __iter__(self) -> Iterator[Chunk]:
-        while True:
+        """Chunks until the end; may be called again (after a failed stream) to read on where it stopped."""
+        while not self._ended:
             item = self._q.get()
             if item is _END:
+                self._ended = True
                 return
+            self.read_count += 1
             yield item
 
 
@@ -79,6 +89,7 @@ class CaptureHub:
         self._lock = threading.Lock()
         self._ring: collections.deque[tuple[float, Chunk]] = collections.deque()
         self._sessions: list[SessionAudio] = []
+        self._delivered_until = float("-inf")  # arrival time of the last chunk a session got
         self._mic: Iterable[Chunk] | None = None
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -111,6 +122,8 @@ class CaptureHub:
                 with self._lock:
                     for s in self._sessions:
                         s.push(now, chunk)
+                    if self._sessions:
+                        self._delivered_until = now
                     self._ring.append((now, chunk))
                     while self._ring and now - self._ring[0][0] > self.pre_roll_s:
                         self._ring.popleft()
@@ -137,7 +150,8 @@ class CaptureHub:
         with self._lock:
             if not self.running:
                 raise OSError("the microphone is not running")
-            s = SessionAudio(list(self._ring), self.rate)
+            # pre-roll, but never audio an earlier session already had (it would be typed twice)
+            s = SessionAudio([(t, c) for t, c in self._ring if t > self._delivered_until], self.rate)
             self._sessions.append(s)
             return s
 

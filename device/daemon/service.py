@@ -71,6 +71,24 @@ class Session:
     ended: bool = False
 
 
+class _Resumable:
+    """A session's audio as a source the chain may stop: its ``stop()`` only ends the current stream, so a new
+    stream can carry on with the rest of the recording after a failed segment."""
+
+    def __init__(self, audio: SessionAudio) -> None:
+        self.audio = audio
+
+    def chunks(self) -> Iterator[Any]:
+        return self.audio.chunks()
+
+    def stop(self) -> None:
+        pass  # the daemon ends the recording (release, stop, mic lost), not the chain
+
+    @property
+    def overflows(self) -> int:
+        return self.audio.overflows
+
+
 _reply_events = {"listen": Event.LISTEN, "stop": Event.STOP, "type": Event.TYPE_TEXT, "retype": Event.RETYPE,
                  "pair": Event.PAIR}
 
@@ -308,15 +326,25 @@ class Daemon:
             self.run_done.set()
 
     def _session_worker(self, session: Session, transcriber: Transcriber) -> None:
+        audio = _Resumable(session.audio)
         with self._asr_lock:
-            try:
-                for piece in transcriber.stream(session.audio):
-                    self.post(Event.SEGMENT_READY, piece=piece, session=session.id)
-            except Exception as e:
-                # the chain drops a failing segment by itself; reaching here means the stream died
-                log.error("transcription failed, the rest of this recording is dropped: %s", e)
-                log.debug("transcription failure", exc_info=True)
-                self.post(Event.ASR_ERROR, session=session.id)
+            read_at_failure = -1
+            while True:
+                try:
+                    for piece in transcriber.stream(audio):
+                        self.post(Event.SEGMENT_READY, piece=piece, session=session.id)
+                    break
+                except Exception as e:
+                    # whisper.cpp failed on a segment: that segment is lost; go on with the audio after it
+                    log.error("transcription failed, a segment is dropped: %s", e)
+                    log.debug("transcription failure", exc_info=True)
+                    self.post(Event.ASR_ERROR, session=session.id)
+                    stuck = session.audio.read_count == read_at_failure  # failed again without progress
+                    read_at_failure = session.audio.read_count
+                    if session.audio.drained or stuck:
+                        if stuck:
+                            self.hub.end_session(session.audio)
+                        break
         self.post(Event.STREAM_END, session=session.id)
 
     def _typed_cb(self, pieces: list[Piece]) -> None:

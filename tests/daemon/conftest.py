@@ -78,7 +78,7 @@ class WordTranscriber:
 
     def stream(self, source):
         words, pos, silent = [], 0.0, 0
-        for chunk in source:
+        for chunk in source.chunks():
             pos += CHUNK_S
             if chunk.word == "boom":
                 raise RuntimeError("whisper.cpp failed")
