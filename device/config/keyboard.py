@@ -14,7 +14,7 @@ class KeyboardSettings:
                               choices=("transliterate", "skip", "linux-unicode"))
     transport: str = setting("auto", "Where to type: auto (whichever host is connected), usb, bluetooth",
                              choices=("auto", "usb", "bluetooth"))
-    key_delay_ms: float = setting(2.0, "Pause after each HID report (milliseconds)", min=0.0, max=200.0)
+    key_delay_ms: float = setting(10.0, "Pause after each HID report (milliseconds)", min=0.0, max=200.0)
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,7 @@ class BluetoothSettings:
     pairing_timeout_s: float = setting(120.0, "How long a pairing window stays open (seconds)",
                                        min=10.0, max=600.0)
     reconnect: bool = setting(True, "Reconnect to the last host after boot")
+    report_interval_ms: float = setting(10.0, "Least time between two key reports over Bluetooth (milliseconds)",
+                                        min=0.0, max=100.0)
+    reconnect_settle_s: float = setting(1.0, "After a host reconnects, wait this long before typing to it (seconds)",
+                                        min=0.0, max=10.0)
