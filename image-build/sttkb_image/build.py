@@ -73,6 +73,10 @@ def validate(opts: Options) -> None:
         raise Error(f"--wifi-country {opts.wifi_country!r}: use a two-letter country code such as GB or DE")
     if opts.wifi_psk and not 8 <= len(opts.wifi_psk) <= 63:
         raise Error("--wifi-psk must be 8 to 63 characters (WPA2 passphrase)")
+    if opts.wifi_ssid and (len(opts.wifi_ssid.encode()) > 32 or any(c in opts.wifi_ssid for c in "\n\r\0")):
+        raise Error("--wifi-ssid must be 1 to 32 bytes on one line")
+    if opts.wifi_psk and any(c in opts.wifi_psk for c in "\n\r\0"):
+        raise Error("--wifi-psk must be on one line")
     if opts.ssh and not opts.ssh_authorized_keys:
         raise Error("--ssh needs --ssh-authorized-keys FILE (the image has no password login)")
     if opts.ssh_authorized_keys and not opts.ssh_authorized_keys.is_file():
@@ -313,10 +317,20 @@ def _edit_hosts(text: str, hostname: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _keyfile_value(value: str) -> str:
+    """Escape a string for a GLib key file (NetworkManager keyfile): backslash, edge spaces, control chars."""
+    out = value.replace("\\", "\\\\").replace("\t", "\\t")
+    if out.startswith(" "):
+        out = "\\s" + out[1:]
+    if out.endswith(" "):
+        out = out[:-1] + "\\s"
+    return out
+
+
 def _nmconnection(ssid: str, psk: str) -> str:
     return ("[connection]\nid=sttkb-wifi\ntype=wifi\nautoconnect=true\n\n"
-            f"[wifi]\nmode=infrastructure\nssid={ssid}\n\n"
-            f"[wifi-security]\nkey-mgmt=wpa-psk\npsk={psk}\n\n"
+            f"[wifi]\nmode=infrastructure\nssid={_keyfile_value(ssid)}\n\n"
+            f"[wifi-security]\nkey-mgmt=wpa-psk\npsk={_keyfile_value(psk)}\n\n"
             "[ipv4]\nmethod=auto\n\n[ipv6]\nmethod=auto\n")
 
 

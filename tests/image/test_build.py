@@ -289,3 +289,24 @@ def test_xz_download_is_checked_and_unpacked_and_corrupt_xz_is_refused(base_imag
     with pytest.raises(BaseImageError, match="download it again"):
         image_build.build(options(bad, out_dir / "x.img", aarch64_wheelhouse, default_model))
     assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"hostname": "Bad_Name"}, "--hostname"),
+    ({"wifi_ssid": "x", "wifi_psk": "longenough"}, "--wifi-country"),
+    ({"wifi_ssid": "x", "wifi_psk": "short", "wifi_country": "GB"}, "8 to 63"),
+    ({"wifi_ssid": "x" * 33, "wifi_psk": "longenough", "wifi_country": "GB"}, "32 bytes"),
+    ({"wifi_ssid": "x", "wifi_psk": "longenough", "wifi_country": "GBR"}, "two-letter"),
+    ({"ssh": True}, "--ssh-authorized-keys"),
+])
+def test_bad_option_combinations_are_refused_before_any_work(base_image, tmp_path, change, message):
+    opts = options(base_image, tmp_path / "x.img", tmp_path, tmp_path / "none.bin")
+    opts = image_build.Options(**{**opts.__dict__, "model": None, **change})
+    with pytest.raises(image_build.Error, match=re.escape(message)):
+        image_build.validate(opts)
+
+
+def test_output_must_not_be_the_base(base_image):
+    opts = options(base_image, base_image, base_image.parent, base_image)
+    with pytest.raises(image_build.Error, match="never modified"):
+        image_build.build(opts)
