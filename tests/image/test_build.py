@@ -310,3 +310,26 @@ def test_output_must_not_be_the_base(base_image):
     opts = options(base_image, base_image, base_image.parent, base_image)
     with pytest.raises(image_build.Error, match="never modified"):
         image_build.build(opts)
+
+
+def test_command_line_build(base_image, aarch64_wheelhouse, default_model, tmp_path):
+    """The documented command, end to end (with the cached wheelhouse and model so it needs no PyPI)."""
+    from tests.image.conftest import IMAGE_CACHE, TEST_APT_PACKAGES
+
+    out = tmp_path / "cli.img"
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH))
+    proc = subprocess.run([str(BUILD_IMAGE), str(base_image), "--sha256", sha256(base_image), "-o", str(out),
+                           "--wheelhouse", str(aarch64_wheelhouse), "--model", str(default_model),
+                           "--apt-packages", ",".join(TEST_APT_PACKAGES), "--cache", str(IMAGE_CACHE),
+                           "--hostname", "desk-kb"], capture_output=True, text=True, env=env)
+    if proc.returncode != 0 and "downloading arm64 packages failed" in proc.stderr:
+        pytest.skip("Debian archive unreachable")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(out)
+    from sttkb_image.ext4 import Ext4
+    from sttkb_image.partitions import read_layout
+    layout = read_layout(out)
+    root = Ext4(out, layout.root.start)
+    assert root.read("/etc/hostname") == b"desk-kb\n"
+    assert root.stat("/opt/sttkb/wheelhouse").mode & 0o777 == 0o755
+    assert leftovers(tmp_path) == []
