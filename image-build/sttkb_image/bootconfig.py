@@ -50,7 +50,8 @@ def edit_cmdline_txt(text: str, *, regdom: str | None = None) -> str:
     Wi-Fi blocked until a country is set.
     """
     words = text.split()
-    kept = [w for w in words if not w.startswith(("modules-load=", "cfg80211.ieee80211_regdom="))]
+    replaced = ("modules-load=", "cfg80211.ieee80211_regdom=") if regdom else ("modules-load=",)
+    kept = [w for w in words if not w.startswith(replaced)]
     loads: list[str] = []
     for w in words:
         if w.startswith("modules-load="):

@@ -53,3 +53,10 @@ def test_cmdline_wifi_country():
     out = edit_cmdline_txt(CMDLINE_TXT, regdom="de")
     assert "cfg80211.ieee80211_regdom=DE" in out.split()
     assert edit_cmdline_txt(out, regdom="de") == out
+
+
+def test_cmdline_keeps_an_existing_wifi_country_unless_one_is_given():
+    base = "root=/dev/mmcblk0p2 cfg80211.ieee80211_regdom=FR rootwait\n"
+    assert "cfg80211.ieee80211_regdom=FR" in edit_cmdline_txt(base).split()
+    assert edit_cmdline_txt(base, regdom="DE").split().count("cfg80211.ieee80211_regdom=DE") == 1
+    assert "cfg80211.ieee80211_regdom=FR" not in edit_cmdline_txt(base, regdom="DE").split()
