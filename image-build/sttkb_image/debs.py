@@ -82,8 +82,19 @@ def download_debs(packages: list[str], suite: str, target_status: bytes, cache: 
     return sorted(done.glob("*.deb"))
 
 
-def _apt(cmd: list[str], what: str) -> None:
+def simulate(packages: list[str], suite: str, target_status: bytes, cache: Path) -> list[str]:
+    """Names of the packages apt would download for ``packages`` (no download; needs the index fetched by an
+    earlier :func:`download_debs` for this suite)."""
+    root = cache / f"apt-{suite}-arm64"
+    status = root / "simulate-status"
+    status.write_bytes(target_status)
+    out = _apt(["apt-get", *_apt_options(root, status), "install", "-s", *packages], "resolving arm64 packages")
+    return sorted(line.split()[1] for line in out.splitlines() if line.startswith("Inst "))
+
+
+def _apt(cmd: list[str], what: str) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
         raise DownloadError(f"{what} failed: {tail}")
+    return proc.stdout

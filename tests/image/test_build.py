@@ -333,3 +333,17 @@ def test_command_line_build(base_image, aarch64_wheelhouse, default_model, tmp_p
     assert root.read("/etc/hostname") == b"desk-kb\n"
     assert root.stat("/opt/sttkb/wheelhouse").mode & 0o777 == 0o755
     assert leftovers(tmp_path) == []
+
+
+def test_default_debian_package_set_resolves_for_arm64(built):
+    """The full default set (PyAudio, the compiler and headers for xkbcommon, overlayroot) exists in Debian's arm64
+    archive and resolves against a Pi OS-like dpkg status (simulated with the index the build fetched)."""
+    from sttkb_image import debs
+    from tests.image.conftest import IMAGE_CACHE
+    from tests.image.synthetic import DPKG_STATUS
+
+    wanted = debs.DEVICE_PACKAGES + debs.READ_ONLY_PACKAGES
+    names = debs.simulate(wanted, "bookworm", DPKG_STATUS.encode(), IMAGE_CACHE)
+    assert set(wanted) <= set(names)
+    assert {"libxkbcommon0", "libpython3.11-dev", "cpp-12"} <= set(names)     # dependencies come along
+    # libc6 may appear: libc6-dev needs exactly the archive's libc6, an upgrade dpkg applies at first boot
