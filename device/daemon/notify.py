@@ -21,7 +21,8 @@ class Notifier:
         self._sock: socket.socket | None = None
         self._warned = False
         if self.address:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # non-blocking: a full queue on systemd's side must never stall the main loop (the message is dropped)
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
 
     @property
     def enabled(self) -> bool:

@@ -112,3 +112,16 @@ def test_watchdog_interval_is_half_the_timeout(monkeypatch):
     assert watchdog_interval_s() == 15.0
     monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
     assert watchdog_interval_s() is None
+
+
+def test_a_full_notify_queue_never_blocks_the_daemon():
+    """systemd not reading (its queue full): sends are dropped, not waited for."""
+    with tempfile.TemporaryDirectory(prefix="sttkb-n") as d:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(str(Path(d) / "n"))
+        n = Notifier(str(Path(d) / "n"))
+        t0 = time.monotonic()
+        results = [n.watchdog() for _ in range(500)]
+        assert time.monotonic() - t0 < 2.0
+        assert results[0] is True and results[-1] is False
+        s.close()

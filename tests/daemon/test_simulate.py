@@ -6,10 +6,14 @@ Only the button is scripted (there is no pin here): by default it is held over t
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import jiwer
@@ -41,17 +45,44 @@ def two_sentences(tmp_path_factory) -> tuple[Path, float]:
     return path, 1.0 + len(first) / 16000
 
 
-def run_simulate(audio: Path, model: Path, *extra: str, timeout: float = 180) -> subprocess.CompletedProcess:
+def run_simulate(audio: Path, model: Path, *extra: str, timeout: float = 180,
+                 env: dict | None = None) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="sttkb-s") as d:
         return subprocess.run([str(STTKB), "run", "--simulate", "--audio", str(audio), "--model", str(model),
                                "--control", str(Path(d) / "c.sock"), *extra],
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def test_held_over_the_whole_file_types_what_was_said_and_reports_latency(two_sentences, default_model):
+    """Also run under a NOTIFY_SOCKET, as systemd would: READY after the model is loaded, STOPPING at the end."""
     audio, _ = two_sentences
-    r = run_simulate(audio, default_model)
+    with tempfile.TemporaryDirectory(prefix="sttkb-n") as d:
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(Path(d) / "notify"))
+        notify.settimeout(0.2)
+        messages: list[str] = []
+        done = threading.Event()
+
+        def listen():
+            while not done.is_set():
+                try:
+                    messages.append(notify.recv(4096).decode())
+                except socket.timeout:
+                    pass
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        r = run_simulate(audio, default_model, env={"NOTIFY_SOCKET": str(Path(d) / "notify"),
+                                                   "WATCHDOG_USEC": "2000000"})
+        time.sleep(0.3)
+        done.set()
+        listener.join(2)
+        notify.close()
     assert r.returncode == 0, r.stderr
+    ready = [i for i, m in enumerate(messages) if m.startswith("READY=1")]
+    assert len(ready) == 1 and messages[-1] == "STOPPING=1"
+    assert all(i > ready[0] for i, m in enumerate(messages) if m == "WATCHDOG=1")
+    assert "WATCHDOG=1" in messages and any(m.startswith("STATUS=listening") for m in messages)
     typed = r.stdout.strip()
     error = wer(f"{FIRST} {SECOND}", typed)
     print(f"host typed: {typed!r} (WER {error:.2f})\n{r.stderr.strip().splitlines()[-1]}")
