@@ -1,5 +1,176 @@
-"""`sttkb bt ...` and `sttkb check` (placeholder until the Bluetooth issue lands)."""
+"""`sttkb bt list|pair|forget HOST|use HOST|status` (on the box) and `sttkb check` (on a laptop).
+
+The bt commands talk to bluetoothd directly, so they work whether or not the sttkb daemon runs: the pairing
+window is the adapter's Pairable/Discoverable state, which the daemon's keyboard follows. If no sttkb keyboard is
+advertising (the daemon is not running), `sttkb bt pair` serves the keyboard itself until the window closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = "/var/lib/sttkb"
 
 
 def register(sub) -> None:
     """Add the Bluetooth commands to the `sttkb` subparsers."""
+    bt = sub.add_parser("bt", help="Bluetooth hosts: list, pair, forget, use, status",
+                        description="Manage the hosts of the Bluetooth LE keyboard (run on the box).")
+    bt.add_argument("--adapter", help="Bluetooth adapter (default: [bluetooth] adapter, hci0)")
+    bt.add_argument("--state-dir", default=DEFAULT_STATE_DIR, type=Path,
+                    help=f"where the last/preferred host is remembered (default {DEFAULT_STATE_DIR})")
+    cmds = bt.add_subparsers(dest="bt_command", metavar="COMMAND")
+    cmds.required = True
+    p = cmds.add_parser("list", help="bonded hosts (and which one is connected)")
+    p.set_defaults(func=cmd_list)
+    p = cmds.add_parser("status", help="adapter, pairing window, advertising, connected host")
+    p.set_defaults(func=cmd_status)
+    p = cmds.add_parser("pair", help="open the pairing window: the box is discoverable and pairable until a host "
+                                     "pairs or the timeout")
+    p.add_argument("--timeout", type=float, help="seconds (default: [bluetooth] pairing_timeout_s)")
+    p.add_argument("--no-wait", action="store_true", help="open the window and return at once")
+    p.set_defaults(func=cmd_pair)
+    p = cmds.add_parser("forget", help="remove a bonded host and its keys (it must pair again)")
+    p.add_argument("host", metavar="HOST", help="address (AA:BB:...) or name, as `sttkb bt list` shows")
+    p.set_defaults(func=cmd_forget)
+    p = cmds.add_parser("use", help="type to this bonded host: disconnect the others and connect to it")
+    p.add_argument("host", metavar="HOST", help="address (AA:BB:...) or name, as `sttkb bt list` shows")
+    p.set_defaults(func=cmd_use)
+
+    chk = sub.add_parser("check", help="on a laptop: find the sttkb keyboard over Bluetooth and report what a "
+                                       "host sees and what is wrong",
+                         description="Run this on the computer you want to type into (needs Bluetooth and "
+                                     "bleak). It scans, connects, pairs if needed, reads the HID service and "
+                                     "prints what it found and what is wrong.")
+    chk.add_argument("--name", help="keyboard name to look for (default: any device advertising HID)")
+    chk.add_argument("--address", help="keyboard address (skips matching by name)")
+    chk.add_argument("--adapter", help="local Bluetooth adapter (Linux: hci0 ...)")
+    chk.add_argument("--timeout", type=float, default=15.0, help="scan time (seconds, default 15)")
+    chk.add_argument("--no-pair", action="store_true", help="do not pair; only read what is readable without")
+    chk.set_defaults(func=cmd_check)
+
+
+def _settings(args):
+    from device.config import load_config
+    return load_config(getattr(args, "config", None)).bluetooth
+
+
+def _adapter(args) -> str:
+    return args.adapter or _settings(args).adapter
+
+
+def _state(args):
+    from gadget.ble.hosts import HostState
+    return HostState(args.state_dir)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from gadget.ble import hostctl
+    st = asyncio.run(hostctl.status(_adapter(args)))
+    state = _state(args)
+    bonded = [h for h in st.hosts if h.is_bonded]
+    if not bonded:
+        print("no bonded hosts; pair one with `sttkb bt pair` (or hold the button)", file=sys.stderr)
+        return 0
+    for h in bonded:
+        print(h.describe(preferred=h.address == state.preferred, last=h.address == state.last))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from gadget.ble import hostctl
+    st = asyncio.run(hostctl.status(_adapter(args)))
+    state = _state(args)
+    connected = [h for h in st.hosts if h.connected]
+    print(f"adapter:      {st.adapter} {st.address} ({'powered' if st.powered else 'OFF'})")
+    print(f"name:         {st.alias}")
+    print(f"pairing:      {'window OPEN (discoverable, pairable)' if st.pairable else 'closed'}")
+    print(f"advertising:  {'yes' if st.advertising else 'no — the sttkb daemon is not running (sttkb status)'}")
+    print(f"bonded hosts: {sum(1 for h in st.hosts if h.is_bonded)}")
+    print(f"connected:    {', '.join(h.describe() for h in connected) or 'none'}")
+    print(f"last/preferred host: {state.last or '-'} / {state.preferred or '-'}")
+    return 0 if st.powered else 1
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from gadget.ble import hostctl
+    host = asyncio.run(hostctl.forget(_adapter(args), args.host, _state(args)))
+    print(f"forgot {host.address} ({host.name}); remove the keyboard on that host too before pairing again")
+    return 0
+
+
+def cmd_use(args: argparse.Namespace) -> int:
+    from gadget.ble import hostctl
+    host, connected = asyncio.run(hostctl.use(_adapter(args), args.host, _state(args)))
+    if connected:
+        print(f"typing to {host.address} ({host.name})")
+    else:
+        print(f"{host.address} ({host.name}) is preferred now; it is not in reach yet — it takes over when it "
+              f"reconnects (wake it, or select the keyboard in its Bluetooth settings)")
+    return 0
+
+
+def cmd_pair(args: argparse.Namespace) -> int:
+    from gadget.ble import hostctl
+    settings = _settings(args)
+    adapter = args.adapter or settings.adapter
+    timeout = args.timeout if args.timeout is not None else settings.pairing_timeout_s
+    if timeout <= 0:
+        from gadget.ble.errors import BluetoothError
+        raise BluetoothError("--timeout must be more than 0 seconds")
+    st = asyncio.run(hostctl.status(adapter))
+    before = {h.address for h in st.hosts if h.is_bonded}
+    if st.advertising:  # the daemon's keyboard is up: just open the window, it follows
+        asyncio.run(hostctl.open_window(adapter, timeout))
+        print(f"pairing window open for {timeout:.0f} s: on the host, add a Bluetooth device and pick "
+              f"{st.alias!r}", file=sys.stderr)
+        if args.no_wait:
+            return 0
+        new = asyncio.run(hostctl.wait_for_new_bond(adapter, before, timeout + 2))
+    else:
+        new = _serve_pairing(args, settings, adapter, timeout, before)
+    if new is None:
+        print("no host paired; the window is closed", file=sys.stderr)
+        return 1
+    print(f"paired with {new.address} ({new.name})")
+    return 0
+
+
+def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str]):
+    """No daemon: register the keyboard here for the length of the window."""
+    from dataclasses import replace
+
+    from gadget.ble.keyboard import BleKeyboard
+    print(f"the sttkb daemon is not running: serving the keyboard from this command for {timeout:.0f} s",
+          file=sys.stderr)
+    done = threading.Event()
+    result: list[bool] = []
+
+    def on_done(paired: bool) -> None:
+        result.append(paired)
+        done.set()
+
+    with BleKeyboard(replace(settings, adapter=adapter), state_dir=args.state_dir) as kb:
+        kb.open_pairing_window(timeout, on_done)
+        print(f"pairing window open: on the host, add a Bluetooth device and pick {settings.name!r}",
+              file=sys.stderr)
+        done.wait(timeout + 5)
+        if not (result and result[0]):
+            return None
+        new = [h for h in kb.hosts() if h.is_bonded and h.address not in before]
+        return new[0] if new else None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from gadget.ble.check import run_check
+    report = run_check(name=args.name, address=args.address, adapter=args.adapter, scan_timeout=args.timeout,
+                       pair=not args.no_pair)
+    print(report.render())
+    return 0 if report.ok else 1

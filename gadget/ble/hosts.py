@@ -92,6 +92,10 @@ class HostState:
         self.preferred: str | None = None
         self._load()
 
+    def reload(self) -> None:
+        """Re-read the file (another sttkb process may have written it)."""
+        self._load()
+
     def _load(self) -> None:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))

@@ -56,7 +56,7 @@ class BleKeyboard:
     def __init__(self, settings: Any, *, report_map: bytes = REPORT_DESCRIPTOR,
                  state_dir: str | Path = DEFAULT_STATE_DIR,
                  bus_address: str | None = None, app_root: str = APP_ROOT, check_version: bool = True,
-                 settle_s: float = 1.0, on_pairing_change: Callable[[bool], None] | None = None) -> None:
+                 settle_s: float | None = None, on_pairing_change: Callable[[bool], None] | None = None) -> None:
         self.settings = settings
         self.state = HostState(state_dir)
         self.on_pairing_change = on_pairing_change
@@ -82,7 +82,7 @@ class BleKeyboard:
         self._adv_registered = False
         self._adv_lock: asyncio.Lock | None = None
         self._setup_done = False
-        self.settle_s = settle_s
+        self.settle_s = float(settle_s if settle_s is not None else getattr(settings, "reconnect_settle_s", 1.0))
         self._connected_at: dict[str, float] = {}
 
     # ---- life cycle -------------------------------------------------------------------------------------------
@@ -357,6 +357,7 @@ class BleKeyboard:
         return host
 
     async def _reconnect_last(self) -> None:
+        self.state.reload()
         target = self.state.preferred or self.state.last
         if not target:
             return
@@ -387,6 +388,7 @@ class BleKeyboard:
         return bool(d.get("Paired") or d.get("Bonded"))
 
     async def _apply_policy(self, path: str) -> None:
+        self.state.reload()  # `sttkb bt use` in another process may have changed the preferred host
         d = self._devices.get(path)
         if d is None or not d.get("Connected"):
             return
@@ -457,9 +459,11 @@ class BleKeyboard:
         except BluetoothError as e:
             log.info("could not mark %s trusted: %s", address, e)
         self.state.set_last(address)
-        self._finish_window(True)
+        cb, self._on_done = self._on_done, None  # the window closes first, then on_done(True)
         if self.pairing_window_open:
             await self._set_window_properties(False, 0)
+        self._on_done = cb
+        self._finish_window(True)
         await self._apply_policy(path)
 
     # ---- typing -----------------------------------------------------------------------------------------------

@@ -33,9 +33,13 @@ class BleTransport:
 
     name = "bluetooth"
 
-    def __init__(self, keyboard: "BleKeyboard", *, min_interval_s: float = DEFAULT_MIN_INTERVAL_S,
+    def __init__(self, keyboard: "BleKeyboard", *, min_interval_s: float | None = None,
                  send_timeout_s: float = 2.0) -> None:
+        """``min_interval_s`` defaults to the keyboard's [bluetooth] report_interval_ms."""
         self._kb = keyboard
+        if min_interval_s is None:
+            ms = getattr(keyboard.settings, "report_interval_ms", None)
+            min_interval_s = ms / 1000.0 if ms is not None else DEFAULT_MIN_INTERVAL_S
         self.min_interval_s = min_interval_s
         self.send_timeout_s = send_timeout_s
         self._last_send = 0.0

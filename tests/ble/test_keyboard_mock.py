@@ -136,12 +136,12 @@ def test_window_follows_the_adapter_when_another_process_opens_it(bluez, keyboar
 
 
 def test_a_host_pairing_closes_the_window_and_is_remembered(bluez, keyboard, tmp_path):
-    done: list[bool] = []
-    keyboard.open_pairing_window(30.0, done.append)
+    done: list[tuple[bool, bool]] = []
+    keyboard.open_pairing_window(30.0, lambda ok: done.append((ok, keyboard.pairing_window_open)))
     bluez.bluez.AddDevice("hci0", HOST, "laptop")
     bluez.bluez.PairDevice("hci0", HOST)
-    assert wait_for(lambda: done == [True])
-    assert wait_for(lambda: not bluez.adapter_prop("Pairable"))
+    assert wait_for(lambda: done == [(True, False)]), "on_done(True) comes once, after the window closed"
+    assert not bluez.adapter_prop("Pairable") and not bluez.adapter_prop("Discoverable")
     assert wait_for(lambda: bool(bluez.device_prop(HOST, "Trusted")))
     assert json.loads((tmp_path / "bluetooth.json").read_text())["last"] == HOST
     assert [h.address for h in keyboard.hosts() if h.is_bonded] == [HOST]

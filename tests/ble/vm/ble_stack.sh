@@ -39,7 +39,8 @@ conf=/run/sttkb-bluetooth-main.conf
 cp services/bluetooth/main.conf "$conf"
 # Experiments only: STTKB_BT_CONF_SED='s/^Privacy = device/Privacy = off/' edits the copy.
 [ -n "${STTKB_BT_CONF_SED-}" ] && sed -i "$STTKB_BT_CONF_SED" "$conf"
-args=(-n -f "$conf")
+# -E: experimental D-Bus API, only so the test host can read Device1.AdvertisingFlags (is it discoverable?).
+args=(-n -E -f "$conf")
 [ -n "${STTKB_BT_DEBUG-}" ] && args+=(-d)
 [ -n "$noplugins" ] && args+=(-P "$noplugins")
 /usr/libexec/bluetooth/bluetoothd "${args[@]}" >"$log/bluetoothd.log" 2>&1 &

@@ -98,10 +98,9 @@ async def run() -> None:
     host = Host("hci1")
     await host.open()
     address = await host.find(30.0)
-    stage("discovered", name=host.name, address=address)
-    await host.connect()
+    stage("discovered", name=host.name, address=address, discoverable_flag=await host.advertised_discoverable())
+    await host.pair()  # connects and pairs at once, like a laptop's "add device"
     stage("connected")
-    await host.pair()
     for _ in range(100):
         if window:
             break
@@ -187,6 +186,35 @@ async def run() -> None:
               chars=len(TEXT_BENCH), seconds=round(dt, 2), chars_per_s=round(len(TEXT_BENCH) / dt, 1),
               reports_per_s=round(typist.reports_sent / dt, 1))
 
+    # Hosts: the bonded host is listed and remembered; `use` prefers it.
+    bonded = [h.address for h in await asyncio.to_thread(kb.hosts) if h.is_bonded]
+    used = await asyncio.to_thread(kb.use, bonded[0])
+    stage("hosts", bonded=bonded, last=kb.state.last, preferred=kb.state.preferred, used=used.address)
+
+    # Outside the window: a host that is not bonded (any more) neither finds, pairs with nor reads the keyboard.
+    await host.disconnect()
+    forgotten = await asyncio.to_thread(kb.forget, bonded[0])
+    await host.forget()  # the laptop forgets it too and tries to start over
+    found = await host.find_any(10.0)
+    discoverable_flag = await host.advertised_discoverable() if found else None
+    pair_error = ""
+    kicked = None
+    report_map_error = ""
+    if found:
+        try:
+            await host.pair(timeout=10.0)
+        except Exception as e:  # noqa: BLE001
+            pair_error = str(e)
+        try:
+            await host.read(defs.UUID_HID, defs.UUID_REPORT_MAP)
+        except Exception as e:  # noqa: BLE001
+            report_map_error = str(e)[:200]
+        await asyncio.sleep(3.0)
+        kicked = not any(h.connected for h in await asyncio.to_thread(kb.hosts))
+    stage("security", forgotten=forgotten.address, found=found, discoverable_flag=discoverable_flag, pair_error=pair_error[:200],
+          report_map_error=report_map_error, unbonded_host_disconnected=kicked,
+          bonded_after=[h.address for h in await asyncio.to_thread(kb.hosts) if h.is_bonded],
+          agent_requests=[(m, ok) for m, _d, ok in kb.agent.requests])
     await host.disconnect()
     await asyncio.to_thread(kb.close)
     stage("closed")

@@ -18,6 +18,7 @@ from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from gadget.ble import bluez, defs
+from tests.ble.vm.host_agent import HostAgent
 
 log = logging.getLogger("vm-host")
 
@@ -38,6 +39,10 @@ class Host:
     async def open(self) -> None:
         self.bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
         self.bus.add_message_handler(self._on_message)
+        self.agent = HostAgent()
+        self.bus.export("/sttkb_test/host_agent", self.agent)
+        await self._call(defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "RegisterAgent", "os",
+                         ["/sttkb_test/host_agent", "KeyboardDisplay"])
         await bluez.call(self.bus, "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s",
                          [f"type='signal',sender='{defs.BLUEZ_SERVICE}',member='PropertiesChanged'"],
                          destination="org.freedesktop.DBus")
@@ -69,6 +74,28 @@ class Host:
             await self._call(self.adapter_path, defs.ADAPTER, "StopDiscovery")
         raise RuntimeError("no HID keyboard advertising")
 
+    async def advertised_discoverable(self) -> bool | None:
+        """Did the last advertisement carry the LE Limited/General Discoverable flag? (What "add device"
+        dialogs filter on.) None if BlueZ has not seen the flags."""
+        try:
+            flags = await self.prop("AdvertisingFlags")
+        except Exception as e:  # noqa: BLE001 - experimental property (bluetoothd -E)
+            log.info("AdvertisingFlags: %s", e)
+            return None
+        return bool(flags[0] & 0x03) if flags else False
+
+    async def find_any(self, timeout: float) -> bool:
+        try:
+            await self.find(timeout)
+            return True
+        except RuntimeError:
+            return False
+
+    async def forget(self) -> None:
+        """Adapter1.RemoveDevice: drop the keyboard and its keys on the host side."""
+        await self._call(self.adapter_path, defs.ADAPTER, "RemoveDevice", "o", [self.device_path])
+        self.device_path = ""
+
     async def prop(self, name: str) -> Any:
         assert self.bus is not None
         return await bluez.get_property(self.bus, self.device_path, defs.DEVICE, name)
@@ -93,15 +120,20 @@ class Host:
             await asyncio.sleep(1.0)
         raise RuntimeError("cannot connect to the keyboard")
 
-    async def pair(self) -> None:
-        """Pair (Just Works) unless the host's BlueZ already did when it met an encrypted characteristic."""
-        if await self.prop("Paired"):
-            return
-        try:
-            await self._call(self.device_path, defs.DEVICE, "Pair")
-        except Exception as e:  # noqa: BLE001 - may race with the automatic pairing
-            if not await self.prop("Paired"):
-                raise RuntimeError(f"pairing failed: {e}") from e
+    async def pair(self, timeout: float = 30.0) -> None:
+        """Device1.Pair (connects if needed; Just Works), then wait for ServicesResolved."""
+        if not await self.prop("Paired"):
+            try:
+                await self._call(self.device_path, defs.DEVICE, "Pair")
+            except Exception as e:  # noqa: BLE001 - may race with an automatic pairing
+                if not await self.prop("Paired"):
+                    raise RuntimeError(f"pairing failed: {e}") from e
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await self.prop("Connected") and await self.prop("ServicesResolved"):
+                return
+            await asyncio.sleep(0.1)
+        raise RuntimeError("paired, but services did not resolve")
 
     async def characteristic(self, service_uuid: str, uuid: str, need: str = "") -> str:
         """Object path of characteristic ``uuid`` in service ``service_uuid`` (with flag ``need``, if given)."""

@@ -1,0 +1,137 @@
+"""The BLE keyboard end to end in a real Linux kernel (qemu): real bluetoothd 5.66, two virtual LE controllers
+(`btvirt -L -l2`), the sttkb keyboard on hci0 and a host on hci1 (BlueZ's client API over dbus-fast).
+
+One VM boot (~60-90 s under TCG) runs every stage in tests/ble/vm/guest_e2e.py; the tests below check its
+result. Nothing is mocked: pairing (Just Works, LE Secure Connections, resolvable private addresses), bonding,
+GATT, notifications and the kernel's SMP all run for real. The host side's input is decoded with xkbcommon in
+the host layout (gadget.virtual), not read from /dev/input: bluetoothd runs with `-P input,hog` so its HID host
+does not claim the service the test host reads.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.vm.harness import require_vm, run_in_vm
+
+pytestmark = pytest.mark.vm
+
+GUEST = """\
+tests/ble/vm/ble_stack.sh input,hog || exit 3
+.venv/bin/python tests/ble/vm/guest_e2e.py
+"""
+
+
+@pytest.fixture(scope="module")
+def vm():
+    require_vm()
+    res = run_in_vm(GUEST, timeout=540)
+    path = res.outdir / "result.json"
+    data = json.loads(path.read_text()) if path.exists() else {"stages": []}
+    data["_console"] = res.console[-3000:]
+    data["_outdir"] = str(res.outdir)
+    data["_seconds"] = res.seconds
+    return data
+
+
+def need(vm, stage: str) -> None:
+    if stage not in vm["stages"]:
+        pytest.fail(f"the guest stopped before stage {stage!r}: {vm.get('error')}\n"
+                    f"logs: {vm['_outdir']}\n{vm.get('traceback', '')}\n{vm['_console']}")
+
+
+def test_discover_pair_and_bond_inside_the_window(vm):
+    need(vm, "paired")
+    assert vm["discovered.name"] == "sttkb vm keyboard"
+    assert vm["discovered.discoverable_flag"] is True, "inside the window the advertisement is discoverable"
+    assert vm["paired.window_result"] == [True], "the pairing window reports the new host"
+    assert vm["paired.window_open_after"] is False, "the window closes once a host paired"
+    assert len(vm["paired.bonded"]) == 1
+
+
+def test_host_sees_a_hid_keyboard(vm):
+    need(vm, "read")
+    assert vm["read.report_map_ok"], "Report Map = the USB report descriptor"
+    assert vm["read.report_map"] == "keyboard; input report id 0: 8 bytes; output report id 0: 1 byte (LEDs)"
+    assert vm["read.pnp"] == "026b1d04010001", "PnP ID from services/bluetooth/main.conf DeviceID"
+    assert vm["read.device_info_services"] == 1
+    assert vm["read.battery"] == 100
+    assert vm["read.leds_seen"] == 0x02, "the host's Caps Lock LED write reaches the keyboard"
+
+
+def test_reports_arrive_in_order(vm):
+    need(vm, "raw")
+    assert vm["raw.all_arrived"] and vm["raw.equal"], (vm["raw.sent"], vm["raw.received"])
+
+
+@pytest.mark.parametrize("layout", ["us", "de"])
+def test_typed_text_decodes_to_exactly_the_input(vm, layout):
+    need(vm, f"typed_{layout}")
+    assert vm[f"typed_{layout}.idle"]
+    assert vm[f"typed_{layout}.equal"], vm[f"typed_{layout}.decoded"]
+
+
+def _gap(expected: str, got: str) -> tuple[int, int] | None:
+    """(start, length) if ``got`` is ``expected`` with one contiguous run of characters missing, else None."""
+    if got == expected:
+        return (len(got), 0)
+    i = 0
+    while i < len(got) and got[i] == expected[i]:
+        i += 1
+    missing = len(expected) - len(got)
+    if missing > 0 and expected[i + missing:] == got[i:]:
+        return (i, missing)
+    return None
+
+
+def test_host_leaving_mid_text_pauses_and_resumes_where_it_stopped(vm):
+    """The typist pauses when the host disconnects and goes on with the rest when it is back: nothing is
+    doubled, nothing after the disconnect is lost. Reports already handed to the radio when the host dropped
+    the link cannot be recovered (BLE notifications are not acknowledged): at most a few characters."""
+    from tests.ble.vm.guest_e2e import TEXT_LONG
+    need(vm, "resume")
+    assert vm["resume.state_while_away"] == "paused"
+    assert vm["resume.idle"], "the rest was typed after the host came back"
+    gap = _gap(TEXT_LONG, vm["resume.decoded"])
+    assert gap is not None, f"not the input with one gap: {vm['resume.decoded']!r}"
+    assert gap[1] <= 4, f"{gap[1]} characters lost at the disconnect"
+
+
+@pytest.mark.xfail(reason="BLE notifications are unacknowledged: the reports in flight when the host drops the "
+                          "link are lost (measured in this VM: 0-2 characters). See docs/notes/bluetooth.md.",
+                   strict=False)
+def test_resumed_text_is_identical(vm):
+    from tests.ble.vm.guest_e2e import TEXT_LONG
+    need(vm, "resume")
+    assert vm["resume.decoded"] == TEXT_LONG
+
+
+def test_bonded_host_is_listed_and_remembered(vm):
+    need(vm, "hosts")
+    assert vm["hosts.bonded"] == vm["paired.bonded"]
+    assert vm["hosts.last"] == vm["hosts.bonded"][0]
+    assert vm["hosts.preferred"] == vm["hosts.bonded"][0], "`use` remembers the preferred host"
+
+
+def test_outside_the_window_a_stranger_can_neither_pair_nor_stay(vm):
+    need(vm, "security")
+    assert vm["security.found"], "the keyboard keeps advertising (bonded hosts reconnect)"
+    assert vm["security.discoverable_flag"] is False, "…but not as discoverable outside the window"
+    assert "Authentication" in vm["security.pair_error"] or "pairing failed" in vm["security.pair_error"]
+    assert vm["security.unbonded_host_disconnected"] is True
+    assert vm["security.bonded_after"] == []
+    assert all(ok for _m, ok in vm["security.agent_requests"]), "the agent only said yes inside the window"
+
+
+def test_ble_throughput_benchmark(vm, capsys):
+    """Benchmark (prints, no timed assert): typed chars/s over BLE in the emulated VM."""
+    need(vm, "throughput_0ms")
+    with capsys.disabled():
+        for key in ("throughput_10ms", "throughput_0ms"):
+            pace = key.rsplit("_", 1)[1]
+            print(f"\nBLE typing in the qemu VM (TCG, virtual controllers), transport pace {pace}: "
+                  f"{vm[key + '.chars_per_s']} chars/s, {vm[key + '.reports_per_s']} reports/s "
+                  f"({vm[key + '.chars']} chars in {vm[key + '.seconds']} s)")
+    assert vm["throughput_10ms.equal"] and vm["throughput_0ms.equal"]

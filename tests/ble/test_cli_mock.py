@@ -1,0 +1,79 @@
+"""`sttkb bt ...` against python-dbusmock's bluez5 template (no Bluetooth controller here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from device.cli import main
+
+dbus = pytest.importorskip("dbus")
+
+HOST = "11:22:33:44:55:66"
+
+
+@pytest.fixture
+def paired_host(bluez):
+    bluez.bluez.AddDevice("hci0", HOST, "laptop")
+    bluez.bluez.PairDevice("hci0", HOST)
+    bluez.bluez.AddDevice("hci0", "AA:BB:CC:DD:EE:01", "phone")  # seen, never paired
+    return HOST
+
+
+def run(tmp_path, *args) -> int:
+    return main(["bt", "--state-dir", str(tmp_path), *args])
+
+
+def test_list_shows_only_bonded_hosts(bluez, paired_host, tmp_path, capsys):
+    assert run(tmp_path, "list") == 0
+    out = capsys.readouterr().out
+    assert HOST in out and "laptop" in out and "bonded" in out
+    assert "phone" not in out
+
+
+def test_list_without_hosts_says_how_to_pair(bluez, tmp_path, capsys):
+    assert run(tmp_path, "list") == 0
+    assert "sttkb bt pair" in capsys.readouterr().err
+
+
+def test_forget_removes_the_host(bluez, paired_host, tmp_path, capsys):
+    assert run(tmp_path, "forget", "laptop") == 0
+    assert HOST in capsys.readouterr().out
+    assert bluez.calls("/org/bluez/hci0", "RemoveDevice") == [("/org/bluez/hci0/dev_11_22_33_44_55_66",)]
+
+
+def test_forget_unknown_host_is_a_clear_error(bluez, paired_host, tmp_path, capsys):
+    assert run(tmp_path, "forget", "printer") == 1
+    err = capsys.readouterr().err
+    assert "no bonded host matches 'printer'" in err and HOST in err and "Traceback" not in err
+
+
+def test_use_remembers_the_preferred_host(bluez, paired_host, tmp_path, capsys):
+    assert run(tmp_path, "use", HOST) == 0
+    assert "typing to" in capsys.readouterr().out
+    assert '"preferred": "11:22:33:44:55:66"' in (tmp_path / "bluetooth.json").read_text()
+
+
+def test_status_says_whether_the_daemon_advertises(bluez, tmp_path, capsys):
+    bluez.adapter_obj.Set("org.bluez.Adapter1", "Pairable", False, dbus_interface="org.freedesktop.DBus.Properties")
+    assert run(tmp_path, "status") == 0
+    out = capsys.readouterr().out
+    assert "pairing:      closed" in out and "sttkb daemon is not running" in out
+
+
+def test_pair_with_the_daemon_running_only_opens_the_adapter_window(bluez, tmp_path, capsys):
+    bluez.bluez.AddAdvertisement("daemon")  # stands for the daemon's registered advertisement
+    bluez.adapter_obj.RegisterAdvertisement(dbus.ObjectPath("/org/dbusmock/bluez/advertisement/daemon"), {},
+                                            dbus_interface="org.bluez.LEAdvertisingManager1")
+    assert run(tmp_path, "pair", "--timeout", "30", "--no-wait") == 0
+    assert bluez.adapter_prop("Pairable") and bluez.adapter_prop("Discoverable")
+    assert bluez.adapter_prop("PairableTimeout") == 30
+
+
+def test_unknown_adapter_is_a_clear_error(bluez, tmp_path, capsys):
+    assert main(["bt", "--adapter", "hci7", "--state-dir", str(tmp_path), "list"]) == 1
+    assert "adapter 'hci7' not found (present: hci0)" in capsys.readouterr().err
+
+
+def test_no_bluetoothd_is_a_clear_error(system_bus, tmp_path, capsys):
+    assert run(tmp_path, "list") == 1
+    assert "bluetoothd is not running" in capsys.readouterr().err

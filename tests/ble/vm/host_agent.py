@@ -1,0 +1,39 @@
+"""A yes-to-everything pairing agent for the *host* side of the VM tests (a laptop's own agent).
+
+With one bluetoothd serving both virtual controllers, the keyboard's default agent would otherwise get the
+host's confirmation request too; BlueZ lets an agent handle one request at a time, so the second side failed
+with "Device or resource busy". Pairing through Device1.Pair from the connection that registered this agent
+sends the host side's questions here, as on a real laptop.
+
+No ``from __future__ import annotations``: dbus-fast reads the D-Bus signatures from the annotations.
+"""
+
+from dbus_fast.service import ServiceInterface, method
+
+from gadget.ble import defs
+
+
+class HostAgent(ServiceInterface):
+    def __init__(self) -> None:
+        super().__init__(defs.AGENT)
+        self.requests: list[str] = []
+
+    @method()
+    def Release(self):  # noqa: N802
+        pass
+
+    @method()
+    def RequestConfirmation(self, device: "o", passkey: "u"):  # noqa: N802
+        self.requests.append("RequestConfirmation")
+
+    @method()
+    def RequestAuthorization(self, device: "o"):  # noqa: N802
+        self.requests.append("RequestAuthorization")
+
+    @method()
+    def AuthorizeService(self, device: "o", uuid: "s"):  # noqa: N802
+        self.requests.append("AuthorizeService")
+
+    @method()
+    def Cancel(self):  # noqa: N802
+        self.requests.append("Cancel")
