@@ -94,6 +94,8 @@ class CaptureHub:
         self._thread: threading.Thread | None = None
         self._closing = False
         self.running = False
+        self.last_chunk_at = 0.0  # clock time of the newest chunk
+        self._gen = 0
 
     def start(self, first_chunk_timeout_s: float = 3.0) -> None:
         """Open the microphone and start reading it; returns once the first audio arrived. Raises OSError when
@@ -102,9 +104,10 @@ class CaptureHub:
         first = threading.Event()
         result: dict[str, Exception | None] = {}
         with self._lock:
+            self._gen += 1  # a reader of an abandoned microphone that wakes up later ends itself
             self._mic, self.running, self._closing = mic, True, False
-        self._thread = threading.Thread(target=self._read, args=(mic, first, result), name="sttkb-capture",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._read, args=(mic, first, result, self._gen),
+                                        name="sttkb-capture", daemon=True)
         self._thread.start()
         if not first.wait(first_chunk_timeout_s):
             self.close()
@@ -113,13 +116,15 @@ class CaptureHub:
             err = result["error"]
             raise OSError(f"cannot read the microphone: {err or 'it gave no audio'}") from err
 
-    def _read(self, mic: Iterable[Chunk], first: threading.Event, result: dict) -> None:
+    def _read(self, mic: Iterable[Chunk], first: threading.Event, result: dict, gen: int) -> None:
         error: Exception | None = None
         try:
             chunks = mic.chunks() if hasattr(mic, "chunks") else mic  # type: ignore[union-attr]
             for chunk in chunks:
                 now = self.clock()
                 with self._lock:
+                    if gen != self._gen:
+                        return
                     for s in self._sessions:
                         s.push(now, chunk)
                     if self._sessions:
@@ -129,10 +134,13 @@ class CaptureHub:
                         self._ring.popleft()
                     if self._closing:
                         break
+                self.last_chunk_at = now
                 first.set()
         except Exception as e:  # the microphone went away
             error = e
         with self._lock:
+            if gen != self._gen:
+                return
             self.running = False
             sessions, self._sessions = self._sessions, []
             closing = self._closing
@@ -161,15 +169,35 @@ class CaptureHub:
                 self._sessions.remove(s)
         s.stop()
 
+    def stalled(self, now: float, stall_s: float) -> bool:
+        """True when the microphone is open but gave no audio for ``stall_s`` seconds (some USB mics just go
+        silent when pulled: PortAudio keeps the stream "active" and stops calling back)."""
+        return self.running and self.last_chunk_at > 0 and now - self.last_chunk_at > stall_s
+
+    def abandon(self) -> None:
+        """Give up on a stalled microphone: mark it gone at once, stop it in the background."""
+        with self._lock:
+            self._gen += 1
+            self.running = False
+            sessions, self._sessions = self._sessions, []
+            mic, self._mic = self._mic, None
+        for s in sessions:
+            s.stop()
+        threading.Thread(target=self._stop_mic, args=(mic,), name="sttkb-mic-close", daemon=True).start()
+
+    @staticmethod
+    def _stop_mic(mic) -> None:
+        stop = getattr(mic, "stop", None) or getattr(mic, "close", None)
+        if stop:
+            try:
+                stop()
+            except Exception:
+                log.debug("stopping the microphone failed", exc_info=True)
+
     def close(self) -> None:
         with self._lock:
             self._closing = True
             mic, self._mic = self._mic, None
-        close = getattr(mic, "stop", None) or getattr(mic, "close", None)
-        if close:
-            try:
-                close()
-            except Exception:
-                log.debug("closing the microphone failed", exc_info=True)
+        self._stop_mic(mic)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)

@@ -33,6 +33,8 @@ from device.keyboard import Keyboard, PairingWindow
 
 log = logging.getLogger(__name__)
 
+MIC_STALL_S = 2.0  # no audio for this long from an open microphone = it is gone (seconds)
+
 
 class Transcriber(Protocol):
     """What the daemon needs from ``device.chain.Transcriber``."""
@@ -287,6 +289,10 @@ class Daemon:
         if self.state is State.HANDSFREE and s and now - s.last_speech > self.config.button.handsfree_silence_s:
             log.info("hands-free: %g s of silence, stopping", self.config.button.handsfree_silence_s)
             self.handle(Event.SILENCE_TIMEOUT)
+        if self.hub.stalled(now, MIC_STALL_S):
+            log.error("microphone gave no audio for %g s: treating it as unplugged", MIC_STALL_S)
+            self.hub.abandon()
+            self.handle(Event.MIC_LOST)
         if self.state is State.ERROR and not self.hub.running and now >= self._mic_retry_at \
                 and not self._probe_running and not self._source_ended:
             self._mic_retry_at = now + self.config.daemon.mic_retry_s

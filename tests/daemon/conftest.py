@@ -39,6 +39,7 @@ class ScriptedMic:
     def __init__(self) -> None:
         self.words: list[str] = []
         self.plugged = True
+        self.silent_hang = False
         self.lock = threading.Lock()
         self.opened = 0
 
@@ -57,6 +58,8 @@ class ScriptedMic:
             time.sleep(CHUNK_S)
             if not self.plugged:
                 raise OSError("audio device disappeared")
+            while self.silent_hang and self.plugged:  # a pulled USB mic that just stops delivering
+                time.sleep(CHUNK_S)
             with self.lock:
                 word = self.words.pop(0) if self.words else None
             yield Chunk(word)

@@ -140,6 +140,18 @@ def test_mic_unplugged_goes_to_error_and_recovers_without_restart(rig, caplog):
     rig.wait_text("back ")
 
 
+def test_a_mic_that_silently_stops_delivering_counts_as_unplugged(rig):
+    rig.mic.silent_hang = True
+    rig.wait_state("error", timeout=4)  # no audio for 2 s
+    rig.mic.silent_hang = False
+    rig.wait_state("idle", timeout=4)
+    hold(rig)
+    rig.mic.say("alive")
+    said(rig)
+    release(rig)
+    rig.wait_text("alive ")
+
+
 def test_mic_lost_while_listening_still_types_what_was_said(rig):
     hold(rig)
     rig.mic.say("before")
