@@ -155,7 +155,7 @@ def get_keymap(name: str) -> Keymap:
         direct, dead = _scan(xkm, caps)
         found = {ch: f for ch, f in direct.items()}
         for ch, f in _dead_sequences(direct, dead, compose).items():
-            if ch not in found or f.rank[:2] < found[ch].rank[:2]:
+            if ch not in found or f.rank[:2] < found[ch].rank[:2]:  # only beats a direct key on a worse class
                 found[ch] = f
         chars[caps] = {ch: f.strokes for ch, f in found.items()}
         if not caps:
@@ -191,7 +191,9 @@ def _scan(xkm, caps: bool) -> tuple[dict[str, _Found], dict[str, _Found]]:
             if not sym:
                 continue
             name = xkb.keysym_get_name(sym)
-            rank = (code in hid_usage.AVOID_KEYCODES, level_rank, code, sym)
+            # Levels 1-2 first (Windows and macOS layouts mostly agree with XKB there, less so on AltGr
+            # levels), then keys every keyboard has (an ANSI host may lack the ISO key), then fewer modifiers.
+            rank = (level_rank >= 2, code in hid_usage.AVOID_KEYCODES, level_rank, code, sym)
             stroke = Stroke(mods, hid_usage.hid_usage(code))
             if name.startswith("dead_"):
                 if name not in dead or rank < dead[name].rank:
@@ -204,7 +206,7 @@ def _scan(xkm, caps: bool) -> tuple[dict[str, _Found], dict[str, _Found]]:
                 direct[text] = _Found((stroke,), rank)
     space = Stroke(0, hid_usage.USAGE_SPACE)
     if " " not in direct:
-        direct[" "] = _Found((space,), (False, 0, hid_usage.KEY_SPACE, 0x20))
+        direct[" "] = _Found((space,), (False, False, 0, hid_usage.KEY_SPACE, 0x20))
     return direct, dead
 
 
@@ -217,12 +219,16 @@ def _dead_sequences(direct: dict[str, _Found], dead: dict[str, _Found], compose)
             result = _compose(compose, dead_sym, base_found.rank[-1], dead_name, base)
             if not result or len(result) != 1 or not result.isprintable():
                 continue
-            level = 4 + dead_found.rank[1] + base_found.rank[1]
-            if base == " " and result.isascii() and dead_found.rank[1] <= 1:
+            high = dead_found.rank[0] or base_found.rank[0]
+            if base == " " and result.isascii() and not high:
                 # us(intl): ' and " as dead key + space work on Linux and on Windows' US-International alike,
                 # while AltGr+' gives ' only on Linux: prefer the sequence over an AltGr level.
-                level = 1.5
-            rank = (dead_found.rank[0] or base_found.rank[0], level, dead_found.rank[2], base_found.rank[2], 0)
+                high = False
+            else:
+                high = True
+            avoid = dead_found.rank[1] or base_found.rank[1]
+            rank = (high, avoid, 4 + dead_found.rank[2] + base_found.rank[2], dead_found.rank[3],
+                    base_found.rank[3], 0)
             if result not in out or rank < out[result].rank:
                 out[result] = _Found(dead_found.strokes + base_found.strokes, rank)
     return out

@@ -66,6 +66,7 @@ class Typist:
         self._cond = threading.Condition()
         self._closed = False
         self._paused = False
+        self._was_paused = False
         self._in_group = False
         self._cancel_pending = False
         self._needs_release = False
@@ -267,9 +268,9 @@ class Typist:
                 continue
             self._last_sent = report
             self.reports_sent += 1
-            if self._paused:
+            if self._was_paused:
+                self._was_paused = False
                 with self._cond:
-                    self._paused = False
                     self._cond.notify_all()
                 log.info("host is back on %s; typing resumed", self.transport.name)
             # Pace by deadline: reports start at least key_delay_s apart; time spent delivering counts.
@@ -288,12 +289,13 @@ class Typist:
 
     def _wait_for_host(self, why: Exception) -> bool:
         """Pause until the host is back and re-synchronised. False if cancelled or closed meanwhile."""
-        if not self._paused:
+        if not self._was_paused:
             log.warning("host not reachable on %s (%s); pausing, the rest will be typed when it is back",
                         self.transport.name, why)
-            with self._cond:
-                self._paused = True
-                self._cond.notify_all()
+        self._was_paused = True
+        with self._cond:
+            self._paused = True
+            self._cond.notify_all()
         while True:
             with self._cond:
                 if self._closed:
@@ -307,10 +309,16 @@ class Typist:
                 time.sleep(self.retry_interval_s)
             if not ready:
                 continue
+            with self._cond:  # decide under the lock, so cancel() sees either "paused" or "resuming"
+                if self._closed or (self._cancel_pending and self._jobs):
+                    return False
+                self._paused = False
             try:
                 self._resync()
                 return True
-            except HostDisconnected:
+            except Error:
+                with self._cond:
+                    self._paused = True
                 continue
 
     def _resync(self) -> None:
