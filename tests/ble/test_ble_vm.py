@@ -61,6 +61,12 @@ def test_host_sees_a_hid_keyboard(vm):
     assert vm["read.leds_seen"] == 0x02, "the host's Caps Lock LED write reaches the keyboard"
 
 
+def test_sttkb_check_on_the_host_finds_nothing_wrong(vm):
+    need(vm, "check")
+    assert vm["check.ok"], vm["check.rendered"]
+    assert "report map: 65 bytes — keyboard" in vm["check.rendered"]
+
+
 def test_reports_arrive_in_order(vm):
     need(vm, "raw")
     assert vm["raw.all_arrived"] and vm["raw.equal"], (vm["raw.sent"], vm["raw.received"])

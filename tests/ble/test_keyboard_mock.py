@@ -215,3 +215,23 @@ def test_transport_types_only_to_a_subscribed_bonded_host(bluez, keyboard):
     assert wait_for(lambda: not kb.ready)
     with pytest.raises(HostDisconnected):
         transport.send(key_report(0, 0x05))
+
+
+def test_one_host_at_a_time_and_the_preferred_one_wins(bluez, keyboard):
+    first = bluez.bluez.AddDevice("hci0", HOST, "laptop")
+    second = bluez.bluez.AddDevice("hci0", OTHER, "tablet")
+    bluez.bluez.PairDevice("hci0", HOST)
+    bluez.bluez.PairDevice("hci0", OTHER)
+    dev1 = bluez.conn.get_object("org.bluez", first)
+    dev2 = bluez.conn.get_object("org.bluez", second)
+    dev1.Connect(dbus_interface=defs.DEVICE)
+    assert wait_for(lambda: keyboard.connected_host is not None and keyboard.connected_host.address == HOST)
+    dev2.Connect(dbus_interface=defs.DEVICE)  # a second bonded host shows up: it is dropped, the first stays
+    assert wait_for(lambda: bluez.calls(second, "Disconnect") == [()])
+    assert bluez.calls(first, "Disconnect") == []
+    assert keyboard.state.last == HOST
+
+    keyboard.state.set_preferred(OTHER)  # `sttkb bt use tablet` (from another process: the file)
+    dev2.Connect(dbus_interface=defs.DEVICE)
+    assert wait_for(lambda: bluez.calls(first, "Disconnect") == [()]), "the preferred host takes over"
+    assert wait_for(lambda: keyboard.state.last == OTHER)
