@@ -77,7 +77,7 @@ def test_venv_step_installs_the_wheelhouse_offline(aarch64_wheelhouse, tmp_path)
                          capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
     # the console script runs the venv's interpreter (running it needs every dependency, not shipped here)
-    assert (venv / "bin" / "sttkb").read_text().splitlines()[0] .startswith(f"#!{venv / 'bin' / 'python'}")
+    assert (venv / "bin" / "sttkb").read_text().splitlines()[0].startswith(f"#!{venv / 'bin' / 'python'}")
     # system site-packages visible (python3-pyaudio comes from Debian on the device)
     cfg = (venv / "pyvenv.cfg").read_text()
     assert "include-system-site-packages = true" in cfg
