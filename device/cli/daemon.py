@@ -362,6 +362,10 @@ def _print_latency(daemon) -> None:
     print(f"sttkb: latency, end of speech → last keystroke: "
           f"{', '.join(f'{x:.2f}' for x in final) or '-'} s after each release; per segment median "
           f"{statistics.median(lat):.2f} s, max {max(lat):.2f} s ({len(lat)} segments)", file=sys.stderr)
+    if daemon.breakdowns:
+        wait, asr, typing = (statistics.median(x) for x in zip(*daemon.breakdowns))
+        print(f"sttkb: per segment (median): {wait:.2f} s waiting for the pause that ends it ([vad] "
+              f"end_silence_ms) + {asr:.2f} s whisper.cpp + {typing:.2f} s typing", file=sys.stderr)
 
 
 # -- registration -----------------------------------------------------------------------------------------------

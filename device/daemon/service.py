@@ -115,6 +115,7 @@ class Daemon:
         self._probe_running = False
         self.latencies: list[float] = []          # per piece: end of speech → its last keystroke (s)
         self.final_latencies: list[float] = []    # per session: end of speech → last keystroke after release
+        self.breakdowns: list[tuple[float, float, float]] = []  # per piece: pause wait, whisper, typing (s)
         self.typed_text: list[str] = []
         self.run_done = threading.Event()        # simulate: the replayed file ended and everything was typed
         self._source_ended = False
@@ -362,6 +363,8 @@ class Daemon:
                     log.error("%s", e)
             if p.latency_s is not None:
                 self.latencies.append(p.latency_s)
+            if p.breakdown is not None:
+                self.breakdowns.append(p.breakdown)
         self.post(Event.TYPING_DONE, pieces=pieces)
 
     # -- actions (named in the state table) ------------------------------------------------------------------
@@ -413,7 +416,8 @@ class Daemon:
             log.error("%s; typing anyway", e)
             rid = ()
         log.debug("typing %r", text)
-        p = Piece(text, rid, sid, speech_end)
+        p = Piece(text, rid, sid, speech_end, closed_at=getattr(piece, "closed_at", None),
+                  ready_at=getattr(piece, "ready_at", None))
         self.keyboard.type_text(text)
         self.tracker.add(p)
         self.typed_text.append(text)
@@ -558,8 +562,9 @@ class Daemon:
             raise Error("this daemon has no config file to reload")
         config = self.parts.reload_config()
         self.call(lambda: setattr(self, "config", config))
-        return {"ok": True, "note": "button, hands-free and retry settings applied; audio, model and keyboard "
-                                    "settings apply after `systemctl restart sttkb`"}
+        return {"ok": True, "note": "gesture actions, hands-free silence and microphone retry applied; pins, "
+                                    "button timings, audio, model and keyboard settings apply after "
+                                    "`systemctl restart sttkb`"}
 
     # -- status ----------------------------------------------------------------------------------------------
     def status(self) -> dict:

@@ -27,6 +27,8 @@ class Piece:
     speech_end: float | None = None   # monotonic time the speech of this piece ended (None: not speech)
     queued_at: float = field(default_factory=time.monotonic)
     typed_at: float | None = None     # monotonic time of its last keystroke
+    closed_at: float | None = None    # monotonic time the VAD closed its segment (from the chain)
+    ready_at: float | None = None     # monotonic time its text was ready (from the chain)
 
     @property
     def latency_s(self) -> float | None:
@@ -34,6 +36,14 @@ class Piece:
         if self.speech_end is None or self.typed_at is None:
             return None
         return self.typed_at - self.speech_end
+
+    @property
+    def breakdown(self) -> tuple[float, float, float] | None:
+        """(waiting for the pause that ends a segment, transcribing, typing) in seconds; sums to the latency."""
+        if None in (self.speech_end, self.closed_at, self.ready_at, self.typed_at):
+            return None
+        return (self.closed_at - self.speech_end, self.ready_at - self.closed_at,  # type: ignore[operator]
+                self.typed_at - self.ready_at)  # type: ignore[operator]
 
 
 def split_remainder(texts: list[str], remainder: str) -> list[str]:
