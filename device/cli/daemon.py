@@ -235,6 +235,19 @@ def _drive_gestures(daemon_stop: threading.Event, pin, edges_source, *, start: f
             pin.drive_high()
 
 
+def _gpio(key: str, pin: str, build):
+    """Build a GPIO device; gpiozero's errors become one line that says what to do."""
+    try:
+        return build()
+    except SttkbError:
+        raise
+    except Exception as e:  # gpiozero: BadPinFactory, PinInvalidPin, GPIOPinInUse, PermissionError ...
+        raise SttkbError(f"[{key.split('.')[0]}] {key.split('.')[1]} = {pin!r}: cannot use this GPIO ({e}). On a "
+                         f"Pi: check the pin name, that user sttkb is in group gpio, and on a Pi 5 set "
+                         f"[button] pin_factory = \"lgpio\". Without a Pi: `sttkb run --simulate`, or set "
+                         f"{key} = \"\"") from e
+
+
 def cmd_run(args) -> int:
     from device.config import load_config
     from device.daemon.button import ButtonGestures, make_pin_factory
@@ -292,7 +305,8 @@ def cmd_run(args) -> int:
     factory = make_pin_factory("mock" if simulate else config.button.pin_factory)
     led = LogLed()
     if config.led.pin and not simulate:
-        led = StatusLed(config.led.pin, pwm=config.led.pwm, pin_factory=factory)
+        led = _gpio("led.pin", config.led.pin, lambda: StatusLed(config.led.pin, pwm=config.led.pwm,
+                                                                 pin_factory=factory))
     if config.led.feedback_sounds:
         from device.daemon.sounds import FeedbackSounds, SoundingLed
         led = SoundingLed(led, FeedbackSounds())
@@ -305,8 +319,9 @@ def cmd_run(args) -> int:
     pin_name = config.button.pin or ("GPIO17" if simulate else "")
     if pin_name:
         b = config.button
-        button = ButtonGestures(pin_name, daemon.gesture, hold_s=b.hold_s, pair_hold_s=b.pair_hold_s,
-                                multi_press_s=b.multi_press_s, bounce_s=b.bounce_ms / 1000, pin_factory=factory)
+        button = _gpio("button.pin", pin_name, lambda: ButtonGestures(
+            pin_name, daemon.gesture, hold_s=b.hold_s, pair_hold_s=b.pair_hold_s, multi_press_s=b.multi_press_s,
+            bounce_s=b.bounce_ms / 1000, pin_factory=factory))
     control = ControlServer(daemon.command, args.control or config.daemon.control_socket,
                             group=config.daemon.socket_group)
     try:
