@@ -125,7 +125,7 @@ def make_config(**daemon_overrides) -> Config:
 
 class Rig:
     def __init__(self, tmp_path, *, key_delay_s=0.0, load_model=None, config=None, journal=True,
-                 notifier=None) -> None:
+                 notifier=None, led=None) -> None:
         from gadget.typist import Typist
         from gadget.virtual import VirtualTransport
 
@@ -138,7 +138,7 @@ class Rig:
         self.daemon = Daemon(config or make_config(), Parts(
             keyboard=self.keyboard, transcriber=self.transcriber, open_mic=self.mic.open, load_model=load_model,
             model_name="tiny", pairing=self.pairing, journal=self.journal,
-            notifier=notifier))
+            notifier=notifier, led=led))
         self.daemon.start()
         self.thread = threading.Thread(target=self.daemon.run, daemon=True)
         self.thread.start()

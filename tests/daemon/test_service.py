@@ -253,3 +253,23 @@ def test_illegal_events_are_logged_and_survived(rig, caplog):
     assert "cannot happen" in caplog.text
     assert rig.daemon.state is State.IDLE
     assert rig.daemon.command({"cmd": "status"})["ok"]
+
+
+def test_the_led_follows_the_state(tmp_path):
+    from device.daemon.led import LogLed
+    led = LogLed()
+    r = Rig(tmp_path, led=led, key_delay_s=0.005)
+    try:
+        hold(r)
+        r.mic.say("lights", "on")
+        said(r)
+        release(r)
+        r.wait_state("idle")
+        r.mic.plugged = False
+        r.wait_state("error")
+        time.sleep(0.1)
+        seen = [p for i, p in enumerate(led.history) if i == 0 or led.history[i - 1] != p]
+        assert seen[:2] == ["idle", "listening"]
+        assert "typing" in seen and seen[-2:] == ["idle", "error"]
+    finally:
+        r.close()
