@@ -27,7 +27,7 @@ from device.daemon.capture import CaptureHub, SessionAudio
 from device.daemon.journal import CANCELLED, TYPED, Journal, JournalError
 from device.daemon.led import pattern_for
 from device.daemon.notify import Notifier, watchdog_interval_s
-from device.daemon.state import ACTIONS, CAPTURING, Event, IllegalTransition, State, transition
+from device.daemon.state import ACTIONS, Event, IllegalTransition, State, transition
 from device.daemon.typing_tracker import Piece, TypingTracker
 from device.keyboard import Keyboard, PairingWindow
 
