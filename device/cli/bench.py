@@ -242,7 +242,8 @@ def _f(value, fmt="{:.2f}", missing="-"):
     return missing if value is None or (isinstance(value, float) and value != value) else fmt.format(value)
 
 
-def format_report(main: dict, per_quant: dict[str, dict], fw: dict | None, machine: str) -> str:
+def format_report(main: dict, per_quant: dict[str, dict], fw: dict | None, machine: str,
+                  fw_note: str = "not installed (pip install faster-whisper to compare)") -> str:
     lines = [f"machine: {machine}",
              f"recording: {main['audio_s']:.1f} s, {main['segments']} segment(s); audio_ctx {main['audio_ctx']}; "
              f"model {main['model']}", ""]
@@ -256,7 +257,7 @@ def format_report(main: dict, per_quant: dict[str, dict], fw: dict | None, machi
     if fw:
         lines.append(f"  faster-whisper int8 + vad_filter batch {_f(fw['batch_latency_s'])}")
     else:
-        lines.append("  faster-whisper: not installed (pip install faster-whisper to compare)")
+        lines.append(f"  faster-whisper: {fw_note}")
     if main.get("stream_latency_s") is not None:
         ratio = main["stream_latency_s"] / main["batch_latency_s"]
         lines.append(f"  streaming / batch = {ratio:.2f} (target <= 0.30)"
@@ -343,7 +344,9 @@ def cmd_bench(args) -> int:
             print("sttkb bench: faster-whisper ...", file=sys.stderr)
             fw = run_child({"kind": "faster-whisper", "audio": str(wav), "reference": reference,
                             "threads": threads, "ct2_dir": str(embedded_source()), "repeats": args.repeats})
-    report = format_report(per_quant[main_quant], per_quant, fw, machine)
+    note = "skipped (--no-faster-whisper)" if args.no_faster_whisper else \
+        "not installed (pip install faster-whisper to compare)"
+    report = format_report(per_quant[main_quant], per_quant, fw, machine, note)
     print(report)
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine, "sttkb": per_quant, "faster_whisper": fw},
