@@ -87,6 +87,8 @@ def cmd_use(args) -> int:
     store = _store(args)
     store.use(args.name)
     print(f"now using {args.name} ({store.model_path(args.name)})")
+    from device.cli.daemon import notify_daemon_model
+    print(notify_daemon_model(args.name, config_path=args.config))
     return 0
 
 
