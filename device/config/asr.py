@@ -28,7 +28,8 @@ class AsrSettings:
     vocabulary: list[str] = setting([], "Words and names to bias recognition toward (goes into the prompt)")
     context_chars: int = setting(200, "Tail of the previous text passed as prompt context (characters)",
                                  min=0, max=1000)
-    audio_ctx: int = setting(768, "Encoder window in 20 ms frames (1500 = full 30 s); see README benchmarks",
+    audio_ctx: int = setting(768, "Encoder window in 20 ms frames, the same for every segment (768 = 15.36 s; "
+                                  "0 or 1500 = the full 30 s); segments are capped to fit it; see README benchmarks",
                              min=0, max=1500)
     tokens_per_second: float = setting(6.0, "Max tokens per second of audio (repetition guard)",
                                        min=1.0, max=30.0)

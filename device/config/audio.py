@@ -26,7 +26,8 @@ class VadSettings:
     pre_roll_ms: int = setting(300, "Audio kept before speech starts (milliseconds)", min=0, max=2000)
     end_silence_ms: int = setting(700, "Silence that ends a segment (milliseconds)", min=90, max=10000)
     min_speech_ms: int = setting(250, "Shorter bursts of speech are dropped (milliseconds)", min=0, max=5000)
-    max_segment_s: float = setting(14.0, "Longest segment; longer speech is cut at its quietest point (seconds)",
+    max_segment_s: float = setting(14.0, "Longest segment; longer speech is cut at its quietest point; never more "
+                                         "than the asr.audio_ctx window minus 1 s (seconds)",
                                    min=2.0, max=29.0)
     level_gate_dbfs: float = setting(-45.0, "Frames quieter than this never count as speech (dBFS)",
                                      min=-90.0, max=0.0)
