@@ -94,6 +94,9 @@ class Transcriber:
         if warm_up and not getattr(engine, "warmed_up", True):
             engine.warm_up()
         self.max_segment_s = min(config.vad.max_segment_s, engine.max_segment_s)
+        if self.max_segment_s < config.vad.max_segment_s:
+            log.info("segments capped at %.1f s to fit the encoder window (asr.audio_ctx %d)", self.max_segment_s,
+                     config.asr.audio_ctx)
         self.stats = ChainStats()
         self._history = ""
 
