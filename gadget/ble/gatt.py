@@ -26,11 +26,6 @@ def _offset(options: dict) -> int:
     return int(opt.value) if opt is not None else 0
 
 
-def _device(options: dict) -> str:
-    opt = options.get("device")
-    return str(opt.value) if opt is not None else ""
-
-
 class GattService(ServiceInterface):
     """org.bluez.GattService1 at ``path``."""
 

@@ -141,3 +141,47 @@ def test_ble_throughput_benchmark(vm, capsys):
                   f"{vm[key + '.chars_per_s']} chars/s, {vm[key + '.reports_per_s']} reports/s "
                   f"({vm[key + '.chars']} chars in {vm[key + '.seconds']} s)")
     assert vm["throughput_10ms.equal"] and vm["throughput_0ms.equal"]
+
+
+# ---- With BlueZ's own HID host (hog) on the host side: keys arrive as kernel input events -----------------------
+
+HOG_GUEST = """\
+tests/ble/vm/ble_stack.sh '' || exit 3
+.venv/bin/python tests/ble/vm/guest_hog.py
+"""
+
+
+@pytest.fixture(scope="module")
+def hog_vm():
+    """A second boot: bluetoothd with all plugins; the host side's hog plugin reads the Report Map, makes a uhid
+    input device, and the test reads /dev/input/eventN like a Linux desktop. Privacy is off for this boot: with
+    resolvable private addresses on both virtual controllers, the host's first HID Information read right after
+    pairing failed in the box's bluetoothd 5.66 ("Unable to find device object") and the reconnect that would
+    retry it crashed the guest kernel (6.1, hci_send_acl) — see docs/notes/bluetooth.md."""
+    require_vm()
+    res = run_in_vm(HOG_GUEST, timeout=400, env={"STTKB_BT_CONF_SED": "s/^Privacy = device/Privacy = off/"})
+    path = res.outdir / "result.json"
+    data = json.loads(path.read_text()) if path.exists() else {"stages": []}
+    data["_console"] = res.console[-3000:]
+    data["_outdir"] = str(res.outdir)
+    return data
+
+
+def test_hog_host_gets_an_input_device(hog_vm):
+    need(hog_vm, "input_device")
+    assert hog_vm["input_device.path"], hog_vm.get("input_device.input_names")
+
+
+@pytest.mark.parametrize("layout", ["us", "de"])
+def test_hog_host_types_exactly_the_input(hog_vm, layout):
+    need(hog_vm, f"typed_{layout}")
+    assert hog_vm[f"typed_{layout}.equal"], hog_vm[f"typed_{layout}.decoded"]
+
+
+@pytest.mark.xfail(reason="after the host drops and re-makes the link, hog's new input device got no keys in the "
+                          "VM (the typist resumed and finished); not understood yet", strict=False)
+def test_hog_host_gets_the_rest_after_a_reconnect(hog_vm):
+    from tests.ble.vm.guest_e2e import TEXT_LONG
+    need(hog_vm, "resume")
+    assert hog_vm["resume.state_while_away"] == "paused"
+    assert hog_vm["resume.decoded"] == TEXT_LONG

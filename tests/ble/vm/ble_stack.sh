@@ -1,13 +1,14 @@
 #!/bin/bash
 # Inside the qemu guest: system D-Bus, two virtual LE controllers (btvirt -L -l2 -> hci0, hci1) and ONE real
 # bluetoothd (Debian bluez 5.66) managing both, with the device's own settings (services/bluetooth/main.conf).
-# Usage: ble_stack.sh [NOPLUGINS]   (default "input,hog": bleak on hci1 reads the HID service itself)
+# Usage: ble_stack.sh [NOPLUGINS]   (default "input,hog": the test host on hci1 reads the HID service itself;
+#        '' keeps every plugin, so the host side's hog plugin makes a kernel input device via uhid)
 set -uo pipefail
 noplugins=${1-input,hog}
 log=$STTKB_VM_OUT
 
 # Preload the crypto the Bluetooth core needs: loaded lazily during controller setup it made hci0 time out.
-modprobe -a bluetooth hci_vhci algif_hash algif_skcipher cmac ecb ecdh_generic uhid evdev || true
+modprobe -a bluetooth hci_vhci algif_hash algif_skcipher cmac ecb ecdh_generic uhid hid_generic evdev || true
 mkdir -p /run/dbus /var/lib/bluetooth
 dbus-daemon --system --fork || { echo "ble_stack: dbus-daemon failed" >&2; exit 1; }
 
