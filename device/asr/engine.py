@@ -6,7 +6,8 @@ a name, which must never happen on the device.
 Per segment: greedy decoding by default (beam search optional), whisper.cpp's temperature fallback, its
 no-speech / log-probability thresholds, an initial prompt (vocabulary + previous text), a token budget
 proportional to the segment's duration, a fixed encoder window (``audio_ctx``) and the repetition guard. A
-segment whose text is mostly loop is decoded once more with temperature; if that loops too it is dropped.
+segment whose text is mostly loop, or whose decode runs out of its token budget, is decoded once more with
+temperature; if that fails the same way it is dropped.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class AsrResult:
     text: str
     """The text to use (after the repetition guard); empty when dropped or nothing was said."""
     dropped_reason: str | None = None
-    """Why nothing is used: "loop" (mostly repetition twice), "empty" (whisper.cpp heard no speech) or None."""
+    """Why nothing is used: "loop" (mostly repetition twice), "runaway" (ran out of its token budget twice),
+    "empty" (whisper.cpp heard no speech) or None."""
     raw_text: str = ""
     """whisper.cpp's own output of the last decode, before the guard."""
     loop_fraction: float = 0.0
@@ -221,7 +223,23 @@ class WhisperEngine:
         return params
 
     # -- decoding ----------------------------------------------------------------------------------------
-    def _decode(self, audio: np.ndarray, prompt: str, temperature: float = 0.0) -> tuple[str, float]:
+    def _ran_out_of_tokens(self) -> bool:
+        """True if the last decode stopped at the token budget instead of an end-of-text token: it was still
+        producing text at twice the rate anyone speaks — a runaway (loop or invention)."""
+        ctx = getattr(self._model, "_ctx", None)
+        if ctx is None:
+            return bool(getattr(self._model, "ran_out_of_tokens", False))  # test doubles
+        import _pywhispercpp as pw
+        n = pw.whisper_full_n_segments(ctx)
+        if n == 0:
+            return False
+        count = pw.whisper_full_n_tokens(ctx, n - 1)
+        if count == 0:
+            return False
+        return pw.whisper_full_get_token_id(ctx, n - 1, count - 1) != pw.whisper_token_eot(ctx)
+
+    def _decode(self, audio: np.ndarray, prompt: str, temperature: float = 0.0) -> tuple[str, float, bool]:
+        """(text, seconds, ran out of tokens)."""
         duration = len(audio) / SAMPLE_RATE
         if duration < MIN_INPUT_S:
             audio = np.concatenate([audio, np.zeros(int(MIN_INPUT_S * SAMPLE_RATE) - len(audio), np.float32)])
@@ -231,31 +249,40 @@ class WhisperEngine:
         self.calls += 1
         self.audio_s += duration
         self.asr_s += spent
-        return " ".join(seg.text.strip() for seg in segments if seg.text.strip()), spent
+        text = " ".join(seg.text.strip() for seg in segments if seg.text.strip())
+        return text, spent, bool(text) and self._ran_out_of_tokens()
 
     def transcribe(self, segment: Segment | np.ndarray, prompt: str = "") -> AsrResult:
-        """Decode one segment (or raw 16 kHz float32 samples). ``prompt``: see :mod:`device.asr.prompt`."""
+        """Decode one segment (or raw 16 kHz float32 samples). ``prompt``: see :mod:`device.asr.prompt`.
+
+        A decode that is mostly loop, or that runs out of its token budget (a runaway the guard cannot see yet,
+        e.g. a whole sentence repeated once and cut off), is decoded once more with temperature; if that fails
+        the same way the segment is dropped (logged) rather than typing invented text.
+        """
         audio = segment.samples if isinstance(segment, Segment) else segment
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         duration = len(audio) / SAMPLE_RATE
         if duration > window_seconds(self.audio_ctx):
             log.warning("a %.1f s segment is longer than the %.1f s encoder window: its end is not heard",
                         duration, window_seconds(self.audio_ctx))
-        raw, spent = self._decode(audio, prompt)
+        raw, spent, runaway = self._decode(audio, prompt)
         loop = detect_loop(raw)
         retried = False
-        if loop.loop_fraction >= LOOP_RETRY_FRACTION:
-            log.info("segment of %.1f s came out %.0f%% loop; decoding again with temperature %.1f",
-                     duration, 100 * loop.loop_fraction, RETRY_TEMPERATURE)
-            log.debug("looping text: %r", raw)
-            raw, more = self._decode(audio, prompt, temperature=RETRY_TEMPERATURE)
+        if loop.loop_fraction >= LOOP_RETRY_FRACTION or runaway:
+            why = "ran out of tokens" if runaway else f"came out {100 * loop.loop_fraction:.0f}% loop"
+            log.info("segment of %.1f s %s; decoding again with temperature %.1f", duration, why,
+                     RETRY_TEMPERATURE)
+            log.debug("first decode: %r", raw)
+            raw, more, runaway = self._decode(audio, prompt, temperature=RETRY_TEMPERATURE)
             spent += more
             retried = True
             loop = detect_loop(raw)
-            if loop.loop_fraction >= LOOP_RETRY_FRACTION:
+            if loop.loop_fraction >= LOOP_RETRY_FRACTION or runaway:
                 self.dropped += 1
-                log.warning("dropped a %.1f s segment: whisper.cpp looped twice (unit %r)", duration, loop.unit)
-                return AsrResult(text="", dropped_reason="loop", raw_text=raw, loop_fraction=loop.loop_fraction,
+                reason = "runaway" if runaway and loop.loop_fraction < LOOP_RETRY_FRACTION else "loop"
+                log.warning("dropped a %.1f s segment: whisper.cpp %s twice", duration,
+                            "ran out of tokens" if reason == "runaway" else f"looped (unit {loop.unit!r})")
+                return AsrResult(text="", dropped_reason=reason, raw_text=raw, loop_fraction=loop.loop_fraction,
                                  retried=True, asr_s=spent, audio_s=duration)
         if loop.found:
             log.info("cut a repetition loop (%.0f%% of the text)", 100 * loop.loop_fraction)

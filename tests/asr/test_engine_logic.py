@@ -24,11 +24,14 @@ class ScriptedModel:
 
     def __init__(self, path, script=(), **init):
         self.path, self.init, self.script, self.calls = path, init, list(script), []
+        self.ran_out_of_tokens = False
 
     def transcribe(self, audio, **params):
         self.calls.append((len(audio), params))
         text = self.script.pop(0) if self.script else "fine."
-        return [Seg(text)]
+        # "RUNAWAY:" marks a decode that stopped at the token budget instead of an end-of-text token.
+        self.ran_out_of_tokens = text.startswith("RUNAWAY:")
+        return [Seg(text.removeprefix("RUNAWAY:"))]
 
 
 @pytest.fixture
@@ -137,3 +140,18 @@ def test_damaged_model_file_is_refused_before_whisper_cpp_sees_it(tmp_path, defa
     bad.write_bytes(b"not a model at all" if damage == "garbage" else default_model.read_bytes()[:200_000])
     with pytest.raises(SttkbError, match="truncated or damaged|not a whole ggml model|not a ggml"):
         WhisperEngine(bad, AsrSettings())
+
+
+def test_a_decode_that_runs_out_of_tokens_is_retried(model_file):
+    engine, model = make(model_file, ["RUNAWAY:Turn left at the light. Turn left at the light. Turn left",
+                                      "Turn left at the light."])
+    result = engine.transcribe(seg(3.0))
+    assert result.text == "Turn left at the light." and result.retried
+    assert len(model.calls) == 2
+
+
+def test_running_out_of_tokens_twice_drops_the_segment(model_file):
+    engine, model = make(model_file, ["RUNAWAY:My sister moved. My sister moved. My sister",
+                                      "RUNAWAY:My sister moved to town. My sister moved to town. My"])
+    result = engine.transcribe(seg(3.0))
+    assert result.text == "" and result.dropped_reason == "runaway" and engine.dropped == 1
