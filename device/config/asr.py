@@ -31,5 +31,6 @@ class AsrSettings:
     audio_ctx: int = setting(768, "Encoder window in 20 ms frames, the same for every segment (768 = 15.36 s; "
                                   "0 or 1500 = the full 30 s); segments are capped to fit it; see README benchmarks",
                              min=0, max=1500)
-    tokens_per_second: float = setting(6.0, "Max tokens per second of audio (repetition guard)",
+    tokens_per_second: float = setting(8.0, "Token budget per second of audio; a decode that uses it all is a "
+                                                 "runaway: retried, then dropped (fast speech needs about 6)",
                                        min=1.0, max=30.0)
