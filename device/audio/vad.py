@@ -10,6 +10,10 @@ Per frame (``frame_ms``, 30 ms by default) a frame counts as *voiced* only if al
 * it is not impulsive: a click or key press puts most of a frame's energy into a few milliseconds
   (peak/mean energy of 2 ms sub-blocks above :data:`IMPULSE_RATIO`); voiced speech never does.
 
+Voiced frames are also checked for a pitch (:data:`PERIODIC_MIN`): vowels have one, clicks and noise do not. Half
+of the run that opens a segment, and :data:`MIN_PERIODIC_MS` of every segment, must be periodic, so fast typing
+or a burst of noise that webrtcvad mistakes for speech cannot make a segment on its own.
+
 A segment opens after an unbroken run of :data:`START_RUN_MS` of voiced frames (a click or a burst of typing
 cannot open one), and takes ``pre_roll_ms`` of audio from before its first voiced frame. It ends after
 ``end_silence_ms`` without a voiced frame; up to :data:`POST_ROLL_MS` after the last voiced frame is kept, the rest
@@ -53,6 +57,12 @@ IMPULSE_SUBBLOCK_MS = 2
 """Sub-block length for the click detector (milliseconds)."""
 IMPULSE_RATIO = 10.0
 """A frame whose loudest sub-block has this many times the frame's mean energy is a click, not speech."""
+PERIODIC_MIN = 0.5
+"""A voiced frame is *periodic* (has a pitch) when its normalized autocorrelation peaks at least this high for a
+lag of 2.5-20 ms (50-400 Hz). Measured: 75-85 % of speech frames (espeak, jfk.wav), 2-4 % of pink noise and
+keyboard-click frames."""
+MIN_PERIODIC_MS = 120
+"""A segment needs at least this much periodic speech (milliseconds); half of the opening run must be periodic."""
 
 
 @dataclass
@@ -79,6 +89,22 @@ def impulsiveness(frame: np.ndarray, sub: int) -> float:
     energy = np.square(frame[:n].reshape(-1, sub), dtype=np.float64).mean(axis=1)
     mean = float(energy.mean())
     return float(energy.max()) / mean if mean > 0 else 1.0
+
+
+def periodicity(frame: np.ndarray) -> float:
+    """Peak normalized autocorrelation of ``frame`` (16 kHz) over lags of 2.5-20 ms (pitch 50-400 Hz): about 0.9
+    for a vowel, 0.1-0.3 for noise and clicks."""
+    x = frame.astype(np.float64) - float(frame.mean())
+    n = len(x)
+    hi = min(320, n // 2)
+    if hi <= 40:
+        return 0.0
+    spec = np.fft.rfft(x, 2 * n)
+    r = np.fft.irfft(spec.real ** 2 + spec.imag ** 2)[:n]
+    if r[0] <= 0:
+        return 0.0
+    lags = np.arange(40, hi + 1)
+    return float(np.max(r[lags] / r[0] * (n / (n - lags))))
 
 
 def in_runs(flags: list[bool], min_run: int) -> list[bool]:
@@ -126,6 +152,7 @@ class Segmenter:
         self.min_speech_frames = int(math.ceil(s.min_speech_ms / s.frame_ms))
         self.start_run = frames(START_RUN_MS)
         self.run_min = frames(RUN_MIN_MS)
+        self.min_periodic = frames(MIN_PERIODIC_MS)
         limit = s.max_segment_s if max_segment_s is None else min(max_segment_s, s.max_segment_s)
         self.max_segment_s = limit
         self.max_frames = max(self.start_run + self.pre_roll_frames + 1, int(limit / self.frame_s))
@@ -136,11 +163,12 @@ class Segmenter:
         self._frame_index = 0                      # index of the next frame in the stream
         self._floor_energy: deque[float] = deque(maxlen=FLOOR_SMOOTH_FRAMES)
         self._floor_hist: deque[float] = deque(maxlen=max(1, int(FLOOR_WINDOW_S / self.frame_s)))
-        self._idle: deque[tuple[np.ndarray, float, bool]] = deque(maxlen=self.pre_roll_frames + self.start_run)
+        self._idle: deque[tuple[np.ndarray, float, bool, bool]] = deque(maxlen=self.pre_roll_frames + self.start_run)
         # Open segment: frames, their levels and voiced flags; stream index of its first frame.
         self._frames: list[np.ndarray] = []
         self._levels: list[float] = []
         self._voiced: list[bool] = []
+        self._periodic: list[bool] = []
         self._first_index = 0
         self._gate_floor = SILENCE_DBFS
         self._trailing_silence = 0
@@ -207,19 +235,22 @@ class Segmenter:
     def _frame(self, frame: np.ndarray) -> list[Segment]:
         level = rms_dbfs(frame)
         voiced = self._is_voiced(frame, level)
+        periodic = voiced and periodicity(frame) >= PERIODIC_MIN
         self._update_floor(level)
         self.stats.frames += 1
         self.stats.voiced_frames += voiced
         self._frame_index += 1
         if not self._frames:
-            self._idle.append((frame, level, voiced))
+            self._idle.append((frame, level, voiced, periodic))
             recent = list(self._idle)[-self.start_run:]
-            if len(recent) == self.start_run and all(v for _, _, v in recent):
+            if (len(recent) == self.start_run and all(item[2] for item in recent)
+                    and 2 * sum(item[3] for item in recent) >= self.start_run):
                 self._open()
             return []
         self._frames.append(frame)
         self._levels.append(level)
         self._voiced.append(voiced)
+        self._periodic.append(periodic)
         self._trailing_silence = 0 if voiced else self._trailing_silence + 1
         if self._trailing_silence >= self.end_silence_frames:
             return self._close(keep=len(self._frames) - self._trailing_silence + self.post_roll_frames)
@@ -233,9 +264,10 @@ class Segmenter:
         self._gate_floor = self.noise_floor_dbfs
         start = max(0, first_voiced - self.pre_roll_frames)
         items = items[start:]
-        self._frames = [f for f, _, _ in items]
-        self._levels = [lv for _, lv, _ in items]
-        self._voiced = [v for _, _, v in items]
+        self._frames = [item[0] for item in items]
+        self._levels = [item[1] for item in items]
+        self._voiced = [item[2] for item in items]
+        self._periodic = [item[3] for item in items]
         self._first_index = self._frame_index - len(items)
         self._trailing_silence = 0
         self._continued = False
@@ -257,7 +289,9 @@ class Segmenter:
         first = voiced.index(True) if True in voiced else 0
         floor = min(self._levels[first:]) if self._levels[first:] else SILENCE_DBFS
         standing_out = sum(in_runs([v and lv >= floor + SNR_DB for v, lv in zip(voiced, levels)], self.run_min))
-        if n_voiced < max(1, self.min_speech_frames) or standing_out < max(1, self.min_speech_frames):
+        n_periodic = sum(self._periodic[:n])
+        if (n_voiced < max(1, self.min_speech_frames) or standing_out < max(1, self.min_speech_frames)
+                or n_periodic < self.min_periodic):
             self.stats.dropped_short += 1
             log.debug("dropped a segment with %d ms of speech (%d ms above the final floor %.1f dBFS)",
                       n_voiced * self.settings.frame_ms, standing_out * self.settings.frame_ms, floor)
@@ -280,9 +314,9 @@ class Segmenter:
         seg = self._make_segment(keep)
         # Frames after the kept part are silence: they may serve as pre-roll for the next segment.
         self._idle.clear()
-        for f, lv, v in zip(self._frames[keep:], self._levels[keep:], self._voiced[keep:]):
-            self._idle.append((f, lv, False))
-        self._frames, self._levels, self._voiced = [], [], []
+        for f, lv in zip(self._frames[keep:], self._levels[keep:]):
+            self._idle.append((f, lv, False, False))
+        self._frames, self._levels, self._voiced, self._periodic = [], [], [], []
         self._trailing_silence = 0
         self._continued = False
         return [seg] if seg is not None else []
@@ -298,15 +332,16 @@ class Segmenter:
         if seg is None:
             # Not speech after all (a noise that started suddenly): close it all and let the floor catch up.
             self._idle.clear()
-            self._frames, self._levels, self._voiced = [], [], []
+            self._frames, self._levels, self._voiced, self._periodic = [], [], [], []
             self._trailing_silence = 0
             self._continued = False
             return []
         self._frames, self._levels, self._voiced = self._frames[cut:], self._levels[cut:], self._voiced[cut:]
+        self._periodic = self._periodic[cut:]
         self._first_index += cut
         self._continued = seg is not None
         last = self._last_voiced()
         self._trailing_silence = len(self._voiced) if last is None else len(self._voiced) - 1 - last
         if last is None and self._trailing_silence >= self.end_silence_frames:
-            self._frames, self._levels, self._voiced = [], [], []
+            self._frames, self._levels, self._voiced, self._periodic = [], [], [], []
         return [seg] if seg is not None else []

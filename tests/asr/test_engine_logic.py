@@ -132,6 +132,7 @@ def test_window_sizes():
     assert max_segment_seconds(768) == pytest.approx(14.36)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_damaged_model_file_is_refused_before_whisper_cpp_sees_it(tmp_path, default_model, damage):
     """whisper.cpp segfaults on garbage and "loads" a truncated file; the engine checks the file first."""

@@ -116,6 +116,7 @@ def test_a_breath_does_not_open_a_segment():
     pytest.param(lambda: pink_noise(30.0, -20), id="pink"),
     pytest.param(lambda: hum(30.0, -15), id="hum"),
     pytest.param(lambda: keyboard_clicks(30.0), id="keyboard"),
+    pytest.param(lambda: keyboard_clicks(30.0, per_second=12.0, seed=4), id="fast-typing"),
     pytest.param(lambda: concat(silence(5.0), white_noise(25.0, -20)), id="fan-switched-on"),
 ])
 def test_noise_alone_never_makes_a_segment(noise):
@@ -162,3 +163,14 @@ def test_espeak_sentences_make_one_segment_each():
 def test_segment_level_reflects_speech_level():
     _, out = run(concat(room(0.5), set_level(buzz(1.0), -30), room(1.0)))
     assert out[0].speech_rms_dbfs == pytest.approx(-30, abs=2)
+
+
+def test_periodicity_tells_vowels_from_noise_and_clicks():
+    from device.audio.vad import PERIODIC_MIN, periodicity
+    vowel = buzz(0.03, syllable_s=0)
+    assert periodicity(vowel[:480]) > 0.8
+    assert periodicity(white_noise(0.03)[:480]) < PERIODIC_MIN
+    clicks = keyboard_clicks(3.0, per_second=30.0, floor_dbfs=-90)
+    frames = [clicks[i:i + 480] for i in range(0, len(clicks) - 480, 480)]
+    loud = [f for f in frames if np.sqrt(np.mean(f ** 2)) > 0.01]
+    assert loud and np.mean([periodicity(f) >= PERIODIC_MIN for f in loud]) < 0.2

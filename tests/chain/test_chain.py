@@ -57,6 +57,7 @@ def test_paragraph_with_long_pauses(transcriber, long_paragraph):
     pytest.param(lambda: pink_noise(30.0, -20), id="pink"),
     pytest.param(lambda: hum(30.0, -15), id="hum"),
     pytest.param(lambda: keyboard_clicks(30.0), id="keyboard"),
+    pytest.param(lambda: keyboard_clicks(30.0, per_second=12.0, seed=4), id="fast-typing"),
 ])
 def test_silence_and_noise_give_no_text_and_never_reach_the_model(transcriber, noise):
     calls = transcriber.engine.calls
