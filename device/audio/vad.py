@@ -61,6 +61,8 @@ PERIODIC_MIN = 0.5
 """A voiced frame is *periodic* (has a pitch) when its normalized autocorrelation peaks at least this high for a
 lag of 2.5-20 ms (50-400 Hz). Measured: 75-85 % of speech frames (espeak, jfk.wav), 2-4 % of pink noise and
 keyboard-click frames."""
+PITCH_WINDOW = SAMPLE_RATE * 30 // 1000
+"""Samples the pitch check looks at (the newest 30 ms, also when frames are 10 or 20 ms)."""
 MIN_PERIODIC_MS = 120
 """A segment needs at least this much periodic speech (milliseconds); half of the opening run must be periodic."""
 
@@ -160,6 +162,7 @@ class Segmenter:
         self.stats = SegmenterStats()
 
         self._pending = np.zeros(0, dtype=np.float32)
+        self._recent = np.zeros(0, dtype=np.float32)
         self._frame_index = 0                      # index of the next frame in the stream
         self._floor_energy: deque[float] = deque(maxlen=FLOOR_SMOOTH_FRAMES)
         self._floor_hist: deque[float] = deque(maxlen=max(1, int(FLOOR_WINDOW_S / self.frame_s)))
@@ -235,7 +238,9 @@ class Segmenter:
     def _frame(self, frame: np.ndarray) -> list[Segment]:
         level = rms_dbfs(frame)
         voiced = self._is_voiced(frame, level)
-        periodic = voiced and periodicity(frame) >= PERIODIC_MIN
+        # Pitch needs 30 ms of signal whatever the frame length (a 100 Hz voice has a 10 ms period).
+        self._recent = np.concatenate([self._recent, frame])[-PITCH_WINDOW:]
+        periodic = voiced and periodicity(self._recent) >= PERIODIC_MIN
         self._update_floor(level)
         self.stats.frames += 1
         self.stats.voiced_frames += voiced

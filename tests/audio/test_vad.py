@@ -174,3 +174,9 @@ def test_periodicity_tells_vowels_from_noise_and_clicks():
     frames = [clicks[i:i + 480] for i in range(0, len(clicks) - 480, 480)]
     loud = [f for f in frames if np.sqrt(np.mean(f ** 2)) > 0.01]
     assert loud and np.mean([periodicity(f) >= PERIODIC_MIN for f in loud]) < 0.2
+
+
+@pytest.mark.parametrize("frame_ms", [10, 20, 30])
+def test_every_frame_length_finds_a_low_voice(frame_ms):
+    _, out = run(concat(room(0.5), buzz(1.0, f0=95.0), room(1.5)), VadSettings(frame_ms=frame_ms))
+    assert len(out) == 1 and out[0].speech_end_s == pytest.approx(1.5, abs=0.1)
