@@ -33,7 +33,7 @@ PRODUCT = "sttkb test keyboard"
 PANGRAMS = {
     "us": "The quick brown fox jumps over the lazy dog! 0123456789 #$%&*()[]{}<>@\\|~^`'\"_+=-;:,./?\n\tDone.",
     "gb": "Pack my box with five dozen liquor jugs: £5 #1 @home \"quoted\" ~tilde~ \\back| 0123456789 ¬!\n",
-    "de": "Falsches Üben von Xylophonmusik quält jeden größeren Zwerg. 0123456789 @€ {}[]\\|~^° §$%&/()=?`´ é É",
+    "de": "Falsches Üben von Xylophonmusik quält jeden größeren Zwerg. 0123456789 @€ {}[]\\|~^° §$%&/()=?` é É",
     "fr": "Portez ce vieux whisky au juge blond qui fume. à é è ç ù 0123456789 @#{}[]|\\^~ €£µ§ ê ô ï!?;:",
 }
 
@@ -67,8 +67,72 @@ def open_our_keyboard(flags: int = os.O_RDONLY | os.O_NONBLOCK) -> int | None:
     return None
 
 
+def _HIDIOCGRAWNAME(length: int) -> int:
+    return (2 << 30) | (length << 16) | (ord("H") << 8) | 0x04
+
+
+def open_our_hidraw() -> int | None:
+    """An fd on our keyboard's /dev/hidraw*: unlike evdev, hidraw still returns the reports it buffered after
+    the device is gone, so an unplug cannot make the reader miss keys the host kernel did receive."""
+    for name in sorted(os.listdir("/dev")):
+        if not name.startswith("hidraw"):
+            continue
+        try:
+            fd = os.open(f"/dev/{name}", os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            continue
+        buf = bytearray(256)
+        try:
+            fcntl.ioctl(fd, _HIDIOCGRAWNAME(len(buf)), buf)
+        except OSError:
+            os.close(fd)
+            continue
+        if PRODUCT in buf.split(b"\0", 1)[0].decode("utf-8", "replace"):
+            return fd
+        os.close(fd)
+    return None
+
+
+def _hidraw_child(w: int, stop_path: Path) -> None:
+    """Child process: copy our keyboard's raw 8-byte input reports into the pipe, following re-plugs."""
+    os.nice(5)
+    connects = 0
+    while not stop_path.exists():
+        fd = open_our_hidraw()
+        if fd is None:
+            time.sleep(0.002)
+            continue
+        connects += 1
+        os.write(w, b"C" + bytes(8))
+        try:
+            while True:
+                r, _, _ = select.select([fd], [], [], 0.05)
+                if not r:
+                    if stop_path.exists():
+                        break
+                    continue
+                try:
+                    data = os.read(fd, 64)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    break  # gone, and everything buffered was read
+                if not data:
+                    break
+                os.write(w, b"R" + data[:8] + bytes(8 - len(data[:8])))
+        finally:
+            os.close(fd)
+
+
 def _reader_child(w: int, stop_path: Path) -> None:
-    """Child process: copy our keyboard's EV_KEY events (code, value) into the pipe, following re-plugs."""
+    """Child process: copy our keyboard's EV_KEY events (code, value) into the pipe, following re-plugs.
+
+    Runs SCHED_FIFO, like a desktop's input thread that reads promptly: evdev drops a client's unread events
+    when the device goes away, and an unplug test must not lose keys the host kernel did receive."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(60))
+    except OSError:
+        pass
     connects = 0
     while not stop_path.exists():
         fd = open_our_keyboard()
@@ -105,7 +169,8 @@ class HostReader:
     """The host: a separate process reads the keyboard's events (as a desktop would, promptly), this side
     decodes them with xkbcommon in the host layout."""
 
-    def __init__(self, layout: str, caps: bool = False) -> None:
+    def __init__(self, layout: str, caps: bool = False, hidraw: bool = False) -> None:
+        self.hidraw = hidraw
         self.decoder = HostDecoder(layout)
         if caps:
             self.decoder.key(hid_usage.KEY_CAPSLOCK, 1)
@@ -119,7 +184,7 @@ class HostReader:
         if self.pid == 0:
             os.close(r)
             try:
-                _reader_child(w, self.stop_path)
+                (_hidraw_child if hidraw else _reader_child)(w, self.stop_path)
             except BaseException:
                 traceback.print_exc()
             finally:
@@ -140,6 +205,17 @@ class HostReader:
             self.ready.set()
 
     def decode(self) -> None:
+        if self.hidraw:
+            from gadget.virtual import ReportDecoder
+            reports = ReportDecoder(self.decoder)
+            for off in range(0, len(self._raw) - 8, 9):
+                kind, body = self._raw[off:off + 1], self._raw[off + 1:off + 9]
+                if kind == b"C":
+                    self.connects += 1
+                    reports.reset()
+                else:
+                    reports.feed(body)
+            return
         n = len(self._raw) - len(self._raw) % PAIR.size
         for off in range(0, n, PAIR.size):
             code, value = PAIR.unpack_from(self._raw, off)
@@ -183,7 +259,7 @@ def bench(gadget: UsbGadget, chars: int, delay: float, confirm: bool = True) -> 
 
 def type_and_read(gadget: UsbGadget, layout: str, text: str, *, delay: float = 0.0, caps: bool = False,
                   unplugs: int = 0) -> dict:
-    reader = HostReader(layout, caps)
+    reader = HostReader(layout, caps, hidraw=unplugs > 0)
     assert reader.ready.wait(10), "keyboard input device did not appear"
     if caps:
         reader.set_caps_led(True)
@@ -199,7 +275,12 @@ def type_and_read(gadget: UsbGadget, layout: str, text: str, *, delay: float = 0
     typist.type_text(text)
     states = []
     for _ in range(unplugs):
-        time.sleep(0.25)
+        # unplug only while keys are arriving at the host (after a re-plug: once typing has resumed)
+        seen = len(reader._raw)
+        deadline = time.monotonic() + 15
+        while len(reader._raw) < seen + 20 * 9 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
         (gadget.path / "UDC").write_text("\n")
         time.sleep(0.3)
         states.append(typist.state)
@@ -208,17 +289,49 @@ def type_and_read(gadget: UsbGadget, layout: str, text: str, *, delay: float = 0
     elapsed = time.monotonic() - start
     reports = typist.reports_sent
     typist.close()
+    if caps:
+        reader.set_caps_led(False)
     reader.finish()
     held = sorted(reader.decoder.down)
+    repeats = sum(1 for _, value in reader.decoder.events if value == 2)
     expected = plan_text(text, get_keymap(layout), caps_lock=caps).expected
     return {"layout": layout, "caps": caps, "input": text, "expected": expected, "typed": reader.decoder.text, "idle": ok,
             "seconds": elapsed, "reports": reports, "chars_per_s": len(text) / elapsed if elapsed else 0,
             "leds": leds, "held_at_end": held, "connects": reader.connects, "paused_states": states,
-            "delay_ms": delay * 1000}
+            "delay_ms": delay * 1000, "autorepeats": repeats}
+
+
+def run_cli() -> str:
+    """`sttkb gadget up/status/down` through gadget.cli's own argparse commands (the full `sttkb` entry point
+    would import the ASR stack too: ~10 s per start under emulation)."""
+    import argparse
+    import contextlib
+    import io
+
+    from gadget import cli
+
+    cfg = Path("/tmp/sttkb-cli.toml")
+    cfg.write_text('[usb]\ngadget_name = "clitest"\n')
+    parser = argparse.ArgumentParser(prog="sttkb")
+    parser.add_argument("--config")
+    cli.register(parser.add_subparsers())
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for argv, pause in ((["gadget", "up"], 2.0), (["gadget", "status"], 0), (["gadget", "down"], 0),
+                            (["gadget", "down"], 0), (["gadget", "status"], 0)):
+            args = parser.parse_args(["--config", str(cfg), *argv])
+            rc = args.func(args)
+            print(f"rc={rc}")
+            time.sleep(pause)
+    return out.getvalue()
 
 
 def main() -> int:
     results: dict = {"cases": []}
+    try:
+        results["cli"] = run_cli()
+    except Exception:
+        results["cli"] = traceback.format_exc()
     spec = GadgetSpec(name="sttkbtest", product=PRODUCT, manufacturer="sttkb", serial="")
     gadget = UsbGadget(spec)
     try:

@@ -316,7 +316,7 @@ def run_in_vm(script: str, *, modules: list[str] | tuple[str, ...] = (), drives:
         f"sttkb.kver={kernel.version}", f"sttkb.modroot={kernel.modules_root}",
         f"sttkb.out={outdir}", f"sttkb.cwd={cwd}",
     ])
-    cmd = [QEMU, "-accel", "tcg", "-machine", "q35", "-m", str(memory_mb), "-nographic", "-no-reboot",
+    cmd = [QEMU, "-accel", "tcg", "-cpu", "max", "-machine", "q35", "-m", str(memory_mb), "-nographic", "-no-reboot",
            "-nic", "none", "-kernel", str(kernel.vmlinux), "-initrd", str(kernel.initramfs), "-append", cmdline,
            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
            "-virtfs", f"local,path={outdir},mount_tag=out,security_model=none,multidevs=remap"]
