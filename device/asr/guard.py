@@ -229,7 +229,7 @@ def max_tokens_for(duration_s: float, tokens_per_second: float, floor: int = 16,
     """Token budget for a segment of ``duration_s`` seconds: ``tokens_per_second`` per second, at least ``floor``
     (so a short word with punctuation and timestamps fits), at most ``ceiling`` (whisper.cpp's own limit).
 
-    Fast speech is about 3-4 words (4-5 tokens) per second, so 6 tokens/s leaves headroom while a loop is stopped
+    Fast speech is about 3-4 words (4-5 tokens) per second, so the default 8 tokens/s leaves headroom (espeak at 320 wpm needed more than 6) while a loop is stopped
     long before it fills the window.
     """
     if duration_s < 0 or not math.isfinite(duration_s):
