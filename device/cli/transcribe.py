@@ -125,8 +125,34 @@ def cmd_dictate(args) -> int:
         return 0
     if args.realtime and not args.file:
         raise SttkbError("--realtime replays a --file at 1x speed; a microphone is always real time")
-    sink = getattr(args, "sink", None) or stdout_sink
-    return dictate(args, sink)
+    sink = getattr(args, "sink", None)
+    if sink is not None or args.keyboard == "stdout":
+        return dictate(args, sink or stdout_sink)
+    return _dictate_to_keyboard(args)
+
+
+def _dictate_to_keyboard(args) -> int:
+    """Type each piece as it comes, through the gadget side (this CLI is the composition root)."""
+    from device.config import load_config
+    from gadget import factory
+
+    config = load_config(args.config)
+    transport = None
+    if args.keyboard == "virtual":
+        typist, transport = factory.virtual_typist(config.keyboard)
+    else:
+        typist = factory.usb_typist(config.keyboard, config.usb)
+    try:
+        rc = dictate(args, typist.type_text)
+        typist.wait_idle(None)
+    finally:
+        rest = typist.cancel()
+        typist.close()
+    if rest:
+        log.warning("%d character(s) were not typed (the host went away): %r", len(rest), rest)
+    if transport is not None:
+        print(transport.text)
+    return rc
 
 
 def register(sub) -> None:
@@ -145,6 +171,9 @@ def register(sub) -> None:
     src.add_argument("--file", metavar="FILE", help="read this audio file instead of the microphone")
     src.add_argument("--device", metavar="NAME|INDEX", help="microphone (name substring or index; "
                                                              "default: audio.device)")
+    d.add_argument("--keyboard", choices=("stdout", "virtual", "usb"), default="stdout",
+                   help="where the text goes: stdout (default), virtual (type it into a simulated host in the "
+                        "[keyboard] layout and print what the host received), usb (type it through /dev/hidg0)")
     d.add_argument("--realtime", action="store_true", help="with --file: replay at 1x speed, like a microphone")
     d.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
     d.add_argument("--model", metavar="NAME|PATH", help="as for `sttkb transcribe`")

@@ -139,6 +139,20 @@ def test_dictate_streams_a_file(default_model, tmp_path):
     assert wer(" ".join(t for t, _, _ in SENTENCES[:2]), run.stdout) <= 0.2
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["us", "de"])
+def test_dictate_into_a_keyboard_types_what_was_said(default_model, tmp_path, layout):
+    """`dictate --keyboard virtual`: the text goes through the real keymap, typist and HID reports, and a
+    simulated host in the same layout decodes the reports back: the host receives the words of the recording."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[keyboard]\nlayout = "{layout}"\n')
+    run = sttkb("--config", str(config), "dictate", "--file", str(JFK_WAV), "--model", str(default_model),
+                "--keyboard", "virtual")
+    assert run.returncode == 0, run.stderr
+    said = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+    assert wer(said, run.stdout) <= 0.1, run.stdout
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["transcribe", "/nonexistent.wav"], "no such audio file"),
     (["transcribe", str(JFK_WAV), "--model", "/nonexistent/model.bin"], "no such model file"),
