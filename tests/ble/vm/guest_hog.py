@@ -56,58 +56,37 @@ def find_event_device(timeout: float) -> str | None:
     return None
 
 
-def event_devices() -> list[str]:
-    """Every /dev/input/eventN whose input device is the keyboard (hog makes a new one per connection)."""
-    out = []
-    for node in sorted(Path("/sys/class/input").glob("event*")):
-        try:
-            if (node / "device" / "name").read_text().strip() == NAME:
-                out.append(f"/dev/input/{node.name}")
-        except OSError:
-            continue
-    return out
-
-
 class EventReader:
-    """Reads EV_KEY events from every input device of the keyboard, opening each new one as soon as it appears
-    (a desktop's libinput does the same; events sent before a reader opens a node are gone)."""
+    """Reads EV_KEY events from an evdev node in a thread (the node may vanish and come back)."""
 
     def __init__(self) -> None:
         self.events: list[tuple[int, int]] = []
-        self.opened: list[str] = []
-        self._lock = threading.Lock()
         self._stop = False
-        threading.Thread(target=self._watch, daemon=True).start()
+        self.opened = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
 
-    def _watch(self) -> None:
-        seen: set[str] = set()
+    def _run(self) -> None:
         while not self._stop:
-            for path in event_devices():
-                if path not in seen:
-                    seen.add(path)
-                    threading.Thread(target=self._read, args=(path,), daemon=True).start()
-            time.sleep(0.05)
-
-    def _read(self, path: str) -> None:
-        try:
-            with open(path, "rb", buffering=0) as f:
-                self.opened.append(path)
-                while not self._stop:
-                    data = f.read(EVENT.size)
-                    if len(data) < EVENT.size:
-                        return
-                    _s, _us, etype, code, value = EVENT.unpack(data)
-                    if etype == EV_KEY:
-                        with self._lock:
+            path = find_event_device(1.0)
+            if path is None:
+                continue
+            try:
+                with open(path, "rb", buffering=0) as f:
+                    self.opened += 1
+                    while not self._stop:
+                        data = f.read(EVENT.size)
+                        if len(data) < EVENT.size:
+                            break
+                        _s, _us, etype, code, value = EVENT.unpack(data)
+                        if etype == EV_KEY:
                             self.events.append((code, value))
-        except OSError:
-            return
+            except OSError:
+                time.sleep(0.2)
 
     def text(self, layout: str, start: int = 0) -> str:
         decoder = HostDecoder(layout)
-        with self._lock:
-            events = list(self.events[start:])
-        for code, value in events:
+        for code, value in self.events[start:]:
             decoder.key(code, value)
         return decoder.text
 
@@ -167,7 +146,7 @@ async def run() -> None:
     await asyncio.sleep(1.0)
     decoded = reader.text("us", start)
     stage("resume", state_while_away=state, idle=idle, equal=decoded == TEXT_LONG, decoded=decoded,
-          input_devices_opened=reader.opened)
+          input_device_opened=reader.opened)
     await host.disconnect()
     await asyncio.to_thread(kb.close)
     stage("closed")
