@@ -1,6 +1,6 @@
 """[text] settings: what happens to the transcript between whisper.cpp and the keyboard.
 
-See docs/notes/text.md for examples of each option.
+See docs/text.md for examples of each option.
 """
 
 from __future__ import annotations

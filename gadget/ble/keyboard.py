@@ -7,7 +7,7 @@ The pairing window IS the adapter's ``Pairable``/``Discoverable`` properties, wi
 ``PairableTimeout``/``DiscoverableTimeout`` closing it: if sttkb crashes, the window still closes, and
 `sttkb bt pair` from another process opens the same window the daemon's keyboard follows.
 
-Host policy (see docs/notes/bluetooth.md):
+Host policy (see docs/bluetooth.md):
 - outside the window, a connected device that is not bonded is disconnected at once (a host may *pair without
   bonding* even while the adapter is not pairable; it must not get to read keystrokes);
 - one host at a time: if a second bonded host connects, the preferred one (`sttkb bt use`) stays, else the one

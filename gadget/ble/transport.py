@@ -5,7 +5,7 @@
 was not sent) and the typist pauses and resumes at that report once :meth:`wait_ready` says the host is back.
 
 Notifications are not acknowledged: a report that bluetoothd accepted just before the link dropped may still be
-lost in the air (see docs/notes/bluetooth.md for what the VM test measured).
+lost in the air (see docs/bluetooth.md for what the VM test measured).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def test_vocabulary_prompt_steers_spelling(engine):
 
 def test_a_real_runaway_decode_is_never_typed(default_model):
     """A real whisper.cpp runaway: with the encoder window fitted tightly to the segment (which the default
-    fixed audio_ctx avoids, see docs/notes/audio-asr.md) tiny.en repeats the sentence until the token budget
+    fixed audio_ctx avoids, see docs/audio-asr.md) tiny.en repeats the sentence until the token budget
     stops it. The engine sees the missing end-of-text token, retries, and drops the segment rather than type
     the sentence twice."""
     import math

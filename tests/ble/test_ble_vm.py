@@ -119,7 +119,7 @@ def test_host_leaving_mid_text_pauses_and_resumes_where_it_stopped(vm):
 
 
 @pytest.mark.xfail(reason="BLE notifications are unacknowledged: the reports in flight when the host drops the "
-                          "link are lost (measured in this VM: 0-2 characters). See docs/notes/bluetooth.md.",
+                          "link are lost (measured in this VM: 0-2 characters). See docs/bluetooth.md.",
                    strict=False)
 def test_resumed_text_is_identical(vm):
     from tests.ble.vm.guest_e2e import TEXT_LONG
@@ -170,7 +170,7 @@ def hog_vm():
     input device, and the test reads /dev/input/eventN like a Linux desktop. Privacy is off for this boot: with
     resolvable private addresses on both virtual controllers, the host's first HID Information read right after
     pairing failed in the box's bluetoothd 5.66 ("Unable to find device object") and the reconnect that would
-    retry it crashed the guest kernel (6.1, hci_send_acl) — see docs/notes/bluetooth.md."""
+    retry it crashed the guest kernel (6.1, hci_send_acl) — see docs/bluetooth.md."""
     require_vm()
     require_bluez()
     res = run_in_vm(HOG_GUEST, timeout=400, env={"STTKB_BT_CONF_SED": "s/^Privacy = device/Privacy = off/"})
