@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import logging
 import sys
+from typing import Callable
 
 from gadget import factory
 from gadget.ble import cli as ble_cli
@@ -14,6 +15,10 @@ from gadget.errors import Error, HostDisconnected
 from gadget.keymap import get_keymap
 from gadget.keystrokes import UNMAPPABLE_POLICIES, plan_text, text_to_reports
 from gadget.typist import Typist
+
+#: Set by the composition root (device.cli): hand TEXT to the running daemon (args: text, config path) and
+#: return its reply, or None when no daemon runs. gadget/ itself knows nothing of the daemon.
+daemon_typer: Callable[[str, str | None], dict | None] | None = None
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,8 @@ def register(sub) -> None:
     t.add_argument("--layout", help="host keyboard layout, XKB name: us, gb, de, fr, us(intl)... "
                                     "(default: [keyboard] layout)")
     t.add_argument("--transport", choices=("usb", "virtual"),
-                   help="usb: /dev/hidg0; virtual: print what a host in LAYOUT would show (default usb)")
+                   help="usb: /dev/hidg0; virtual: print what a host in LAYOUT would show (default: the running "
+                        "daemon types it, journaled, to whichever host is connected; without a daemon, usb)")
     t.add_argument("--unmappable", choices=UNMAPPABLE_POLICIES, help="characters the layout cannot type "
                                                                       "(default: [keyboard] unmappable)")
     t.add_argument("--delay-ms", type=float, help="pause between reports (default: [keyboard] key_delay_ms)")
@@ -98,6 +104,13 @@ def cmd_type(args) -> int:
         for report in text_to_reports(text, keymap, unmappable=keyboard.unmappable, caps_lock=args.caps_lock):
             print(report.hex(" "))
         return 0
+    overrides = args.layout or args.unmappable or args.delay_ms is not None
+    if args.transport is None and not overrides and daemon_typer is not None:
+        # One writer per keyboard: while the daemon runs it owns /dev/hidg0 and the Bluetooth link.
+        reply = daemon_typer(text, getattr(args, "config", None))
+        if reply is not None:
+            print("sttkb: handed to the running daemon (it types to the connected host)", file=sys.stderr)
+            return 0
     if args.transport == "virtual":
         typist, transport = factory.virtual_typist(keyboard, caps_lock=args.caps_lock)
         with typist:

@@ -37,7 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _wire_type_to_daemon()
     return parser
+
+
+def _wire_type_to_daemon() -> None:
+    """`sttkb type TEXT` goes through the running daemon when there is one (it owns the keyboard)."""
+    import gadget.cli
+    from device.cli.daemon import send_to_daemon
+
+    gadget.cli.daemon_typer = lambda text, config: send_to_daemon("type", text=text, config_path=config)
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:

@@ -84,3 +84,30 @@ def test_history_without_a_daemon_reads_the_journal_and_marks_untyped(tmp_path, 
     lines = cap.out.splitlines()
     assert lines[0].endswith("  typed one") and lines[1].endswith("! lost in a power cut")
     assert "sttkb retype ID" in cap.err
+
+
+def test_type_goes_through_the_running_daemon(sock, monkeypatch, capsys):
+    """`sttkb type TEXT` hands the text to a running daemon (it owns /dev/hidg0 and journals what it types)
+    instead of opening the keyboard a second time."""
+    got = []
+
+    def handler(request):
+        got.append(request)
+        return {"ok": True}
+
+    monkeypatch.setenv("STTKB_CONTROL_SOCKET", str(sock))
+    server = ControlServer(handler, sock, group=None)
+    server.start()
+    try:
+        assert main(["type", "Hello there"]) == 0
+    finally:
+        server.close()
+    assert got == [{"cmd": "type", "text": "Hello there"}]
+    assert "handed to the running daemon" in capsys.readouterr().err
+
+
+def test_type_without_a_daemon_and_without_usb_says_what_to_do(sock, monkeypatch, capsys):
+    monkeypatch.setenv("STTKB_CONTROL_SOCKET", str(sock))   # nobody listens there
+    assert main(["type", "Hello"]) == 1
+    err = capsys.readouterr().err
+    assert "no host has the USB keyboard configured" in err and "Traceback" not in err
