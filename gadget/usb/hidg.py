@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import select
 import time
@@ -118,14 +119,15 @@ class HidgTransport:
 
     def configured_for(self) -> float:
         """Seconds the UDC has been configured since we last saw it otherwise (-1 = not configured now).
-        If we never saw it unconfigured, it counts as configured long ago."""
+        If we never saw it unconfigured, it counts as configured long ago (infinity: ``now - (now - settle)``
+        can round to just below ``settle`` and make a box plugged in since boot wait for nothing)."""
         now = time.monotonic()
         if not self.configured():
             self._configured_since = None
             self._seen_down = True
             return -1.0
         if self._configured_since is None:
-            self._configured_since = now if self._seen_down else now - self.settle_s
+            self._configured_since = now if self._seen_down else -math.inf
         return now - self._configured_since
 
     def _mark_down(self) -> None:
