@@ -2,7 +2,8 @@
 
 The guest sees the host's ``/`` read-only over 9p with a tmpfs overlay on top (so it can write anywhere, and the
 writes vanish), the unpacked Debian module tree at ``/lib/modules/<ver>``, proc/sys/devtmpfs/configfs mounted, and
-a writable 9p share at the same path as the host's result directory (``$STTKB_VM_OUT``). The host's Python and this
+a writable 9p share at the same path as the host's result directory (``$STTKB_VM_OUT``). The guest's ``/tmp`` is empty,
+except for this checkout and the kernel cache when they live under ``/tmp`` (a CI clone): those stay visible. The host's Python and this
 checkout work unchanged inside, because they are the same files. There is no network and no udev.
 
 Usage::
@@ -213,7 +214,12 @@ mount -t sysfs sysfs $R/sys
 mount -t devtmpfs devtmpfs $R/dev
 mkdir -p $R/dev/pts $R/dev/shm && mount -t devpts devpts $R/dev/pts && mount -t tmpfs tmpfs $R/dev/shm
 mount -t tmpfs tmpfs $R/run
+keep=""; n=0
+for p in "$STTKB_VM_cwd" "$STTKB_VM_modroot"; do
+  case "$p" in /tmp/*) n=$((n+1)); mkdir -p /mnt/keep$n && mount --bind $R$p /mnt/keep$n && keep="$keep $n:$p";; esac
+done
 mount -t tmpfs tmpfs $R/tmp
+for k in $keep; do mkdir -p $R${k#*:} && mount --move /mnt/keep${k%%:*} $R${k#*:}; done
 mkdir -p $R/lib/modules/$STTKB_VM_kver
 mount --bind $R$STTKB_VM_modroot/lib/modules/$STTKB_VM_kver $R/lib/modules/$STTKB_VM_kver
 mkdir -p $R$STTKB_VM_out
