@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import hashlib
 import lzma
 import os
 import re
@@ -145,8 +146,20 @@ def prepare_kernel() -> KernelFiles:
         else:
             kdir = _prepare(root, _kernel_package())
         version = (kdir / "READY").read_text().strip()
-        return KernelFiles(version=version, vmlinux=kdir / "vmlinux", initramfs=kdir / "initramfs.cpio",
+        return KernelFiles(version=version, vmlinux=kdir / "vmlinux", initramfs=_initramfs(kdir, version),
                            modules_root=kdir / "root")
+
+
+def _initramfs(kdir: Path, version: str) -> Path:
+    """The boot initramfs for this init script and module list (cached under a hash of both, so a changed
+    harness never boots a stale one)."""
+    key = hashlib.sha256("\0".join([INIT_SCRIPT, CHROOT_MODPROBE, *BOOT_MODULES]).encode()).hexdigest()[:12]
+    path = kdir / f"initramfs-{key}.cpio"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(_build_initramfs(kdir / "root", version))
+        tmp.replace(path)
+    return path
 
 
 def _prepare(root: Path, package: str) -> Path:
@@ -167,7 +180,6 @@ def _prepare(root: Path, package: str) -> Path:
     subprocess.run([_tool("depmod"), "-b", str(kdir / "root"), version], check=True)
     vmlinuz = kdir / "root" / "boot" / f"vmlinuz-{version}"
     (kdir / "vmlinux").write_bytes(extract_vmlinux(vmlinuz.read_bytes()))
-    (kdir / "initramfs.cpio").write_bytes(_build_initramfs(kdir / "root", version))
     (kdir / "READY").write_text(version + "\n")
     return kdir
 
