@@ -94,8 +94,8 @@ def open_our_hidraw() -> int | None:
 
 
 def _hidraw_child(w: int, stop_path: Path) -> None:
-    """Child process: copy our keyboard's raw 8-byte input reports into the pipe, following re-plugs."""
-    os.nice(5)
+    """Child process: copy our keyboard's raw 8-byte input reports into the pipe, following re-plugs. Not niced:
+    hidraw buffers 64 reports per reader and drops what a slow reader has not taken."""
     connects = 0
     while not stop_path.exists():
         fd = open_our_hidraw()
