@@ -42,7 +42,10 @@ cp services/bluetooth/main.conf "$conf"
 [ -n "${STTKB_BT_CONF_SED-}" ] && sed -i "$STTKB_BT_CONF_SED" "$conf"
 # -E: experimental D-Bus API, only so the test host can read Device1.AdvertisingFlags (is it discoverable?).
 args=(-n -E -f "$conf")
-[ -n "${STTKB_BT_DEBUG-}" ] && args+=(-d)
+if [ -n "${STTKB_BT_DEBUG-}" ]; then
+    args+=(-d)
+    btmon -w "$log/btmon.snoop" >/dev/null 2>&1 &
+fi
 [ -n "$noplugins" ] && args+=(-P "$noplugins")
 /usr/libexec/bluetooth/bluetoothd "${args[@]}" >"$log/bluetoothd.log" 2>&1 &
 echo $! >/run/bluetoothd.pid

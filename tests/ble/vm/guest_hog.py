@@ -61,8 +61,12 @@ class EventReader:
 
     def __init__(self) -> None:
         self.events: list[tuple[int, int]] = []
+        self.times: list[float] = []
+        """Kernel timestamp (CLOCK_REALTIME seconds) of each event in ``events``."""
         self._stop = False
         self.opened = 0
+        self.log: list[str] = []
+        """When nodes were opened and lost (for the result)."""
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -74,15 +78,24 @@ class EventReader:
             try:
                 with open(path, "rb", buffering=0) as f:
                     self.opened += 1
+                    self._note(f"opened {path}")
                     while not self._stop:
                         data = f.read(EVENT.size)
                         if len(data) < EVENT.size:
                             break
-                        _s, _us, etype, code, value = EVENT.unpack(data)
+                        sec, usec, etype, code, value = EVENT.unpack(data)
                         if etype == EV_KEY:
                             self.events.append((code, value))
-            except OSError:
+                            self.times.append(sec + usec / 1e6)
+                self._note(f"end of {path}")
+            except OSError as e:
+                self._note(f"{path}: {e}")
                 time.sleep(0.2)
+
+    def _note(self, what: str) -> None:
+        line = f"{time.time():.3f} {what}"
+        self.log.append(line)
+        log.info("reader: %s", what)
 
     def text(self, layout: str, start: int = 0) -> str:
         decoder = HostDecoder(layout)
@@ -138,15 +151,19 @@ async def run() -> None:
     typist.type_text(TEXT_LONG)
     while len(reader.events) - start < 60:
         await asyncio.sleep(0.05)
+    log.info("host: Disconnect")
     await host.disconnect()
     await asyncio.sleep(1.5)
     state = typist.state
+    log.info("host: Connect")
     await host._call(host.device_path, "org.bluez.Device1", "Connect")
+    log.info("host: Connect returned")
     idle = await asyncio.to_thread(typist.wait_idle, 120.0)
     await asyncio.sleep(1.0)
     decoded = reader.text("us", start)
     stage("resume", state_while_away=state, idle=idle, equal=decoded == TEXT_LONG, decoded=decoded,
-          input_device_opened=reader.opened)
+          input_device_opened=reader.opened, reader_log=reader.log,
+          event_times=[round(t, 3) for t in reader.times[start:]])
     await host.disconnect()
     await asyncio.to_thread(kb.close)
     stage("closed")
