@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 
 from gadget.ble import defs
@@ -18,6 +22,14 @@ from gadget.ble.report_map import parse_report_map
 log = logging.getLogger(__name__)
 
 APPEARANCE_HID_GENERIC = 0x03C0
+
+BLUEZ_HOG_MULTI_NOTIFY_FIXED = (5, 67)
+"""BlueZ releases before this one have a HID host (hog) that ignores ATT "Multiple Handle Value Notification"
+PDUs; BlueZ fixed it in 5.67 ("hog-lib: Fix not handling BT_ATT_OP_HANDLE_NFY_MULT"). The box's own bluetoothd
+sends its key reports that way to every host that says it accepts them, which BlueZ hosts do (see
+docs/bluetooth.md: in the VM a BlueZ 5.66 host got no keys after a reconnect)."""
+
+BLUETOOTHD_PATHS = ("/usr/libexec/bluetooth/bluetoothd", "/usr/lib/bluetooth/bluetoothd")
 
 
 @dataclass
@@ -39,6 +51,8 @@ class CheckReport:
     battery: int | None = None
     pnp_id: bytes | None = None
     hid_information: bytes | None = None
+    host_bluez: tuple[int, int] | None = None
+    """BlueZ version of the computer running the check (Linux only; None elsewhere or unknown)."""
     errors: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -73,6 +87,8 @@ class CheckReport:
                          f"version 0x{p[5] | p[6] << 8:04X}")
         if self.battery is not None:
             lines.append(f"battery: {self.battery} %")
+        if self.host_bluez is not None:
+            lines.append(f"this computer: BlueZ {self.host_bluez[0]}.{self.host_bluez[1]}")
         for e in self.errors:
             lines.append(f"note: {e}")
         if self.problems:
@@ -88,9 +104,41 @@ def _service_name(uuid: str) -> str:
             defs.uuid16(0x1800): "GAP", defs.uuid16(0x1801): "GATT"}.get(uuid, uuid)
 
 
+def parse_bluez_version(text: str) -> tuple[int, int] | None:
+    """``"5.66"`` or ``"bluetoothctl: 5.66"`` → (5, 66); None if there is no version in the text. Pure."""
+    m = re.search(r"(?<![\d.])(\d+)\.(\d+)(?![\d])", text)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def local_bluez_version() -> tuple[int, int] | None:
+    """The BlueZ version of this computer (bluetoothd --version, else bluetoothctl --version); None if not Linux
+    or not found."""
+    if not sys.platform.startswith("linux"):
+        return None
+    candidates = [[p, "--version"] for p in BLUETOOTHD_PATHS] + [["bluetoothctl", "--version"]]
+    for cmd in candidates:
+        if shutil.which(cmd[0]) is None:
+            continue
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=5).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        version = parse_bluez_version(out)
+        if version is not None:
+            return version
+    return None
+
+
 def analyze(r: CheckReport) -> list[str]:
     """The problems a host would run into, each saying what to do. Pure."""
     out: list[str] = []
+    if r.host_bluez is not None and r.host_bluez < BLUEZ_HOG_MULTI_NOTIFY_FIXED:
+        have = f"{r.host_bluez[0]}.{r.host_bluez[1]}"
+        out.append(f"this computer runs BlueZ {have}: unless the distribution patched it, its keyboard driver "
+                   f"(hog) ignores the combined notifications the box sends once this computer has said it accepts "
+                   f"them (usually from the first reconnection on) — the keyboard stays connected but no keys "
+                   f"arrive. Update BlueZ to 5.67 or newer (Ubuntu 24.04 and Debian 13 ship newer ones); USB "
+                   f"works meanwhile")
     if r.address is None:
         return ["no sttkb keyboard found. Open the pairing window on the box (hold the button, or `sttkb bt pair`), "
                 "keep it within a few metres, and check that Bluetooth is on here"]
@@ -140,7 +188,7 @@ async def collect(*, name: str | None = None, address: str | None = None, adapte
         from bleak.exc import BleakError
     except ImportError as e:  # pragma: no cover - bleak is a dependency
         raise CheckFailed("`sttkb check` needs the bleak package: pip install bleak") from e
-    report = CheckReport()
+    report = CheckReport(host_bluez=local_bluez_version())
     kwargs = {"bluez": {"adapter": adapter}} if adapter else {}
 
     def match(dev, adv) -> bool:

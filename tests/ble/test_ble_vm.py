@@ -40,7 +40,8 @@ def require_bluez() -> None:
 def vm():
     require_vm()
     require_bluez()
-    res = run_in_vm(GUEST, timeout=540)
+    env = {"STTKB_BT_DEBUG": "1"} if os.environ.get("STTKB_BT_DEBUG") else None  # bluetoothd -d, btmon capture
+    res = run_in_vm(GUEST, timeout=540, env=env)
     path = res.outdir / "result.json"
     data = json.loads(path.read_text()) if path.exists() else {"stages": []}
     data["_console"] = res.console[-3000:]
@@ -74,9 +75,16 @@ def test_host_sees_a_hid_keyboard(vm):
     assert vm["read.leds_seen"] == 0x02, "the host's Caps Lock LED write reaches the keyboard"
 
 
-def test_sttkb_check_on_the_host_finds_nothing_wrong(vm):
+def test_sttkb_check_on_the_host_finds_nothing_wrong_but_an_old_bluez(vm):
+    from gadget.ble.check import BLUEZ_HOG_MULTI_NOTIFY_FIXED, local_bluez_version
     need(vm, "check")
-    assert vm["check.ok"], vm["check.rendered"]
+    # The guest runs this machine's root, so its BlueZ is the one here. Debian 12's 5.66 has the HID driver that
+    # ignores combined notifications: on such a laptop the check must say so, and find nothing else wrong.
+    bluez = local_bluez_version()
+    affected = bluez is not None and bluez < BLUEZ_HOG_MULTI_NOTIFY_FIXED
+    warned = [p for p in vm["check.problems"] if "Update BlueZ to 5.67" in p]
+    assert bool(warned) == affected, vm["check.rendered"]
+    assert len(vm["check.problems"]) == len(warned), vm["check.rendered"]
     assert "report map: 65 bytes — keyboard" in vm["check.rendered"]
 
 
@@ -173,7 +181,13 @@ def hog_vm():
     retry it crashed the guest kernel (6.1, hci_send_acl) — see docs/bluetooth.md."""
     require_vm()
     require_bluez()
-    res = run_in_vm(HOG_GUEST, timeout=400, env={"STTKB_BT_CONF_SED": "s/^Privacy = device/Privacy = off/"})
+    # Privacy off (above) and three ATT bearers: this bluetoothd is also the host, and with Channels = 1 on the
+    # host side too, the host's hog (5.66) sent no read on the first connection, so no input device appeared. A
+    # real host keeps its own setting (3) and sees a box without EATT, like any commercial BLE keyboard.
+    env = {"STTKB_BT_CONF_SED": "s/^Privacy = device/Privacy = off/; s/^Channels = 1/Channels = 3/"}
+    if os.environ.get("STTKB_BT_DEBUG"):  # bluetoothd -d and a btmon capture in the result directory
+        env["STTKB_BT_DEBUG"] = "1"
+    res = run_in_vm(HOG_GUEST, timeout=400, env=env)
     path = res.outdir / "result.json"
     data = json.loads(path.read_text()) if path.exists() else {"stages": []}
     data["_console"] = res.console[-3000:]
@@ -192,8 +206,10 @@ def test_hog_host_types_exactly_the_input(hog_vm, layout):
     assert hog_vm[f"typed_{layout}.equal"], hog_vm[f"typed_{layout}.decoded"]
 
 
-@pytest.mark.xfail(reason="after the host drops and re-makes the link, hog's new input device got no keys in the "
-                          "VM (the typist resumed and finished); not understood yet", strict=False)
+@pytest.mark.xfail(reason="host-side BlueZ 5.66 bug: after the reconnect the host asks for combined notifications "
+                          "(ATT Multiple Handle Value Notification), the box's bluetoothd sends every report that "
+                          "way, and hog before BlueZ 5.67 ignores them, so its input device gets no keys although "
+                          "they arrive (btmon). See docs/bluetooth.md", strict=False)
 def test_hog_host_gets_the_rest_after_a_reconnect(hog_vm):
     from tests.ble.vm.guest_e2e import TEXT_LONG
     need(hog_vm, "resume")

@@ -8,7 +8,7 @@ import pytest
 from dbus_fast import Message, MessageType
 
 from gadget.ble import bluez, defs
-from gadget.ble.check import CheckReport, analyze
+from gadget.ble.check import CheckReport, analyze, parse_bluez_version
 from gadget.ble.errors import (AdapterNotFound, AlreadyExists, BluezCallFailed, BluezUnavailable,
                                BluezVersionError, HostNotFound, NotPermitted)
 from gadget.ble.hid_service import hid_information, report_reference
@@ -73,10 +73,24 @@ def test_check_finds_nothing_wrong_with_the_real_keyboard():
     ({"report_refs": [(1, 1)]}, "do not match"),
     ({"input_notify": False}, "cannot notify"),
     ({"pnp_id": None}, "PnP ID"),
+    ({"host_bluez": (5, 66)}, "Update BlueZ to 5.67"),
 ])
 def test_check_names_each_problem(changes, words):
     problems = analyze(good_report(**changes))
     assert any(words in p for p in problems), problems
+
+
+@pytest.mark.parametrize("version", [(5, 67), (5, 72), (6, 0)])
+def test_check_is_quiet_about_a_bluez_that_handles_combined_notifications(version):
+    assert analyze(good_report(host_bluez=version)) == []
+
+
+@pytest.mark.parametrize("text, version", [
+    ("5.66\n", (5, 66)), ("bluetoothctl: 5.72\n", (5, 72)), ("5.7", (5, 7)), ("5.66.1", (5, 66)),
+    ("", None), ("bluetoothctl: unknown", None),
+])
+def test_bluez_version_from_the_tools_output(text, version):
+    assert parse_bluez_version(text) == version
 
 
 def hosts() -> list[Host]:
