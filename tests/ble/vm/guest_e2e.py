@@ -157,11 +157,13 @@ async def run() -> None:
         stage(f"typed_{layout}", idle=idle, equal=decoded == text, decoded=decoded, reports=typist.reports_sent,
               chars_per_s=round(len(text) / dt, 1))
 
-    # The host disconnects mid-text and comes back: the typist pauses and resumes where it stopped.
-    typist = Typist(transport, layout="us", key_delay_s=0.0)
+    # The host disconnects mid-text and comes back: the typist pauses and resumes where it stopped. The host
+    # leaves after 20 reports and the typist sends one per 50 ms (≈ 7 s for the text): in CI the host's
+    # Disconnect call once took ~3 s to drop the link, and unpaced the whole text had gone out by then.
+    typist = Typist(transport, layout="us", key_delay_s=0.05)
     n0 = len(host.reports)
     typist.type_text(TEXT_LONG)
-    await host.wait_reports(n0 + 60, 60.0)
+    await host.wait_reports(n0 + 20, 60.0)
     at_disconnect = {"host_received": len(host.reports) - n0, "keyboard_sent": typist.reports_sent}
     await host.disconnect()
     host.reports.append((time.monotonic(), DISCONNECT))
