@@ -88,7 +88,7 @@ class CheckReport:
         if self.battery is not None:
             lines.append(f"battery: {self.battery} %")
         if self.host_bluez is not None:
-            lines.append(f"this computer: BlueZ {self.host_bluez[0]}.{self.host_bluez[1]}")
+            lines.append(f"this computer: BlueZ {_version(self.host_bluez)}")
         for e in self.errors:
             lines.append(f"note: {e}")
         if self.problems:
@@ -102,6 +102,10 @@ class CheckReport:
 def _service_name(uuid: str) -> str:
     return {defs.UUID_HID: "HID", defs.UUID_BATTERY: "Battery", defs.UUID_DEVICE_INFO: "Device Information",
             defs.uuid16(0x1800): "GAP", defs.uuid16(0x1801): "GATT"}.get(uuid, uuid)
+
+
+def _version(v: tuple[int, int]) -> str:
+    return f"{v[0]}.{v[1]}"
 
 
 def parse_bluez_version(text: str) -> tuple[int, int] | None:
@@ -132,16 +136,15 @@ def local_bluez_version() -> tuple[int, int] | None:
 def analyze(r: CheckReport) -> list[str]:
     """The problems a host would run into, each saying what to do. Pure."""
     out: list[str] = []
-    if r.host_bluez is not None and r.host_bluez < BLUEZ_HOG_MULTI_NOTIFY_FIXED:
-        have = f"{r.host_bluez[0]}.{r.host_bluez[1]}"
-        out.append(f"this computer runs BlueZ {have}: unless the distribution patched it, its keyboard driver "
-                   f"(hog) ignores the combined notifications the box sends once this computer has said it accepts "
-                   f"them (usually from the first reconnection on) — the keyboard stays connected but no keys "
-                   f"arrive. Update BlueZ to 5.67 or newer (Ubuntu 24.04 and Debian 13 ship newer ones); USB "
-                   f"works meanwhile")
     if r.address is None:
         return ["no sttkb keyboard found. Open the pairing window on the box (hold the button, or `sttkb bt pair`), "
                 "keep it within a few metres, and check that Bluetooth is on here"]
+    if r.host_bluez is not None and r.host_bluez < BLUEZ_HOG_MULTI_NOTIFY_FIXED:
+        out.append(f"this computer runs BlueZ {_version(r.host_bluez)}: unless the distribution patched it, its "
+                   f"keyboard driver (hog) ignores the combined notifications the box sends once this computer has "
+                   f"said it accepts them (usually from the first reconnection on) — the keyboard stays connected "
+                   f"but no keys arrive. Update BlueZ to {_version(BLUEZ_HOG_MULTI_NOTIFY_FIXED)} or newer (Ubuntu "
+                   f"24.04 and Debian 13 ship newer ones); USB works meanwhile")
     if defs.UUID_HID not in r.advertised_uuids:
         out.append("the advertisement does not carry the HID service UUID 0x1812: some hosts (iOS, Android) will "
                    "not list it as a keyboard. Is it really the sttkb box?")

@@ -36,12 +36,19 @@ def require_bluez() -> None:
         pytest.skip(reason)
 
 
+def _stack_env(**env: str) -> dict[str, str]:
+    """Guest environment for tests/ble/vm/ble_stack.sh; STTKB_BT_DEBUG=1 here is passed on (bluetoothd -d and a
+    btmon capture in the result directory)."""
+    if os.environ.get("STTKB_BT_DEBUG"):
+        env["STTKB_BT_DEBUG"] = "1"
+    return env
+
+
 @pytest.fixture(scope="module")
 def vm():
     require_vm()
     require_bluez()
-    env = {"STTKB_BT_DEBUG": "1"} if os.environ.get("STTKB_BT_DEBUG") else None  # bluetoothd -d, btmon capture
-    res = run_in_vm(GUEST, timeout=540, env=env)
+    res = run_in_vm(GUEST, timeout=540, env=_stack_env())
     path = res.outdir / "result.json"
     data = json.loads(path.read_text()) if path.exists() else {"stages": []}
     data["_console"] = res.console[-3000:]
@@ -184,10 +191,8 @@ def hog_vm():
     # Privacy off (above) and three ATT bearers: this bluetoothd is also the host, and with Channels = 1 on the
     # host side too, the host's hog (5.66) sent no read on the first connection, so no input device appeared. A
     # real host keeps its own setting (3) and sees a box without EATT, like any commercial BLE keyboard.
-    env = {"STTKB_BT_CONF_SED": "s/^Privacy = device/Privacy = off/; s/^Channels = 1/Channels = 3/"}
-    if os.environ.get("STTKB_BT_DEBUG"):  # bluetoothd -d and a btmon capture in the result directory
-        env["STTKB_BT_DEBUG"] = "1"
-    res = run_in_vm(HOG_GUEST, timeout=400, env=env)
+    conf_sed = "s/^Privacy = device/Privacy = off/; s/^Channels = 1/Channels = 3/"
+    res = run_in_vm(HOG_GUEST, timeout=400, env=_stack_env(STTKB_BT_CONF_SED=conf_sed))
     path = res.outdir / "result.json"
     data = json.loads(path.read_text()) if path.exists() else {"stages": []}
     data["_console"] = res.console[-3000:]
