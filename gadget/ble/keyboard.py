@@ -33,6 +33,7 @@ from gadget.ble.advertisement import Advertisement
 from gadget.ble.agent import PairingAgent
 from gadget.ble.errors import BluetoothError
 from gadget.ble.gatt import all_objects
+from gadget.ble.hci_monitor import HciMonitor, open_monitor
 from gadget.ble.hid_service import HidServices
 from gadget.ble.hosts import DEFAULT_STATE_DIR, Host, HostState, host_from_props, match_host
 from gadget.reports import REPORT_DESCRIPTOR
@@ -56,7 +57,8 @@ class BleKeyboard:
     def __init__(self, settings: Any, *, report_map: bytes = REPORT_DESCRIPTOR,
                  state_dir: str | Path = DEFAULT_STATE_DIR,
                  bus_address: str | None = None, app_root: str = APP_ROOT, check_version: bool = True,
-                 settle_s: float | None = None, on_pairing_change: Callable[[bool], None] | None = None) -> None:
+                 settle_s: float | None = None, on_pairing_change: Callable[[bool], None] | None = None,
+                 track_delivery: bool = True) -> None:
         self.settings = settings
         self.state = HostState(state_dir)
         self.on_pairing_change = on_pairing_change
@@ -84,6 +86,11 @@ class BleKeyboard:
         self._setup_done = False
         self.settle_s = float(settle_s if settle_s is not None else getattr(settings, "reconnect_settle_s", 1.0))
         self._connected_at: dict[str, float] = {}
+        self._track_delivery = track_delivery
+        self.monitor: HciMonitor | None = None
+        """Delivery tracking from the kernel's HCI monitor (None where it cannot be opened: not root, no kernel
+        Bluetooth, or track_delivery=False)."""
+        self._on_ready: list[Callable[[], None]] = []
 
     # ---- life cycle -------------------------------------------------------------------------------------------
     def start(self, timeout: float = 20.0) -> "BleKeyboard":
@@ -95,6 +102,8 @@ class BleKeyboard:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sttkb-ble", daemon=True)
         self._thread.start()
+        if self._track_delivery:
+            self.monitor = open_monitor(self.settings.adapter)
         try:
             self.run(self._setup(), timeout)
         except BaseException:
@@ -118,6 +127,9 @@ class BleKeyboard:
             thread.join(5.0)
         loop.close()
         self._ready.clear()
+        if self.monitor is not None:
+            self.monitor.close()
+            self.monitor = None
 
     def __enter__(self) -> "BleKeyboard":
         return self.start()
@@ -480,7 +492,9 @@ class BleKeyboard:
             return
         if not self._ready.is_set():
             log.info("host %s ready for keys", host.address)
-        self._ready.set()
+            self._ready.set()
+            for callback in self._on_ready:
+                threading.Thread(target=callback, name="ble-host-ready", daemon=True).start()
 
     @property
     def ready(self) -> bool:
@@ -490,11 +504,28 @@ class BleKeyboard:
     def wait_ready(self, timeout: float) -> bool:
         return self._ready.wait(timeout)
 
-    async def notify(self, report: bytes) -> bool:
-        """Send one input report if a bonded host listens; False otherwise (then it was not sent)."""
-        if not self.ready:
+    def on_ready(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on a thread of its own each time a host becomes ready for keys."""
+        self._on_ready.append(callback)
+
+    def remove_on_ready(self, callback: Callable[[], None]) -> None:
+        if callback in self._on_ready:
+            self._on_ready.remove(callback)
+
+    async def notify(self, report: bytes, *, unready: bool = False) -> bool:
+        """Send one input report if a bonded host listens; False otherwise (then it was not sent).
+
+        ``unready=True`` sends it whenever a host is subscribed, ready or not: for the all-keys-up report after a
+        host vanished (bluetoothd keeps the last value it could not send and sends it when the host is back)."""
+        if not (self.ready or unready) or not self.hid.subscribed:
             return False
-        return self.hid.send_input(report)
+        tracker = self.monitor.tracker if self.monitor is not None else None
+        if tracker is not None:
+            tracker.handed_over(report)
+        sent = self.hid.send_input(report)
+        if not sent and tracker is not None:
+            tracker.withdraw(report)
+        return sent
 
     @property
     def leds(self) -> int:

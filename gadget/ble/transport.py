@@ -4,12 +4,18 @@
 ``min_interval_s`` apart; if no bonded host is connected and subscribed it raises HostDisconnected (the report
 was not sent) and the typist pauses and resumes at that report once :meth:`wait_ready` says the host is back.
 
-Notifications are not acknowledged: a report that bluetoothd accepted just before the link dropped may still be
-lost in the air (see docs/bluetooth.md for what the VM test measured).
+Notifications are not acknowledged at the ATT layer, and the last reports before a link drops never arrive (still
+in bluetoothd's or the kernel's queue, in the controller, or handed to bluetoothd after the link was gone). Where
+the keyboard has delivery tracking (:mod:`gadget.ble.delivery`, from the kernel's HCI monitor: which reports the
+controller completed before the link went), those reports are sent again, in order, before anything else once a
+host is ready, also when the typist has nothing more to type. When the host vanishes, one all-keys-up report is
+handed over regardless: bluetoothd keeps the last value it could not send and sends it when the host is back, and
+that must not be a key press.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -18,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from gadget.ble.errors import BluetoothError
 from gadget.errors import HostDisconnected
+from gadget.reports import ALL_KEYS_UP
 
 if TYPE_CHECKING:
     from gadget.ble.keyboard import BleKeyboard
@@ -44,7 +51,12 @@ class BleTransport:
         self.send_timeout_s = send_timeout_s
         self._last_send = 0.0
         self._lock = threading.Lock()
+        self._resend: collections.deque[bytes] = collections.deque()
+        self._released_while_away = False
         self.sent = 0
+        self.resent = 0
+        """Reports sent again because the link went down before the controller sent them."""
+        keyboard.on_ready(self._host_ready)
 
     def wait_ready(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds until a bonded host is connected and subscribed."""
@@ -55,22 +67,62 @@ class BleTransport:
         if len(report) != 8:
             raise ValueError(f"a keyboard report has 8 bytes, got {len(report)}")
         with self._lock:
-            wait = self._last_send + self.min_interval_s - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            try:
-                sent = self._kb.run(self._kb.notify(report), self.send_timeout_s)
-            except (FutureTimeout, BluetoothError) as e:
-                raise HostDisconnected(f"Bluetooth keyboard not running ({e or 'timeout'})",
-                                       reason="bluetooth-down") from e
-            if not sent:
-                raise HostDisconnected("no Bluetooth host is connected and listening; it resumes when the host "
-                                       "reconnects (pair one with `sttkb bt pair`)", reason="disconnected")
-            self._last_send = time.monotonic()
+            self._send_lost()
+            self._send(report)
             self.sent += 1
+
+    def _send(self, report: bytes) -> None:
+        wait = self._last_send + self.min_interval_s - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        try:
+            sent = self._kb.run(self._kb.notify(report), self.send_timeout_s)
+        except (FutureTimeout, BluetoothError) as e:
+            raise HostDisconnected(f"Bluetooth keyboard not running ({e or 'timeout'})",
+                                   reason="bluetooth-down") from e
+        if not sent:
+            self._release_while_away()
+            raise HostDisconnected("no Bluetooth host is connected and listening; it resumes when the host "
+                                   "reconnects (pair one with `sttkb bt pair`)", reason="disconnected")
+        self._last_send = time.monotonic()
+        self._released_while_away = False
+
+    def _release_while_away(self) -> None:
+        """Once per absence: all keys up, so the value bluetoothd keeps for the host's return is no key press."""
+        if self._released_while_away:
+            return
+        self._released_while_away = True
+        try:
+            self._kb.run(self._kb.notify(ALL_KEYS_UP, unready=True), self.send_timeout_s)
+        except (FutureTimeout, BluetoothError) as e:
+            log.debug("all keys up for the absent host: %s", e)
+
+    def _send_lost(self) -> None:
+        """Send again, oldest first, what the tracker says never left before the last link went down."""
+        monitor = self._kb.monitor
+        if monitor is not None:
+            monitor.sync()
+            lost = monitor.tracker.take_lost()
+            if lost:
+                log.info("%d report(s) did not reach the host before the link went down; they go again first",
+                         len(lost))
+                self._resend.extend(lost)
+        while self._resend:
+            self._send(self._resend[0])
+            self._resend.popleft()
+            self.resent += 1
+
+    def _host_ready(self) -> None:
+        """A host is back: send what it missed even if the typist has nothing more to type."""
+        with self._lock:
+            try:
+                self._send_lost()
+            except HostDisconnected as e:
+                log.info("host left again before it got the missed reports: %s", e)
 
     def leds(self) -> int:
         return self._kb.leds
 
     def close(self) -> None:
-        """Nothing to release: the keyboard (GATT app) outlives its transports; BleKeyboard.close() ends it."""
+        """The keyboard (GATT app) outlives its transports; BleKeyboard.close() ends it."""
+        self._kb.remove_on_ready(self._host_ready)

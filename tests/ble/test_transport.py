@@ -1,6 +1,9 @@
-"""BleTransport's own rules (pacing, HostDisconnected), with a stand-in for BleKeyboard (no D-Bus needed).
+"""BleTransport's own rules (pacing, HostDisconnected, sending again what a lost link dropped), with a stand-in for
+BleKeyboard (no D-Bus needed) whose HCI monitor is a real DeliveryTracker fed with frames built in hci_frames.py
+(the sandbox kernel has no Bluetooth).
 
-The real BleKeyboard is covered by test_keyboard_mock.py (dbusmock) and test_ble_vm.py (real bluetoothd).
+The real BleKeyboard is covered by test_keyboard_mock.py (dbusmock) and test_ble_vm.py (real bluetoothd and a
+real kernel's HCI monitor).
 """
 
 from __future__ import annotations
@@ -11,18 +14,37 @@ from types import SimpleNamespace
 
 import pytest
 
+from gadget.ble.delivery import DeliveryTracker
 from gadget.ble.errors import BluetoothError
 from gadget.ble.transport import BleTransport
 from gadget.errors import HostDisconnected
-from gadget.reports import key_report
+from gadget.reports import ALL_KEYS_UP, key_report
+from tests.ble import hci_frames as f
+
+
+class FakeMonitor:
+    def __init__(self) -> None:
+        self.tracker = DeliveryTracker(0)
+
+    def sync(self) -> None:
+        pass
 
 
 class FakeKeyboard:
-    def __init__(self, ready: bool = True, started: bool = True) -> None:
+    def __init__(self, ready: bool = True, started: bool = True, monitor: FakeMonitor | None = None) -> None:
         self.settings = SimpleNamespace(report_interval_ms=20.0)
         self.ready, self.started = ready, started
+        self.subscribed = True
         self.sent: list[tuple[float, bytes]] = []
         self.leds = 0x02
+        self.monitor = monitor
+        self.callbacks: list = []
+
+    def on_ready(self, callback) -> None:
+        self.callbacks.append(callback)
+
+    def remove_on_ready(self, callback) -> None:
+        self.callbacks.remove(callback)
 
     def run(self, coro, timeout):
         if not self.started:
@@ -30,11 +52,16 @@ class FakeKeyboard:
             raise BluetoothError("the Bluetooth keyboard is not started")
         return asyncio.run(coro)
 
-    async def notify(self, report: bytes) -> bool:
-        if not self.ready:
+    async def notify(self, report: bytes, *, unready: bool = False) -> bool:
+        if not (self.ready or unready) or not self.subscribed:
             return False
+        if self.monitor is not None:
+            self.monitor.tracker.handed_over(report)
         self.sent.append((time.monotonic(), report))
         return True
+
+    def reports(self) -> list[bytes]:
+        return [r for _t, r in self.sent]
 
     def wait_ready(self, timeout: float) -> bool:
         return self.ready
@@ -57,7 +84,11 @@ def test_no_listening_host_raises_and_nothing_counts_as_sent():
     with pytest.raises(HostDisconnected) as e:
         t.send(key_report(0, 4))
     assert e.value.reason == "disconnected" and "sttkb bt pair" in str(e.value)
-    assert t.sent == 0 and kb.sent == []
+    assert t.sent == 0
+    assert kb.reports() == [ALL_KEYS_UP], "only all keys up, for the value bluetoothd keeps for the host's return"
+    with pytest.raises(HostDisconnected):
+        t.send(key_report(0, 5))
+    assert kb.reports() == [ALL_KEYS_UP], "once per absence"
     assert not t.wait_ready(0.01)
 
 
@@ -71,3 +102,61 @@ def test_stopped_keyboard_is_a_disconnect_not_a_crash():
 def test_wrong_report_length_is_a_programming_error():
     with pytest.raises(ValueError):
         BleTransport(FakeKeyboard()).send(b"\x00" * 9)
+
+
+def _lose_link_after(kb: FakeKeyboard, t: BleTransport, delivered: int) -> None:
+    """What the kernel's monitor shows when the link drops with ``delivered`` reports completed."""
+    tr = kb.monitor.tracker
+    for _t, r in kb.sent:
+        tr.feed(f.notification(0x2A, r))
+    tr.feed(f.completed(0x2A, delivered))
+    tr.feed(f.disconnected(0x2A))
+    kb.ready = False
+
+
+def test_reports_the_link_dropped_go_again_first_when_the_host_is_back():
+    kb = FakeKeyboard(monitor=FakeMonitor())
+    t = BleTransport(kb, min_interval_s=0.0)
+    a, b = key_report(0, 4), key_report(0, 5)
+    for r in (a, ALL_KEYS_UP, b, ALL_KEYS_UP):
+        t.send(r)
+    _lose_link_after(kb, t, delivered=2)  # b and its release never arrived
+    kb.sent.clear()
+    with pytest.raises(HostDisconnected):
+        t.send(key_report(0, 6))
+    kb.ready = True
+    kb.sent.clear()
+    t.send(key_report(0, 6))
+    assert kb.reports() == [b, ALL_KEYS_UP, key_report(0, 6)]
+    assert t.resent == 2 and t.sent == 5
+
+
+def test_a_host_back_while_nothing_is_typed_still_gets_what_it_missed():
+    kb = FakeKeyboard(monitor=FakeMonitor())
+    t = BleTransport(kb, min_interval_s=0.0)
+    a = key_report(0, 4)
+    for r in (key_report(0, 5), ALL_KEYS_UP, a, ALL_KEYS_UP):
+        t.send(r)
+    _lose_link_after(kb, t, delivered=2)
+    kb.ready = True
+    kb.sent.clear()
+    for callback in kb.callbacks:  # BleKeyboard calls these when a host is ready for keys
+        callback()
+    assert kb.reports() == [a, ALL_KEYS_UP]
+    t.close()
+    assert kb.callbacks == []
+
+
+def test_without_delivery_tracking_nothing_is_sent_twice():
+    kb = FakeKeyboard()
+    t = BleTransport(kb, min_interval_s=0.0)
+    t.send(key_report(0, 4))
+    kb.ready = False
+    with pytest.raises(HostDisconnected):
+        t.send(ALL_KEYS_UP)
+    kb.ready = True
+    kb.sent.clear()
+    for callback in kb.callbacks:
+        callback()
+    t.send(ALL_KEYS_UP)
+    assert kb.reports() == [ALL_KEYS_UP]

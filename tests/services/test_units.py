@@ -77,6 +77,8 @@ def test_service_is_a_watched_unprivileged_notify_daemon():
                        "StateDirectory": "sttkb", "DevicePolicy": "closed"}.items():
         assert u[f"Service.{key}"] == [value], key
     assert set(u["Service.RestrictAddressFamilies"][0].split()) <= {"AF_UNIX", "AF_BLUETOOTH"}
+    # The only capability: reading the HCI monitor for Bluetooth delivery tracking (no raw IP: no AF_INET above).
+    assert u["Service.CapabilityBoundingSet"] == ["CAP_NET_RAW"] == u["Service.AmbientCapabilities"]
     assert {"char-alsa rw", "char-hidg rw", "char-gpiochip rw"} <= set(u["Service.DeviceAllow"])
 
 

@@ -179,7 +179,9 @@ async def run() -> None:
     idle = await asyncio.to_thread(typist.wait_idle, 120.0)
     await asyncio.sleep(1.0)
     decoded = decode(host.reports[n0:], "us")
-    stage("resume", idle=idle, equal=decoded == TEXT_LONG, decoded=decoded, **at_disconnect)
+    tracking = kb.monitor.tracker if kb.monitor is not None else None
+    stage("resume", idle=idle, equal=decoded == TEXT_LONG, decoded=decoded, resent=transport.resent,
+          tracking=tracking is not None and tracking.trusted and tracking.completed_reports > 0, **at_disconnect)
 
     # Throughput: typist flat out (key_delay 0), transport paced at its default minimum interval.
     for interval in (transport.min_interval_s, 0.0):

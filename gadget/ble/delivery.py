@@ -1,0 +1,238 @@
+"""Which input reports reached the host's radio, read from the kernel's HCI monitor frames (pure logic, no I/O).
+
+A BLE notification is not acknowledged at the ATT layer, but the link layer knows: the controller reports every
+ACL packet it has sent (HCI Number Of Completed Packets, in order per connection) and drops what it still holds
+when the link goes (HCI Disconnection Complete). The kernel copies all of this, and every ACL packet it hands to
+the controller, to the HCI monitor channel (what btmon reads). :class:`DeliveryTracker` matches the reports the
+keyboard handed to bluetoothd with the notifications the kernel sent and with the completions the controller
+reported, so that after a lost link the transport can send again exactly the reports that never arrived.
+
+Rules (each one errs towards "delivered", so a report can be missing but is never typed twice):
+- A notification whose value is not the next report waiting to go out is not ours (bluetoothd re-sends the last
+  value it could not send when a bonded host reconnects) and is ignored when nothing waits; if something waits
+  and the value differs, the tracker stops trusting itself and reports nothing as lost from then on.
+- Reports count as lost only when their link went down before the controller completed them, and only once
+  this tracker has seen at least one completion (it sees the traffic at all).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import struct
+import threading
+
+log = logging.getLogger(__name__)
+
+# HCI monitor channel opcodes (Linux include/net/bluetooth/hci_mon.h).
+MON_EVENT_PKT = 3
+MON_ACL_TX_PKT = 4
+MON_HEADER = struct.Struct("<HHH")  # opcode, controller index, payload length
+
+EVT_DISCONNECTION_COMPLETE = 0x05
+EVT_NUM_COMPLETED_PACKETS = 0x13
+EVT_LE_META = 0x3E
+LE_CONNECTION_COMPLETE = (0x01, 0x0A, 0x29)  # legacy, enhanced, enhanced v2: status u8, handle le16 first
+
+ACL_CONTINUATION = 0x1
+L2CAP_CID_ATT = 0x0004
+ATT_HANDLE_VALUE_NTF = 0x1B
+ATT_MULTIPLE_HANDLE_VALUE_NTF = 0x23
+
+REPORT_SIZE = 8
+"""Only 8-byte notification values are keyboard reports (battery level is 1 byte; nothing else notifies)."""
+
+MAX_UNRESOLVED = 512
+"""More reports than this handed over and never seen on the air: the monitor does not see them (EATT bearers,
+another controller); the tracker gives up instead of growing."""
+
+
+def att_notification_values(l2cap_pdu: bytes) -> list[bytes]:
+    """The values an ATT notification PDU (basic L2CAP frame on the ATT channel) carries; [] for anything else."""
+    if len(l2cap_pdu) < 5:
+        return []
+    _length, cid = struct.unpack_from("<HH", l2cap_pdu)
+    att = l2cap_pdu[4:]
+    if cid != L2CAP_CID_ATT:
+        return []
+    if att[0] == ATT_HANDLE_VALUE_NTF and len(att) >= 3:
+        return [bytes(att[3:])]
+    if att[0] == ATT_MULTIPLE_HANDLE_VALUE_NTF:
+        values, i = [], 1
+        while i + 4 <= len(att):
+            _handle, n = struct.unpack_from("<HH", att, i)
+            values.append(bytes(att[i + 4:i + 4 + n]))
+            i += 4 + n
+        return values
+    return []
+
+
+class _State(enum.Enum):
+    WAITING = "handed to bluetoothd, not seen on the air yet"
+    IN_FLIGHT = "given to the controller, not completed"
+    LOST = "its link went down first"
+
+
+@dataclasses.dataclass(eq=False)
+class _Entry:
+    report: bytes
+    state: _State = _State.WAITING
+
+
+class DeliveryTracker:
+    """Feed it the monitor frames of one controller (:meth:`feed`) and the reports handed to bluetoothd
+    (:meth:`handed_over`); :meth:`take_lost` returns, in order, the reports whose link went down under them.
+    Thread-safe: the monitor reader and the typist's thread call it concurrently."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self._lock = threading.Lock()
+        self._entries: list[_Entry] = []
+        self._packets: dict[int, list[list[_Entry]]] = {}  # per connection handle: ACL packets not completed
+        self._partial: dict[int, bytearray] = {}  # per handle: an L2CAP frame split over ACL packets
+        self._report_link: int | None = None  # the connection our reports last went out on
+        self._link_down = False
+        self.trusted = True
+        self.completed_reports = 0
+        self.connections = 0
+
+    # ---- the keyboard's side ----------------------------------------------------------------------------------
+    def handed_over(self, report: bytes) -> None:
+        """Call just before handing ``report`` to bluetoothd (before, so the kernel cannot send it first)."""
+        with self._lock:
+            if not self.trusted:
+                return
+            self._entries.append(_Entry(bytes(report)))
+            if len(self._entries) > MAX_UNRESOLVED:
+                self._distrust(f"{len(self._entries)} reports handed over were never seen going out")
+
+    def withdraw(self, report: bytes) -> None:
+        """Undo :meth:`handed_over` for a report bluetoothd did not take after all."""
+        with self._lock:
+            if self._entries and self._entries[-1].state is _State.WAITING and self._entries[-1].report == report:
+                self._entries.pop()
+
+    def take_lost(self) -> list[bytes]:
+        """The reports that will never arrive, oldest first, forgotten here once taken; [] unless trusted."""
+        with self._lock:
+            lost = [e for e in self._entries if e.state is _State.LOST]
+            if not lost:
+                return []
+            self._entries = [e for e in self._entries if e.state is not _State.LOST]
+            if not (self.trusted and self.completed_reports):
+                log.info("%d report(s) may not have reached the host; delivery tracking cannot tell", len(lost))
+                return []
+            return [e.report for e in lost]
+
+    @property
+    def pending(self) -> int:
+        """Reports handed over and not known to be completed or lost."""
+        with self._lock:
+            return sum(1 for e in self._entries if e.state is not _State.LOST)
+
+    # ---- the monitor's side -----------------------------------------------------------------------------------
+    def feed(self, frame: bytes) -> None:
+        """One frame as read from the HCI monitor socket (6-byte header + payload)."""
+        if len(frame) < MON_HEADER.size:
+            return
+        opcode, index, length = MON_HEADER.unpack_from(frame)
+        if index != self.index:
+            return
+        payload = frame[MON_HEADER.size:MON_HEADER.size + length]
+        with self._lock:
+            if not self.trusted:
+                return
+            if opcode == MON_ACL_TX_PKT:
+                self._acl_tx(payload)
+            elif opcode == MON_EVENT_PKT:
+                self._event(payload)
+
+    def _acl_tx(self, acl: bytes) -> None:
+        if len(acl) < 4:
+            return
+        handle_flags, _dlen = struct.unpack_from("<HH", acl)
+        handle, boundary = handle_flags & 0x0FFF, (handle_flags >> 12) & 0x3
+        packet: list[_Entry] = []
+        self._packets.setdefault(handle, []).append(packet)
+        data = acl[4:]
+        if boundary == ACL_CONTINUATION:
+            if handle not in self._partial:
+                return
+            self._partial[handle] += data
+        else:
+            self._partial[handle] = bytearray(data)
+        frame = self._partial[handle]
+        if len(frame) < 4 or len(frame) < 4 + struct.unpack_from("<H", frame)[0]:
+            return  # more fragments follow; the frame counts as sent with its last packet
+        del self._partial[handle]
+        for value in att_notification_values(bytes(frame)):
+            if len(value) != REPORT_SIZE:
+                continue
+            waiting = next((e for e in self._entries if e.state is _State.WAITING), None)
+            if waiting is None:
+                continue  # bluetoothd's own re-send of an old value after a reconnect
+            if waiting.report != value:
+                self._distrust(f"sent {value.hex()} where {waiting.report.hex()} was next")
+                return
+            waiting.state = _State.IN_FLIGHT
+            packet.append(waiting)
+            self._report_link = handle
+
+    def _event(self, event: bytes) -> None:
+        if len(event) < 2:
+            return
+        code, params = event[0], event[2:]
+        if code == EVT_NUM_COMPLETED_PACKETS and params:
+            for i in range(params[0]):
+                if len(params) < 5 + 4 * i:
+                    break
+                handle, count = struct.unpack_from("<HH", params, 1 + 4 * i)
+                self._completed(handle & 0x0FFF, count)
+        elif code == EVT_DISCONNECTION_COMPLETE and len(params) >= 3 and params[0] == 0:
+            self._disconnected(struct.unpack_from("<H", params, 1)[0] & 0x0FFF)
+        elif code == EVT_LE_META and len(params) >= 4 and params[0] in LE_CONNECTION_COMPLETE and params[1] == 0:
+            self._connected()
+
+    def _completed(self, handle: int, count: int) -> None:
+        queue = self._packets.get(handle, [])
+        done, self._packets[handle] = queue[:count], queue[count:]
+        delivered = {id(e) for packet in done for e in packet}
+        if delivered:
+            self.completed_reports += len(delivered)
+            self._entries = [e for e in self._entries if id(e) not in delivered]
+
+    def _disconnected(self, handle: int) -> None:
+        for packet in self._packets.pop(handle, []):
+            for e in packet:
+                e.state = _State.LOST
+        self._partial.pop(handle, None)
+        if handle == self._report_link:  # not some other host's link (a stranger the keyboard turned away)
+            self._report_link = None
+            self._link_down = True
+            self._lose_waiting()
+
+    def _connected(self) -> None:
+        self.connections += 1
+        if self._link_down:
+            # Handed over while no link was up: bluetoothd keeps at most one such value for a bonded host and
+            # sends it on its own when the host is back (the keyboard makes that one all keys up).
+            self._lose_waiting()
+        self._link_down = False
+
+    def distrust(self, why: str) -> None:
+        """Stop tracking for good: from now on nothing is claimed lost."""
+        with self._lock:
+            self._distrust(why)
+
+    def _distrust(self, why: str) -> None:
+        if self.trusted:
+            log.warning("delivery tracking stops (%s): reports lost in the air will not be sent again", why)
+        self.trusted = False
+        self._entries.clear()
+        self._packets.clear()
+
+    def _lose_waiting(self) -> None:
+        for e in self._entries:
+            if e.state is _State.WAITING:
+                e.state = _State.LOST

@@ -1,0 +1,100 @@
+"""The kernel's HCI monitor channel (what btmon reads), feeding a :class:`~gadget.ble.delivery.DeliveryTracker`.
+
+Needs CAP_NET_RAW (the daemon runs as root). :func:`open_monitor` returns None, with the reason logged, where the
+channel cannot be opened (no Bluetooth in the kernel, not root): typing then works as before, without re-sending
+reports lost in the air.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import logging
+import os
+import select
+import socket
+import threading
+
+from gadget.ble.delivery import DeliveryTracker
+
+log = logging.getLogger(__name__)
+
+AF_BLUETOOTH = 31
+BTPROTO_HCI = 1
+HCI_DEV_NONE = 0xFFFF
+HCI_CHANNEL_MONITOR = 2
+
+
+class _SockaddrHci(ctypes.Structure):
+    _fields_ = [("family", ctypes.c_ushort), ("dev", ctypes.c_ushort), ("channel", ctypes.c_ushort)]
+
+
+def adapter_index(adapter: str) -> int:
+    """hci0 -> 0; a ValueError that names the setting for anything else."""
+    if not adapter.startswith("hci") or not adapter[3:].isdigit():
+        raise ValueError(f"[bluetooth] adapter must look like hci0, got {adapter!r}")
+    return int(adapter[3:])
+
+
+class HciMonitor:
+    """Reads the monitor channel on its own thread and feeds ``tracker``; :meth:`sync` catches up at once."""
+
+    def __init__(self, fd: int, tracker: DeliveryTracker) -> None:
+        self._fd = fd
+        os.set_blocking(fd, False)
+        self.tracker = tracker
+        self._read_lock = threading.Lock()
+        self._stop_r, self._stop_w = os.pipe()
+        self._thread = threading.Thread(target=self._run, name="hci-monitor", daemon=True)
+        self._thread.start()
+
+    def sync(self) -> bool:
+        """Feed everything the kernel has queued so far (the kernel queues monitor frames as it sends and
+        receives, so after this the tracker knows every disconnect that bluetoothd could have told us about).
+        False once the socket failed (the tracker then claims nothing lost)."""
+        with self._read_lock:
+            while True:
+                try:
+                    frame = os.read(self._fd, 65536)
+                except BlockingIOError:
+                    return True
+                except OSError as e:
+                    # ENOBUFS: the kernel dropped frames for us, so the count is no longer exact.
+                    self.tracker.distrust(f"HCI monitor: {e.strerror}")
+                    return e.errno == errno.ENOBUFS
+                self.tracker.feed(frame)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                ready, _, _ = select.select([self._fd, self._stop_r], [], [])
+            except (OSError, ValueError):
+                return
+            if self._stop_r in ready or not self.sync():
+                return
+
+    def close(self) -> None:
+        os.write(self._stop_w, b"x")
+        self._thread.join(2.0)
+        os.close(self._fd)
+        os.close(self._stop_r)
+        os.close(self._stop_w)
+
+
+def open_monitor(adapter: str) -> HciMonitor | None:
+    """A running monitor for ``adapter`` (hciN), or None if the kernel's monitor channel is out of reach."""
+    index = adapter_index(adapter)
+    # Through libc: Python's socket module may be built without Bluetooth, and its bind() cannot name a channel.
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    fd = libc.socket(AF_BLUETOOTH, socket.SOCK_RAW | socket.SOCK_CLOEXEC, BTPROTO_HCI)
+    if fd < 0:
+        log.info("no delivery tracking (no HCI socket: %s)", os.strerror(ctypes.get_errno()))
+        return None
+    addr = _SockaddrHci(AF_BLUETOOTH, HCI_DEV_NONE, HCI_CHANNEL_MONITOR)
+    if libc.bind(fd, ctypes.byref(addr), ctypes.sizeof(addr)) != 0:
+        err = ctypes.get_errno()
+        os.close(fd)
+        log.info("no delivery tracking (HCI monitor channel: %s; it needs root or CAP_NET_RAW)", os.strerror(err))
+        return None
+    return HciMonitor(fd, DeliveryTracker(index))

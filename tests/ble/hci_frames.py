@@ -1,0 +1,45 @@
+"""HCI monitor frames as the kernel writes them (header: opcode, controller index, length; then the HCI packet),
+built from the Bluetooth Core specification's layouts. The sandbox kernel has no Bluetooth, so the unit tests of
+delivery tracking feed these; the qemu VM test (test_ble_vm.py) runs the same code on a real kernel's monitor."""
+
+from __future__ import annotations
+
+import struct
+
+from gadget.ble.delivery import MON_ACL_TX_PKT, MON_EVENT_PKT, MON_HEADER
+
+
+def frame(opcode: int, payload: bytes, index: int = 0) -> bytes:
+    return MON_HEADER.pack(opcode, index, len(payload)) + payload
+
+
+def acl_tx(handle: int, l2cap_chunk: bytes, *, continuation: bool = False, index: int = 0) -> bytes:
+    flags = 0x1 if continuation else 0x0
+    return frame(MON_ACL_TX_PKT, struct.pack("<HH", handle | flags << 12, len(l2cap_chunk)) + l2cap_chunk, index)
+
+
+def att(pdu: bytes, cid: int = 0x0004) -> bytes:
+    return struct.pack("<HH", len(pdu), cid) + pdu
+
+
+def notification(handle: int, value: bytes, *, att_handle: int = 0x0012, index: int = 0) -> bytes:
+    return acl_tx(handle, att(bytes([0x1B]) + struct.pack("<H", att_handle) + value), index=index)
+
+
+def multi_notification(handle: int, values: list[bytes], *, att_handle: int = 0x0012) -> bytes:
+    body = b"".join(struct.pack("<HH", att_handle, len(v)) + v for v in values)
+    return acl_tx(handle, att(bytes([0x23]) + body))
+
+
+def completed(handle: int, count: int = 1, index: int = 0) -> bytes:
+    return frame(MON_EVENT_PKT, bytes([0x13, 5, 1]) + struct.pack("<HH", handle, count), index)
+
+
+def disconnected(handle: int, reason: int = 0x13, index: int = 0) -> bytes:
+    return frame(MON_EVENT_PKT, bytes([0x05, 4, 0]) + struct.pack("<H", handle) + bytes([reason]), index)
+
+
+def connected(handle: int, index: int = 0) -> bytes:
+    """LE Connection Complete (status 0), peripheral role, a public peer address."""
+    params = bytes([0x01, 0x00]) + struct.pack("<H", handle) + bytes([0x01, 0x00]) + bytes(6) + bytes(7)
+    return frame(MON_EVENT_PKT, bytes([0x3E, len(params)]) + params, index)
