@@ -37,6 +37,7 @@ LE_CONNECTION_COMPLETE = (0x01, 0x0A, 0x29)  # legacy, enhanced, enhanced v2: st
 
 ACL_CONTINUATION = 0x1
 L2CAP_CID_ATT = 0x0004
+L2CAP_CID_DYNAMIC = 0x0040
 ATT_HANDLE_VALUE_NTF = 0x1B
 ATT_MULTIPLE_HANDLE_VALUE_NTF = 0x23
 
@@ -48,13 +49,22 @@ MAX_UNRESOLVED = 512
 another controller); the tracker gives up instead of growing."""
 
 
-def att_notification_values(l2cap_pdu: bytes) -> list[bytes]:
-    """The values an ATT notification PDU (basic L2CAP frame on the ATT channel) carries; [] for anything else."""
-    if len(l2cap_pdu) < 5:
-        return []
-    _length, cid = struct.unpack_from("<HH", l2cap_pdu)
-    att = l2cap_pdu[4:]
-    if cid != L2CAP_CID_ATT:
+def att_pdu(l2cap_frame: bytes) -> bytes | None:
+    """The ATT PDU in a whole L2CAP frame: on the fixed ATT channel, or on an Enhanced ATT bearer (a dynamic
+    credit-based channel; a frame that holds one whole SDU starts with the SDU's length). None for anything else."""
+    if len(l2cap_frame) < 5:
+        return None
+    length, cid = struct.unpack_from("<HH", l2cap_frame)
+    if cid == L2CAP_CID_ATT:
+        return bytes(l2cap_frame[4:])
+    if cid >= L2CAP_CID_DYNAMIC and len(l2cap_frame) >= 7 and struct.unpack_from("<H", l2cap_frame, 4)[0] == length - 2:
+        return bytes(l2cap_frame[6:])
+    return None
+
+
+def att_notification_values(att: bytes | None) -> list[bytes]:
+    """The values an ATT notification PDU carries; [] for any other PDU."""
+    if not att:
         return []
     if att[0] == ATT_HANDLE_VALUE_NTF and len(att) >= 3:
         return [bytes(att[3:])]
@@ -95,6 +105,8 @@ class DeliveryTracker:
         self._link_down = False
         self.trusted = True
         self.completed_reports = 0
+        self.combined_reports = 0
+        """Reports that went out in ATT Multiple Handle Value Notifications (the host asked for them)."""
         self.connections = 0
 
     # ---- the keyboard's side ----------------------------------------------------------------------------------
@@ -166,7 +178,9 @@ class DeliveryTracker:
         if len(frame) < 4 or len(frame) < 4 + struct.unpack_from("<H", frame)[0]:
             return  # more fragments follow; the frame counts as sent with its last packet
         del self._partial[handle]
-        for value in att_notification_values(bytes(frame)):
+        att = att_pdu(bytes(frame))
+        combined = bool(att) and att[0] == ATT_MULTIPLE_HANDLE_VALUE_NTF
+        for value in att_notification_values(att):
             if len(value) != REPORT_SIZE:
                 continue
             waiting = next((e for e in self._entries if e.state is _State.WAITING), None)
@@ -178,6 +192,12 @@ class DeliveryTracker:
             waiting.state = _State.IN_FLIGHT
             packet.append(waiting)
             self._report_link = handle
+            if combined:
+                if not self.combined_reports:
+                    log.warning("the host asked for combined notifications and gets its keys that way: a Linux "
+                                "host with BlueZ older than 5.67 ignores them and types nothing (update BlueZ "
+                                "there; `sttkb check` on it tells)")
+                self.combined_reports += 1
 
     def _event(self, event: bytes) -> None:
         if len(event) < 2:

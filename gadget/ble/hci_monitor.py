@@ -24,6 +24,7 @@ AF_BLUETOOTH = 31
 BTPROTO_HCI = 1
 HCI_DEV_NONE = 0xFFFF
 HCI_CHANNEL_MONITOR = 2
+BATCH_S = 0.1
 
 
 class _SockaddrHci(ctypes.Structure):
@@ -66,9 +67,13 @@ class HciMonitor:
                 self.tracker.feed(frame)
 
     def _run(self) -> None:
+        """Drain in batches: one wake-up per BATCH_S at most, not one per HCI frame (sync() catches up anyway
+        before each report; this thread only keeps the socket's buffer from overflowing)."""
         while True:
             try:
                 ready, _, _ = select.select([self._fd, self._stop_r], [], [])
+                if self._stop_r not in ready:
+                    ready, _, _ = select.select([self._stop_r], [], [], BATCH_S)
             except (OSError, ValueError):
                 return
             if self._stop_r in ready or not self.sync():

@@ -22,6 +22,11 @@ def att(pdu: bytes, cid: int = 0x0004) -> bytes:
     return struct.pack("<HH", len(pdu), cid) + pdu
 
 
+def eatt(pdu: bytes, cid: int = 0x0040) -> bytes:
+    """An Enhanced ATT bearer frame (LE credit-based channel) holding one whole SDU: SDU length, then the PDU."""
+    return struct.pack("<HHH", len(pdu) + 2, cid, len(pdu)) + pdu
+
+
 def notification(handle: int, value: bytes, *, att_handle: int = 0x0012, index: int = 0) -> bytes:
     return acl_tx(handle, att(bytes([0x1B]) + struct.pack("<H", att_handle) + value), index=index)
 

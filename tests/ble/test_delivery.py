@@ -6,7 +6,7 @@ test runs the same tracker on a real kernel with real bluetoothd and asserts the
 
 from __future__ import annotations
 
-from gadget.ble.delivery import DeliveryTracker, att_notification_values
+from gadget.ble.delivery import DeliveryTracker, att_notification_values, att_pdu
 from gadget.reports import ALL_KEYS_UP, key_report
 from tests.ble import hci_frames as f
 
@@ -80,6 +80,7 @@ def test_combined_notifications_complete_together():
     t = tracker_with(A, ALL_KEYS_UP, B)
     feed(t, f.multi_notification(H, [A, ALL_KEYS_UP]), f.notification(H, B), f.completed(H, 1))
     assert t.pending == 1
+    assert t.combined_reports == 2, "counted: BlueZ hosts before 5.67 ignore them"
     feed(t, f.disconnected(H))
     assert t.take_lost() == [B]
 
@@ -97,10 +98,16 @@ def test_other_controllers_battery_and_other_channels_are_ignored():
     t = tracker_with(A)
     feed(t, f.notification(H, A, index=1), f.completed(H, 1, index=1),
          f.notification(H, b"\x64", att_handle=0x0030),
-         f.acl_tx(H, f.att(bytes([0x1B, 0x12, 0x00]) + A, cid=0x0041)))
+         f.acl_tx(H, f.att(bytes([0x1B, 0x12, 0x00]) + A, cid=0x0005)))
     assert t.pending == 1 and t.trusted
     feed(t, f.notification(H, A), f.completed(H, 3))
     assert t.pending == 0
+
+
+def test_reports_on_an_enhanced_att_bearer_count_too():
+    t = tracker_with(A, B)
+    feed(t, f.acl_tx(H, f.eatt(bytes([0x1B, 0x12, 0x00]) + A, cid=0x0041)), f.notification(H, B), f.completed(H, 2))
+    assert t.pending == 0 and t.trusted
 
 
 def test_without_any_completion_seen_nothing_is_claimed_lost():
@@ -129,8 +136,11 @@ def test_withdraw_undoes_a_report_bluetoothd_did_not_take():
 
 
 def test_att_values_of_notifications_only():
-    assert att_notification_values(f.att(bytes([0x1B, 0x12, 0x00]) + A)) == [A]
-    assert att_notification_values(f.att(bytes([0x23]) + bytes([0x12, 0, 8, 0]) + A + bytes([0x30, 0, 1, 0, 0x64]))) \
-        == [A, b"\x64"]
-    assert att_notification_values(f.att(bytes([0x1D, 0x12, 0x00]) + A)) == [], "indications are not reports"
-    assert att_notification_values(b"\x01") == []
+    def values(frame: bytes) -> list[bytes]:
+        return att_notification_values(att_pdu(frame))
+    assert values(f.att(bytes([0x1B, 0x12, 0x00]) + A)) == [A]
+    assert values(f.eatt(bytes([0x1B, 0x12, 0x00]) + A, cid=0x0040)) == [A]
+    assert values(f.att(bytes([0x23]) + bytes([0x12, 0, 8, 0]) + A + bytes([0x30, 0, 1, 0, 0x64]))) == [A, b"\x64"]
+    assert values(f.att(bytes([0x1D, 0x12, 0x00]) + A)) == [], "indications are not reports"
+    assert values(f.att(bytes([0x1B, 0x12, 0x00]) + A, cid=0x0040)) == [], "a dynamic channel frame without SDU length"
+    assert values(b"\x01") == []
