@@ -13,6 +13,7 @@ Rules (each one errs towards "delivered", so a report can be missing but is neve
   and the value differs, the tracker stops trusting itself and reports nothing as lost from then on.
 - Reports count as lost only when their link went down before the controller completed them, and only once
   this tracker has seen at least one completion (it sees the traffic at all).
+- A tracker that stopped trusting itself starts afresh with the next connection (nothing is pending then).
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ def att_notification_values(att: bytes | None) -> list[bytes]:
     return []
 
 
+def _is_connection_complete(event: bytes) -> bool:
+    """An HCI LE (Enhanced) Connection Complete event with status success."""
+    return (len(event) >= 6 and event[0] == EVT_LE_META and event[2] in LE_CONNECTION_COMPLETE
+            and event[3] == 0)
+
+
 class _State(enum.Enum):
     WAITING = "handed to bluetoothd, not seen on the air yet"
     IN_FLIGHT = "given to the controller, not completed"
@@ -107,7 +114,6 @@ class DeliveryTracker:
         self.completed_reports = 0
         self.combined_reports = 0
         """Reports that went out in ATT Multiple Handle Value Notifications (the host asked for them)."""
-        self.connections = 0
 
     # ---- the keyboard's side ----------------------------------------------------------------------------------
     def handed_over(self, report: bytes) -> None:
@@ -154,6 +160,8 @@ class DeliveryTracker:
         payload = frame[MON_HEADER.size:MON_HEADER.size + length]
         with self._lock:
             if not self.trusted:
+                if opcode == MON_EVENT_PKT and _is_connection_complete(payload):
+                    self._rearm()
                 return
             if opcode == MON_ACL_TX_PKT:
                 self._acl_tx(payload)
@@ -211,7 +219,7 @@ class DeliveryTracker:
                 self._completed(handle & 0x0FFF, count)
         elif code == EVT_DISCONNECTION_COMPLETE and len(params) >= 3 and params[0] == 0:
             self._disconnected(struct.unpack_from("<H", params, 1)[0] & 0x0FFF)
-        elif code == EVT_LE_META and len(params) >= 4 and params[0] in LE_CONNECTION_COMPLETE and params[1] == 0:
+        elif _is_connection_complete(event):
             self._connected()
 
     def _completed(self, handle: int, count: int) -> None:
@@ -233,7 +241,6 @@ class DeliveryTracker:
             self._lose_waiting()
 
     def _connected(self) -> None:
-        self.connections += 1
         if self._link_down:
             # Handed over while no link was up: bluetoothd keeps at most one such value for a bonded host and
             # sends it on its own when the host is back (the keyboard makes that one all keys up).
@@ -251,6 +258,15 @@ class DeliveryTracker:
         self.trusted = False
         self._entries.clear()
         self._packets.clear()
+
+    def _rearm(self) -> None:
+        log.info("delivery tracking starts afresh with a new connection")
+        self.trusted = True
+        self._entries.clear()
+        self._packets.clear()
+        self._partial.clear()
+        self._report_link = None
+        self._link_down = False
 
     def _lose_waiting(self) -> None:
         for e in self._entries:

@@ -188,10 +188,11 @@ def test_hog_host_types_exactly_the_input(hog_vm, layout):
     need(hog_vm, f"typed_{layout}")
     got = {k.split(".", 1)[1]: v for k, v in hog_vm.items() if k.startswith(f"typed_{layout}.")}
     bluez = local_bluez_version()
-    if (got["decoded"] == "" and got["combined"] == got["completed"] == got["reports"] > 0
+    if (got["decoded"] == "" and got["combined"] == got["reports"] > 0
             and bluez is not None and bluez < BLUEZ_HOG_MULTI_NOTIFY_FIXED):
-        # The box's own HCI monitor shows every report sent, all as combined notifications: the host asked for
-        # them on this first connection (in about half the boots) and its hog before 5.67 ignores them.
+        # The box's own HCI monitor shows every report handed to its controller as a combined notification: the
+        # host asked for them on this first connection (in about half the boots) and its hog before 5.67
+        # ignores them.
         pytest.xfail("host-side BlueZ < 5.67: every report went out as a combined notification, which its hog "
                      "ignores (docs/bluetooth.md)")
     assert got["equal"], got

@@ -118,7 +118,7 @@ def test_without_any_completion_seen_nothing_is_claimed_lost():
     assert t.take_lost() == []
 
 
-def test_a_value_out_of_step_stops_tracking_for_good():
+def test_a_value_out_of_step_stops_tracking_until_the_next_connection():
     t = tracker_with(A, B)
     feed(t, f.notification(H, A), f.completed(H), f.notification(H, C))
     assert not t.trusted
@@ -126,6 +126,13 @@ def test_a_value_out_of_step_stops_tracking_for_good():
     assert t.take_lost() == []
     t.handed_over(D)
     assert t.pending == 0
+    # The next connection starts afresh: nothing from before is pending, and tracking works again.
+    feed(t, f.connected(ALT))
+    assert t.trusted
+    t.handed_over(A)
+    t.handed_over(B)
+    feed(t, f.notification(ALT, A), f.completed(ALT), f.disconnected(ALT))
+    assert t.take_lost() == [B]
 
 
 def test_withdraw_undoes_a_report_bluetoothd_did_not_take():

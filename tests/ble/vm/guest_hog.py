@@ -156,6 +156,7 @@ async def run() -> None:
         stage(f"typed_{layout}", idle=idle, equal=decoded == text, decoded=decoded, reports=typist.reports_sent,
               completed=tracker.completed_reports - completed0 if trusted else None,
               combined=tracker.combined_reports - combined0 if trusted else None,
+              pending=tracker.pending if trusted else None,
               chars_per_s=round(len(text) / (time.monotonic() - t0 - 1.0), 1))
 
     start = len(reader.events)
