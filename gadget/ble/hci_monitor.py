@@ -1,8 +1,8 @@
 """The kernel's HCI monitor channel (what btmon reads), feeding a :class:`~gadget.ble.delivery.DeliveryTracker`.
 
-Needs CAP_NET_RAW (the daemon runs as root). :func:`open_monitor` returns None, with the reason logged, where the
-channel cannot be opened (no Bluetooth in the kernel, not root): typing then works as before, without re-sending
-reports lost in the air.
+Needs CAP_NET_RAW (sttkb.service grants it; root has it). :func:`open_monitor` returns None, with the reason logged,
+where the channel cannot be opened (no Bluetooth in the kernel, no capability): typing then works as before,
+without sending again the reports a dropped link lost.
 """
 
 from __future__ import annotations
@@ -31,11 +31,9 @@ class _SockaddrHci(ctypes.Structure):
     _fields_ = [("family", ctypes.c_ushort), ("dev", ctypes.c_ushort), ("channel", ctypes.c_ushort)]
 
 
-def adapter_index(adapter: str) -> int:
-    """hci0 -> 0; a ValueError that names the setting for anything else."""
-    if not adapter.startswith("hci") or not adapter[3:].isdigit():
-        raise ValueError(f"[bluetooth] adapter must look like hci0, got {adapter!r}")
-    return int(adapter[3:])
+def adapter_index(name: str) -> int | None:
+    """The kernel's controller index of a BlueZ adapter name: hci0 -> 0; None for anything else."""
+    return int(name[3:]) if name.startswith("hci") and name[3:].isdigit() else None
 
 
 class HciMonitor:
@@ -88,8 +86,11 @@ class HciMonitor:
 
 
 def open_monitor(adapter: str) -> HciMonitor | None:
-    """A running monitor for ``adapter`` (hciN), or None if the kernel's monitor channel is out of reach."""
+    """A running monitor for ``adapter`` (BlueZ's name, hciN), or None if the kernel's monitor is out of reach."""
     index = adapter_index(adapter)
+    if index is None:
+        log.info("no delivery tracking (adapter %r is not named hciN)", adapter)
+        return None
     # Through libc: Python's socket module may be built without Bluetooth, and its bind() cannot name a channel.
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     fd = libc.socket(AF_BLUETOOTH, socket.SOCK_RAW | socket.SOCK_CLOEXEC, BTPROTO_HCI)

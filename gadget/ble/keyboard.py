@@ -102,13 +102,13 @@ class BleKeyboard:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sttkb-ble", daemon=True)
         self._thread.start()
-        if self._track_delivery:
-            self.monitor = open_monitor(self.settings.adapter)
         try:
             self.run(self._setup(), timeout)
         except BaseException:
             self.close()
             raise
+        if self._track_delivery:  # the adapter as BlueZ names it: the setting may be its address
+            self.monitor = open_monitor(self.adapter_path.rsplit("/", 1)[-1])
         return self
 
     def close(self) -> None:
