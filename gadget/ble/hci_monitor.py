@@ -51,9 +51,9 @@ class HciMonitor:
     def sync(self) -> bool:
         """Feed everything the kernel has queued so far (the kernel queues monitor frames as it sends and
         receives, so after this the tracker knows every disconnect that bluetoothd could have told us about).
-        False once the socket failed (the tracker then claims nothing lost)."""
+        False once the socket failed (the tracker then claims nothing lost) or was closed."""
         with self._read_lock:
-            while True:
+            while self._fd >= 0:
                 try:
                     frame = os.read(self._fd, 65536)
                 except BlockingIOError:
@@ -63,6 +63,7 @@ class HciMonitor:
                     self.tracker.distrust(f"HCI monitor: {e.strerror}")
                     return e.errno == errno.ENOBUFS
                 self.tracker.feed(frame)
+            return False
 
     def _run(self) -> None:
         """Drain in batches: one wake-up per BATCH_S at most, not one per HCI frame (sync() catches up anyway
@@ -80,7 +81,9 @@ class HciMonitor:
     def close(self) -> None:
         os.write(self._stop_w, b"x")
         self._thread.join(2.0)
-        os.close(self._fd)
+        with self._read_lock:  # not under a sync() in the typist's thread
+            os.close(self._fd)
+            self._fd = -1
         os.close(self._stop_r)
         os.close(self._stop_w)
 

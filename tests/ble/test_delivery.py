@@ -6,7 +6,11 @@ test runs the same tracker on a real kernel with real bluetoothd and asserts the
 
 from __future__ import annotations
 
+import socket
+import time
+
 from gadget.ble.delivery import DeliveryTracker, att_notification_values, att_pdu
+from gadget.ble.hci_monitor import HciMonitor, adapter_index
 from gadget.reports import ALL_KEYS_UP, key_report
 from tests.ble import hci_frames as f
 
@@ -151,3 +155,27 @@ def test_att_values_of_notifications_only():
     assert values(f.att(bytes([0x1D, 0x12, 0x00]) + A)) == [], "indications are not reports"
     assert values(f.att(bytes([0x1B, 0x12, 0x00]) + A, cid=0x0040)) == [], "a dynamic channel frame without SDU length"
     assert values(b"\x01") == []
+
+
+def test_the_monitor_reader_feeds_frames_as_the_kernel_queues_them():
+    # A SOCK_SEQPACKET pair stands in for the kernel's monitor socket (one frame per read, as there).
+    kernel, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    monitor = HciMonitor(ours.detach(), DeliveryTracker(0))
+    try:
+        monitor.tracker.handed_over(A)
+        kernel.send(f.notification(H, A))
+        kernel.send(f.completed(H))
+        assert monitor.sync()
+        assert monitor.tracker.pending == 0, "sync() feeds everything queued so far"
+        monitor.tracker.handed_over(B)
+        kernel.send(f.notification(H, B))
+        kernel.send(f.disconnected(H))
+        deadline = time.monotonic() + 5
+        while monitor.tracker.pending and time.monotonic() < deadline:  # the reader thread, without sync()
+            time.sleep(0.02)
+        assert monitor.tracker.take_lost() == [B]
+    finally:
+        monitor.close()
+        kernel.close()
+    assert monitor.sync() is False, "closed"
+    assert (adapter_index("hci1"), adapter_index("00:11:22:33:44:55")) == (1, None)
