@@ -46,8 +46,8 @@ REPORT_SIZE = 8
 """Only 8-byte notification values are keyboard reports (battery level is 1 byte; nothing else notifies)."""
 
 MAX_UNRESOLVED = 512
-"""More reports than this handed over and never seen on the air: the monitor does not see them (EATT bearers,
-another controller); the tracker gives up instead of growing."""
+"""More reports than this handed over and never seen on the air: the monitor does not see them (another
+controller, an L2CAP channel it does not read); the tracker gives up instead of growing."""
 
 
 def att_pdu(l2cap_frame: bytes) -> bytes | None:
@@ -248,7 +248,7 @@ class DeliveryTracker:
         self._link_down = False
 
     def distrust(self, why: str) -> None:
-        """Stop tracking for good: from now on nothing is claimed lost."""
+        """Stop tracking until the next connection: nothing is claimed lost meanwhile."""
         with self._lock:
             self._distrust(why)
 
@@ -256,12 +256,14 @@ class DeliveryTracker:
         if self.trusted:
             log.warning("delivery tracking stops (%s): reports lost in the air will not be sent again", why)
         self.trusted = False
-        self._entries.clear()
-        self._packets.clear()
+        self._forget_all()
 
     def _rearm(self) -> None:
         log.info("delivery tracking starts afresh with a new connection")
         self.trusted = True
+        self._forget_all()
+
+    def _forget_all(self) -> None:
         self._entries.clear()
         self._packets.clear()
         self._partial.clear()

@@ -88,7 +88,7 @@ class BleKeyboard:
         self._connected_at: dict[str, float] = {}
         self._track_delivery = track_delivery
         self.monitor: HciMonitor | None = None
-        """Delivery tracking from the kernel's HCI monitor (None where it cannot be opened: not root, no kernel
+        """Delivery tracking from the kernel's HCI monitor (None where it cannot be opened: no CAP_NET_RAW, no kernel
         Bluetooth, or track_delivery=False)."""
         self._on_ready: list[Callable[[], None]] = []
 
