@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# One model store per test session, outside the user's home: the default model is imported into it once.
-CACHE = Path(os.environ.get("STTKB_TEST_CACHE", REPO / ".cache" / "tests"))
+# Heavy test artifacts (the imported default model, kernels, wheelhouses, base images) are cached per user, outside
+# the clone, keyed by their inputs: a fresh clone (CI) on the same machine starts warm. $STTKB_TEST_CACHE overrides.
+CACHE = Path(os.environ.get("STTKB_TEST_CACHE")
+             or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sttkb-tests")
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """Fixtures for the SD-image build tests: a small synthetic Raspberry Pi OS image, the aarch64 wheelhouse (downloaded
-from PyPI once and cached under .cache/), and one finished build shared by the checks."""
+from PyPI once and cached under ~/.cache/sttkb-tests/), and one finished build shared by the checks."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """End-to-end builds from the synthetic base image, checked on the host with debugfs and mtools.
 
 Real tools throughout (sfdisk, mtools, debugfs, e2fsck, resize2fs, pip, apt-get); the wheelhouse and the Debian
-.debs are downloaded once and cached under .cache/tests/image.
+.debs are downloaded once and cached under ~/.cache/sttkb-tests/image.
 """
 
 from __future__ import annotations

@@ -72,9 +72,11 @@ class KernelFiles:
 
 
 def cache_dir() -> Path:
-    """Where kernels and initramfs are cached: ``$STTKB_TEST_CACHE/vm`` or ``<repo>/.cache/vm``."""
-    base = os.environ.get("STTKB_TEST_CACHE")
-    return Path(base) / "vm" if base else REPO / ".cache" / "vm"
+    """Where kernels and initramfs are cached: ``$STTKB_TEST_CACHE/vm``, else ``~/.cache/sttkb-tests/vm`` (per user,
+    outside the clone, so a fresh clone on the same machine starts warm)."""
+    base = os.environ.get("STTKB_TEST_CACHE") \
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sttkb-tests"
+    return Path(base) / "vm"
 
 
 def vm_unavailable_reason() -> str | None:
