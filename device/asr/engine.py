@@ -281,7 +281,8 @@ class WhisperEngine:
                 self.dropped += 1
                 reason = "runaway" if runaway and loop.loop_fraction < LOOP_RETRY_FRACTION else "loop"
                 log.warning("dropped a %.1f s segment: whisper.cpp %s twice", duration,
-                            "ran out of tokens" if reason == "runaway" else f"looped (unit {loop.unit!r})")
+                            "ran out of tokens" if reason == "runaway" else "looped")
+                log.debug("dropped text %r (loop unit %r)", raw, loop.unit)  # transcripts only at DEBUG
                 return AsrResult(text="", dropped_reason=reason, raw_text=raw, loop_fraction=loop.loop_fraction,
                                  retried=True, asr_s=spent, audio_s=duration)
         if loop.found:

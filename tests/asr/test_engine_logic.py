@@ -81,6 +81,19 @@ def test_looping_twice_drops_the_segment(model_file):
     assert engine.dropped == 1 and engine.calls == 2
 
 
+def test_a_dropped_loop_is_logged_without_its_text_above_debug(model_file, caplog):
+    """Transcripts go to the log only at DEBUG (docs/daemon.md): the warning about a dropped segment names
+    no words."""
+    loop = "my secret plan my secret plan my secret plan my secret plan my secret plan"
+    engine, _ = make(model_file, [loop, loop])
+    with caplog.at_level("DEBUG", logger="device.asr.engine"):
+        engine.transcribe(seg(3.0))
+    above = [r.getMessage() for r in caplog.records if r.levelno > 10]
+    assert any("dropped a 3.0 s segment: whisper.cpp looped twice" in m for m in above), above
+    assert not [m for m in above if "secret" in m]
+    assert any("secret" in r.getMessage() for r in caplog.records if r.levelno == 10)
+
+
 def test_every_call_gets_the_full_parameter_set(model_file):
     engine, model = make(model_file, audio_ctx=768, tokens_per_second=6.0, threads=3, no_speech_threshold=0.5,
                          logprob_threshold=-0.8)
