@@ -217,7 +217,7 @@ def _assemble(opts: Options, fs: Ext4, target: Target, work: Path) -> tuple[Payl
     if opts.wheelhouse_dir is not None:
         dep_dir = opts.wheelhouse_dir
     else:
-        reqs = wheelhouse.runtime_requirements(opts.repo / "pyproject.toml")
+        reqs = wheelhouse.locked_requirements(opts.repo)
         dep_dir = wheelhouse.download_wheelhouse(reqs, target.glibc, target.python, opts.cache, opts.pip_python)
     own = wheelhouse.build_project_wheel(opts.repo, work / "wheel", opts.epoch, opts.pip_python)
     wheels = sorted(x for x in dep_dir.iterdir() if x.suffix == ".whl" or x.name.endswith(".tar.gz"))

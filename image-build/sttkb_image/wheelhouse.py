@@ -1,12 +1,14 @@
-"""The offline wheelhouse: aarch64 wheels of every runtime dependency, downloaded on the build host.
+"""The offline wheelhouse: aarch64 wheels of every runtime dependency, downloaded on the build host at exactly the
+versions of the checkout's ``requirements.lock`` (see :mod:`sttkb_image.lock`), the lock the dev/CI venv is
+installed from too.
 
 Two dependencies publish no aarch64 wheel on PyPI (checked 2026-11):
 - PyAudio (sdist only): the image uses Debian's ``python3-pyaudio`` .deb (same API; the venv is created with
   ``--system-site-packages`` so it sees it).
 - xkbcommon (cffi in API mode, sdist only): the sdist goes into the wheelhouse and is compiled once on the
   device at first boot against Debian's libxkbcommon-dev (gcc and python3-dev come as .debs too).
-Everything else is a manylinux/py3-none wheel. pip itself is in the wheelhouse so the first boot can create the
-venv with ``--without-pip`` (Raspberry Pi OS need not have python3-venv's ensurepip).
+Everything else is a manylinux/py3-none wheel. pip itself is in the wheelhouse (and in the lock) so the first boot
+can create the venv with ``--without-pip`` (Raspberry Pi OS need not have python3-venv's ensurepip).
 """
 
 from __future__ import annotations
@@ -22,23 +24,46 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .errors import DownloadError, ToolFailedError
+from . import lock
+from .errors import DownloadError, Error, ToolFailedError
 
 log = logging.getLogger(__name__)
 
 APT_PROVIDED = {"pyaudio": "python3-pyaudio"}
 BUILT_ON_DEVICE = {"xkbcommon"}
-EXTRA_WHEELS = ["pip", "setuptools", "cffi"]  # venv bootstrap + build deps of the xkbcommon sdist
+EXTRA_WHEELS = list(lock.BOOTSTRAP)  # venv bootstrap + build deps of the xkbcommon sdist (pinned in the lock)
 
 
 def _name(requirement: str) -> str:
-    return re.split(r"[\s<>=!~;\[(]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+    return lock.canonical(re.split(r"[\s<>=!~;\[(]", requirement.strip(), maxsplit=1)[0])
 
 
 def runtime_requirements(pyproject: Path) -> list[str]:
-    """The project's [project].dependencies."""
+    """The project's [project].dependencies (ranges: library metadata, not what gets installed)."""
     data = tomllib.loads(pyproject.read_text())
     return list(data["project"]["dependencies"])
+
+
+def locked_requirements(repo: Path) -> list[str]:
+    """What the image installs: the checkout's requirements.lock as exact ``name==version`` requirements."""
+    path = repo / lock.RUNTIME
+    if not path.is_file():
+        raise Error(f"{path} is missing: the image installs exactly the locked versions (scripts/lock writes it)")
+    try:
+        return lock.requirements(path)
+    except ValueError as e:
+        raise Error(f"{e}; regenerate it with scripts/lock") from None
+
+
+def dist_of(filename: str) -> tuple[str, str] | None:
+    """(canonical name, version) of a wheel or sdist file name, or None for anything else."""
+    if filename.endswith(".whl"):
+        name, version = filename[:-4].split("-")[:2]
+    elif filename.endswith(".tar.gz"):
+        name, _, version = filename[:-7].rpartition("-")
+    else:
+        return None
+    return lock.canonical(name), version
 
 
 def platform_args(glibc: tuple[int, int], python: tuple[int, int]) -> list[str]:
@@ -62,10 +87,19 @@ def _pip(python: str, args: list[str], what: str) -> None:
 
 def download_wheelhouse(requirements: list[str], glibc: tuple[int, int], python: tuple[int, int],
                         cache: Path, pip_python: str = sys.executable) -> Path:
-    """Download (once; cached by requirements + target) the dependency wheels and sdists into a directory."""
+    """Download (once; cached by requirements + target) the dependency wheels and sdists into a directory.
+
+    ``requirements`` are the lock's exact pins (:func:`locked_requirements`), bootstrap wheels included. pip
+    resolves them (so a dependency the lock forgot shows up) and the result must be exactly the pins.
+    """
+    pins = lock.parse("\n".join(requirements), "requirements")
+    missing = [n for n in EXTRA_WHEELS if n not in pins]
+    if missing:
+        raise Error(f"the lock pins no {', '.join(missing)} (the image's venv bootstrap); regenerate it with "
+                    "scripts/lock")
     wanted = [r for r in requirements if _name(r) not in APT_PROVIDED and _name(r) not in BUILT_ON_DEVICE]
     sdists = [r for r in requirements if _name(r) in BUILT_ON_DEVICE]
-    key = hashlib.sha256(json.dumps([wanted, sdists, EXTRA_WHEELS, glibc, python]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([wanted, sdists, glibc, python]).encode()).hexdigest()[:16]
     dest = cache / f"wheelhouse-cp{python[0]}{python[1]}-{key}"
     if (dest / ".complete").exists():
         log.info("wheelhouse: using cached %s", dest)
@@ -73,12 +107,19 @@ def download_wheelhouse(requirements: list[str], glibc: tuple[int, int], python:
     tmp = dest.with_name(dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    log.info("wheelhouse: downloading aarch64 wheels for CPython %d.%d (glibc %d.%d)", *python, *glibc)
-    _pip(pip_python, ["download", "-q", "-d", str(tmp), *platform_args(glibc, python), *wanted, *EXTRA_WHEELS],
+    log.info("wheelhouse: downloading the locked aarch64 wheels for CPython %d.%d (glibc %d.%d)", *python, *glibc)
+    _pip(pip_python, ["download", "-q", "-d", str(tmp), *platform_args(glibc, python), *wanted],
          "downloading aarch64 wheels")
     if sdists:
         _pip(pip_python, ["download", "-q", "--no-deps", "--no-binary=:all:", "-d", str(tmp), *sdists],
              "downloading the sources built on the device")
+    got = {d for d in (dist_of(p.name) for p in tmp.iterdir()) if d is not None}
+    expected = {(_name(r), pins[_name(r)]) for r in [*wanted, *sdists]}
+    if got != expected:
+        extra = sorted(f"{n}=={v}" for n, v in got - expected)
+        absent = sorted(f"{n}=={v}" for n, v in expected - got)
+        raise Error(f"the wheelhouse is not exactly the lock: unlocked {', '.join(extra) or 'none'}; missing "
+                    f"{', '.join(absent) or 'none'}. Regenerate the lock with scripts/lock")
     (tmp / ".complete").write_text("\n".join(sorted(p.name for p in tmp.iterdir())) + "\n")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)

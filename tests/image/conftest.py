@@ -54,8 +54,9 @@ def base_image(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def aarch64_wheelhouse() -> Path:
-    """Runtime dependency wheels for aarch64 / CPython 3.11 / glibc 2.36 (PyPI once, then cached)."""
-    reqs = wheelhouse.runtime_requirements(REPO / "pyproject.toml")
+    """Runtime dependency wheels for aarch64 / CPython 3.11 / glibc 2.36 at the lock's versions, as the image build
+    downloads them (PyPI once, then cached)."""
+    reqs = wheelhouse.locked_requirements(REPO)
     try:
         return wheelhouse.download_wheelhouse(reqs, (2, 36), (3, 11), IMAGE_CACHE, sys.executable)
     except DownloadError as e:

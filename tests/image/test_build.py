@@ -22,7 +22,7 @@ from tests.image.synthetic import make_base_image
 
 sys.path.insert(0, str(REPO / "image-build"))
 from sttkb_image import build as image_build  # noqa: E402
-from sttkb_image import units, wheelhouse  # noqa: E402
+from sttkb_image import lock, units, wheelhouse  # noqa: E402
 from sttkb_image.errors import BaseImageError, ChecksumError, MissingToolError, SpaceError  # noqa: E402
 
 BUILD_IMAGE = REPO / "image-build" / "build-image"
@@ -60,6 +60,10 @@ def test_wheelhouse_has_an_aarch64_wheel_for_every_runtime_dependency(built):
         if dep in wheelhouse.APT_PROVIDED:
             continue
         assert dep in have, f"no wheel or sdist for {dep} in the image's wheelhouse"
+    # exactly the lock's versions (the ones the dev/CI venv has), plus the project's own wheel
+    dists = {wheelhouse.dist_of(n) for n in names} - {None}
+    locked = {(n, v) for n, v in lock.read(REPO / lock.RUNTIME).items() if n not in wheelhouse.APT_PROVIDED}
+    assert {d for d in dists if d[0] != "sttkb"} == locked
     assert any(n.startswith("sttkb-") and n.endswith("-py3-none-any.whl") for n in names)
     assert any(n.startswith("pip-") for n in names)         # the first boot bootstraps the venv with it
     assert any(n.startswith("xkbcommon-") and n.endswith(".tar.gz") for n in names)
