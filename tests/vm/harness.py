@@ -28,12 +28,14 @@ import os
 import re
 import shlex
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "image-build"))
+from sttkb_image.cpio import Cpio  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 LOCK_PATH = Path("/tmp/sttkb-vm.lock")
@@ -263,7 +265,7 @@ def _build_initramfs(modroot: Path, version: str) -> bytes:
         for ko in _show_depends(modroot, version, module):
             if ko not in order:
                 order.append(ko)
-    archive = _Cpio()
+    archive = Cpio()
     for d in ("bin", "dev", "proc", "sys", "mnt", "mods", "sbin"):
         archive.add_dir(d)
     archive.add_file("bin/busybox", Path(busybox).read_bytes(), 0o755)
@@ -273,33 +275,6 @@ def _build_initramfs(modroot: Path, version: str) -> bytes:
         archive.add_file(f"mods/{ko.name}", ko.read_bytes(), 0o644)
     archive.add_file("boot-modules", "\n".join(ko.name for ko in order).encode() + b"\n", 0o644)
     return archive.finish()
-
-
-class _Cpio:
-    """A minimal "newc" cpio writer (the initramfs format), so no root or cpio binary is needed."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.ino = 1
-
-    def _entry(self, name: str, mode: int, data: bytes) -> None:
-        fields = [self.ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name) + 1, 0]
-        header = b"070701" + b"".join(b"%08X" % f for f in fields)
-        blob = header + name.encode() + b"\0"
-        blob += b"\0" * (-len(blob) % 4)
-        blob += data + b"\0" * (-len(data) % 4)
-        self.parts.append(blob)
-        self.ino += 1
-
-    def add_dir(self, name: str) -> None:
-        self._entry(name, stat.S_IFDIR | 0o755, b"")
-
-    def add_file(self, name: str, data: bytes, perm: int) -> None:
-        self._entry(name, stat.S_IFREG | perm, data)
-
-    def finish(self) -> bytes:
-        self._entry("TRAILER!!!", 0, b"")
-        return b"".join(self.parts)
 
 
 def run_in_vm(script: str, *, modules: list[str] | tuple[str, ...] = (), drives: tuple | list = (),
