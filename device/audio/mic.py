@@ -14,6 +14,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -31,6 +32,9 @@ PA_INPUT_OVERFLOW = 2     # pyaudio.paInputOverflow
 PA_INPUT_UNDERFLOW = 1    # pyaudio.paInputUnderflow
 GET_TIMEOUT_S = 0.1
 """How often :meth:`MicSource.chunks` looks at the stop flag while waiting for audio (seconds)."""
+OVERFLOW_LOG_INTERVAL_S = 30.0
+"""After the first overflow warning, at most one more per this many seconds (a device that overflows on every
+buffer must not flood the log)."""
 
 
 @dataclass(frozen=True)
@@ -198,8 +202,18 @@ class MicSource:
             audio = self._resampler.resample_chunk(audio, last=last)
         return np.asarray(audio, dtype=np.float32)
 
+    def _log_overflows(self, reported: int) -> int:
+        """Warn about buffers lost since ``reported``; returns the new count."""
+        parts = [f"{self.input_overflows} by the device"] if self.input_overflows else []
+        if self.queue_overflows:
+            parts.append(f"{self.queue_overflows} because transcription fell {self.settings.queue_seconds:.0f} s "
+                         f"behind")
+        log.warning("microphone overflow: %d buffer(s) lost since the last report, %d so far (%s)",
+                    self.overflows - reported, self.overflows, ", ".join(parts))
+        return self.overflows
+
     def chunks(self) -> Iterator[np.ndarray]:
-        reported = 0
+        reported, quiet_until = 0, 0.0
         try:
             while not self._stop.is_set():
                 try:
@@ -208,11 +222,9 @@ class MicSource:
                     if self._stream is not None and not self._stream.is_active() and self._queue.empty():
                         break
                     continue
-                if self.overflows > reported:
-                    log.warning("microphone overflow: %d buffer(s) lost so far (%d by the device, %d because "
-                                "transcription fell %.0f s behind)", self.overflows, self.input_overflows,
-                                self.queue_overflows, self.settings.queue_seconds)
-                    reported = self.overflows
+                if self.overflows > reported and time.monotonic() >= quiet_until:
+                    reported = self._log_overflows(reported)
+                    quiet_until = time.monotonic() + OVERFLOW_LOG_INTERVAL_S
                 chunk = self._convert(data)
                 if chunk.size:
                     yield chunk
@@ -230,6 +242,8 @@ class MicSource:
                 if len(tail):
                     yield np.asarray(tail, dtype=np.float32)
         finally:
+            if self.overflows > reported:
+                self._log_overflows(reported)
             self.close()
 
     def stop(self) -> None:

@@ -145,6 +145,37 @@ def test_overflows_are_counted_and_the_callback_never_blocks():
     assert sum(len(c) for c in mic.chunks()) == 20 * 4000
 
 
+def test_a_device_that_overflows_on_every_buffer_does_not_flood_the_log(monkeypatch, caplog):
+    """Seen in the qemu VM (tests/daemon/test_run_vm.py): a capture device flagged overflow on nearly every buffer
+    and the daemon wrote one warning per buffer (1500 lines in 5 minutes). Now: the first at once, then one per
+    OVERFLOW_LOG_INTERVAL_S saying how many since, and the rest when the stream ends."""
+    import device.audio.mic as mic_module
+    monkeypatch.setattr(mic_module, "OVERFLOW_LOG_INTERVAL_S", 0.3)
+    pa = FakePyAudio()
+    mic = MicSource(AudioSettings(device="Built-in"), pa_factory=lambda: pa)
+    stream = pa.streams[0]
+    buf = pcm(np.zeros(480), 2)
+    chunks = mic.chunks()
+    with caplog.at_level("WARNING", logger="device.audio.mic"):
+        for _ in range(50):
+            stream.callback(buf, 480, {}, PA_INPUT_OVERFLOW)
+            next(chunks)
+        time.sleep(0.35)
+        for _ in range(10):
+            stream.callback(buf, 480, {}, PA_INPUT_OVERFLOW)
+            next(chunks)
+        stream.callback(buf, 480, {}, PA_INPUT_OVERFLOW)
+        next(chunks)
+        mic.stop()
+        list(chunks)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "microphone overflow: 1 buffer(s) lost since the last report, 1 so far (1 by the device)",
+        "microphone overflow: 50 buffer(s) lost since the last report, 51 so far (51 by the device)",
+        "microphone overflow: 10 buffer(s) lost since the last report, 61 so far (61 by the device)",
+    ]
+
+
 def test_audio_captured_before_stop_is_not_lost():
     """Button released while the consumer is still busy: what PortAudio already delivered is still handed out."""
     pa = FakePyAudio()
