@@ -82,6 +82,13 @@ def download_debs(packages: list[str], suite: str, target_status: bytes, cache: 
     return sorted(done.glob("*.deb"))
 
 
+def download_closure(packages: list[str], suite: str, cache: Path) -> list[Path]:
+    """Download ``packages`` with every dependency, as for an empty system (an empty dpkg status): the .debs of
+    an arm64 sysroot, e.g. to run the image's aarch64 Python under qemu-user. Same private apt root and cache
+    as :func:`download_debs`; the host's dpkg architectures are not touched."""
+    return download_debs(packages, suite, b"", cache)
+
+
 def simulate(packages: list[str], suite: str, target_status: bytes, cache: Path) -> list[str]:
     """Names of the packages apt would download for ``packages`` (no download; needs the index fetched by an
     earlier :func:`download_debs` for this suite)."""

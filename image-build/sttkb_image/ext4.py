@@ -105,6 +105,17 @@ class Ext4:
                 return None
             return dest.read_bytes()
 
+    def extract_tree(self, path: str, dest: Path) -> Path:
+        """Copy directory ``path`` and everything under it into the host directory ``dest`` (debugfs ``rdump``);
+        return the copy (``dest``/its name). Raise ToolFailedError if debugfs reports anything."""
+        dest.mkdir(parents=True, exist_ok=True)
+        _, errors = self.request(f'rdump "{_check_path(path)}" "{_check_path(str(dest))}"')
+        copy = dest / PurePosixPath(path).name
+        if errors or not copy.is_dir():
+            raise ToolFailedError(f"copying {path} out of the root filesystem failed (debugfs rdump): "
+                                  + (" | ".join(errors[:3]) or "nothing was written"))
+        return copy
+
     def readlink(self, path: str) -> str | None:
         out, errors = self.request(f'stat "{_check_path(path)}"')
         if errors:

@@ -1,0 +1,137 @@
+"""The speech engine the image ships, on an emulated Raspberry Pi CPU.
+
+The aarch64 wheelhouse is taken OUT OF A BUILT IMAGE (debugfs rdump of /opt/sttkb/wheelhouse), installed for
+aarch64 with this machine's pip, and the transcribe command runs on the real JFK recording with the image's own
+model and config, under Debian's arm64 CPython (the base image's Python version) in qemu-user with
+``-cpu cortex-a53``: the Pi Zero 2 W's core, ARMv8.0. A wheel built for a newer CPU (pywhispercpp 1.3.1's aarch64
+wheel uses ARMv8.4 ``stlur`` and FP16 vector arithmetic) dies there with SIGILL, as it does on a Pi, so a lock or
+resolver change that would ship a box that cannot transcribe fails here.
+
+What is not run: the xkbcommon sdist (compiled on the device at first boot; transcribing does not use it) and
+PyAudio (a Debian .deb on the box; a file source needs no microphone). Because ``device.cli.main`` builds the
+whole ``sttkb`` parser, and the keyboard side's commands import xkbcommon, the transcribe command is run through
+a parser holding only its own command group (device.cli.transcribe.register) - the same command function.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.image.aarch64 import PI_CPU, arm64_sysroot, install_wheels, python_command, require_qemu_user
+from tests.speech import JFK_TEXT, JFK_WAV
+from tests.wer import normalize, wer
+
+sys.path.insert(0, str(REPO / "image-build"))
+from sttkb_image.errors import DownloadError  # noqa: E402
+from sttkb_image.target import read_target  # noqa: E402
+from sttkb_image.wheelhouse import BUILT_ON_DEVICE, dist_of  # noqa: E402
+
+pytestmark = [pytest.mark.vm, pytest.mark.box, pytest.mark.slow]
+
+MAX_WER = 0.15
+KEY_WORDS = "ask not what your country can do for you"
+# `sttkb transcribe FILE --model PATH`, with the command function the console entry dispatches to.
+DRIVER = """\
+import argparse, sys
+from device.cli import setup_logging, transcribe
+parser = argparse.ArgumentParser(prog="sttkb")
+parser.add_argument("--config")
+transcribe.register(parser.add_subparsers(dest="command", required=True))
+args = parser.parse_args()
+setup_logging(1, False)
+sys.exit(args.func(args))
+"""
+
+
+@dataclass(frozen=True)
+class Arm64Box:
+    command: list[str]     # qemu-user + the sysroot's python
+    env: dict[str, str]
+    site: Path             # the installed wheelhouse
+    wheelhouse: list[str]  # file names in the image's wheelhouse
+    model: Path
+    config: Path
+    work: Path
+
+
+@pytest.fixture(scope="module")
+def arm64_box(request, tmp_path_factory) -> Arm64Box:
+    """The built image's wheelhouse, model and config, installed for aarch64 beside an arm64 sysroot."""
+    require_qemu_user()
+    built = request.getfixturevalue("built")
+    work = tmp_path_factory.mktemp("arm64")
+    target = read_target(built.root)
+    wheelhouse = built.root.extract_tree("/opt/sttkb/wheelhouse", work / "image")
+    models = built.root.extract_tree("/var/lib/sttkb/models", work / "image")
+    config = work / "config.toml"
+    config.write_bytes(built.root.read("/etc/sttkb/config.toml") or b"")
+    names = sorted(p.name for p in wheelhouse.iterdir())
+    sdists = [p for p in wheelhouse.iterdir() if p.name.endswith(".tar.gz")]
+    assert {dist_of(p.name)[0] for p in sdists} <= BUILT_ON_DEVICE, names
+    wheels = sorted(p for p in wheelhouse.iterdir() if p.suffix == ".whl")
+    assert any(p.name.startswith("sttkb-") for p in wheels), f"no sttkb wheel in the image's wheelhouse: {names}"
+    site = work / "site"
+    install_wheels(wheels, site, target.glibc, target.python, sys.executable)
+    try:
+        sysroot = arm64_sysroot(target.suite, target.python)
+    except DownloadError as e:
+        if os.environ.get("STTKB_REQUIRE_VM") == "1":
+            pytest.fail(f"STTKB_REQUIRE_VM=1 but the Debian arm64 packages cannot be downloaded: {e}")
+        pytest.skip(f"cannot download Debian arm64 packages for the sysroot (archive unreachable?): {e}")
+    bins = sorted(models.glob("*.bin"))
+    assert bins, f"no model in the image's {models}"
+    home = work / "home"
+    home.mkdir()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "PYTHONPATH": str(site),
+           "LC_ALL": "C.UTF-8", "PYTHONFAULTHANDLER": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    return Arm64Box(python_command(sysroot, target.python), env, site, names, bins[0], config, work)
+
+
+def _no_core_dump() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))     # qemu-user writes a guest core file on a crash
+
+
+def _describe(rc: int) -> str:
+    if rc in (-4, 132):
+        return (f"SIGILL: the aarch64 engine executes an instruction a {PI_CPU} (Pi Zero 2 W / Pi 3; ARMv8.0) does "
+                "not have, so the box could not transcribe. Pin a wheel that runs there (requirements.lock)")
+    if rc < 0:
+        return f"killed by signal {-rc}"
+    if rc > 128:
+        return f"killed by signal {rc - 128}"
+    return f"exit status {rc}"
+
+
+def test_xkbcommon_is_not_installed_for_the_check(arm64_box):
+    """The image ships xkbcommon as an sdist (compiled at first boot); the check runs without it, so a pass below
+    also shows that transcribing does not need it."""
+    assert any(n.startswith("xkbcommon-") and n.endswith(".tar.gz") for n in arm64_box.wheelhouse)
+    assert not list(arm64_box.site.glob("xkbcommon*")), sorted(p.name for p in arm64_box.site.iterdir())
+
+
+@pytest.mark.timeout(3600)
+def test_image_engine_transcribes_jfk_on_an_emulated_pi_cpu(arm64_box):
+    cmd = [*arm64_box.command, "-c", DRIVER, "--config", str(arm64_box.config), "transcribe", str(JFK_WAV),
+           "--model", str(arm64_box.model)]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=arm64_box.env, cwd=arm64_box.work,
+                          preexec_fn=_no_core_dump)
+    seconds = time.monotonic() - start
+    tail = "\n".join((proc.stderr.strip().splitlines() or ["(no output)"])[-25:])
+    timing = f"qemu-user -cpu {PI_CPU}: {seconds:.0f} s for the 11 s JFK recording"
+    print(f"\n{timing}\n{tail}\ntext: {proc.stdout.strip()!r}")
+    assert proc.returncode == 0, f"{_describe(proc.returncode)} ({timing}); last lines:\n{tail}"
+    text = proc.stdout.strip()
+    error_rate = wer(JFK_TEXT, text)
+    assert KEY_WORDS in normalize(text) and error_rate <= MAX_WER, (
+        f"wrong words on aarch64 ({timing}): WER {error_rate:.2f} (max {MAX_WER}) against {JFK_TEXT!r}; "
+        f"got {text!r}")
