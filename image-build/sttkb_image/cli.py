@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import source
 from .build import Options, build
+from .debian_base import make_debian_base
 from .errors import Error
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -33,6 +34,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sha256", help="the SHA256 the download page lists for the base image file")
     p.add_argument("-o", "--output", type=Path, help="the image to write (default: sttkb-<base name>.img)")
     p.add_argument("--where-to-download", action="store_true", help="print where to get the base image and exit")
+    p.add_argument("--make-debian-base", action="store_true",
+                   help="instead of building: make (or reuse from --cache) a Debian bookworm arm64 stand-in for "
+                        "Raspberry Pi OS Lite that boots in qemu (docs/image.md), print its path and sha256")
     p.add_argument("--hostname", default="sttkb", help="network name of the box (default: sttkb)")
     p.add_argument("--model", type=Path, help="ggml model .bin with its .json manifest beside it "
                    "(default: the embedded default model, imported on this machine)")
@@ -59,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
                         format="build-image: %(message)s")
     if args.where_to_download:
         print(source.DOWNLOAD_HINT)
+        return 0
+    if args.make_debian_base:
+        try:
+            base = make_debian_base(args.cache)
+        except Error as e:
+            print(f"build-image: error: {e}", file=sys.stderr)
+            return 1
+        print(f"{base}\nsha256 {base.with_suffix('.img.sha256').read_text().strip()}")
         return 0
     if args.base is None or not args.sha256:
         print("build-image: error: give the base image and --sha256.\n" + source.DOWNLOAD_HINT, file=sys.stderr)
