@@ -35,10 +35,12 @@ def load(args):
     return config, ModelStore(config.models.store or None).resolve(model or config.models.name or None)
 
 
-def make_transcriber(config, model_path):
+def make_transcriber(config, model_path, *, warm_up: bool = True):
+    """``warm_up``: one throw-away decode so the first phrase of a live dictation is quick; a file transcribed
+    once gains nothing from it (on a Pi it costs seconds)."""
     from device.chain import Transcriber
     log.info("loading %s", model_path)
-    return Transcriber(config, model_path)
+    return Transcriber(config, model_path, warm_up=warm_up)
 
 
 # -- transcribe --------------------------------------------------------------------------------------------
@@ -46,7 +48,7 @@ def cmd_transcribe(args) -> int:
     from device.audio.sources import FileSource
     config, model_path = load(args)
     source = FileSource(args.file)          # decode errors surface before the model loads
-    transcriber = make_transcriber(config, model_path)
+    transcriber = make_transcriber(config, model_path, warm_up=False)
     try:
         text = "".join(piece.text for piece in transcriber.stream(source))
     finally:
