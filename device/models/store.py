@@ -1,8 +1,10 @@
 """The model store: ``NAME.bin`` (ggml) + ``NAME.json`` (manifest) per model, and ``current`` naming the one in use.
 
 Where it is (first that applies): an explicit directory (``--store`` / ``[models] store`` in the config), the
-environment variable ``STTKB_MODEL_STORE``, ``/var/lib/sttkb/models`` when running as root (the service),
-else ``$XDG_DATA_HOME/sttkb/models`` (default ``~/.local/share/sttkb/models``).
+environment variable ``STTKB_MODEL_STORE``, ``$STATE_DIRECTORY/models`` in the service (systemd sets it from
+``StateDirectory=sttkb``: ``/var/lib/sttkb/models``, where the SD image puts the default model),
+``/var/lib/sttkb/models`` when running as root (an admin's ``sttkb model ...``), else
+``$XDG_DATA_HOME/sttkb/models`` (default ``~/.local/share/sttkb/models``).
 
 Every change is atomic: files are written under a temporary name in the store and renamed into place, so a
 failed or interrupted import leaves the store as it was.
@@ -43,6 +45,9 @@ def default_store_dir(configured: str | os.PathLike | None = None) -> Path:
     env = os.environ.get(ENV_STORE)
     if env:
         return Path(env).expanduser()
+    state_dir = os.environ.get("STATE_DIRECTORY")      # the service (user sttkb); may list several, ':'-separated
+    if state_dir:
+        return Path(state_dir.split(":")[0]) / "models"
     if os.geteuid() == 0:
         return SYSTEM_STORE
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")

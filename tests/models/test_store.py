@@ -40,9 +40,14 @@ def small_src(tmp_path_factory) -> Path:
 
 def test_store_location_rule(monkeypatch, tmp_path):
     monkeypatch.delenv("STTKB_MODEL_STORE", raising=False)
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert default_store_dir() == tmp_path / "xdg" / "sttkb" / "models"
+    # the service runs as user sttkb: systemd's StateDirectory=sttkb, where the SD image put the default model
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/sttkb")
+    assert default_store_dir() == Path("/var/lib/sttkb/models")
+    monkeypatch.delenv("STATE_DIRECTORY")
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert default_store_dir() == Path("/var/lib/sttkb/models")
     monkeypatch.setenv("STTKB_MODEL_STORE", str(tmp_path / "env"))
