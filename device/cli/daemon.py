@@ -307,6 +307,8 @@ def cmd_run(args) -> int:
     if config.led.pin and not simulate:
         led = _gpio("led.pin", config.led.pin, lambda: StatusLed(config.led.pin, pwm=config.led.pwm,
                                                                  pin_factory=factory))
+    elif not simulate:
+        log.info("no status LED ([led] pin is empty): the state shows in `sttkb status` and this log")
     if config.led.feedback_sounds:
         from device.daemon.sounds import FeedbackSounds, SoundingLed
         led = SoundingLed(led, FeedbackSounds())
@@ -322,6 +324,8 @@ def cmd_run(args) -> int:
         button = _gpio("button.pin", pin_name, lambda: ButtonGestures(
             pin_name, daemon.gesture, hold_s=b.hold_s, pair_hold_s=b.pair_hold_s, multi_press_s=b.multi_press_s,
             bounce_s=b.bounce_ms / 1000, pin_factory=factory))
+    else:
+        log.info("no button ([button] pin is empty): start and stop listening with `sttkb listen` and `sttkb stop`")
     control = ControlServer(daemon.command, args.control or config.daemon.control_socket,
                             group=config.daemon.socket_group)
     try:

@@ -79,3 +79,54 @@ path = "{d}/journal.jsonl"
         assert "no microphone" in err and "Traceback" not in err
         assert messages[-1] == "STOPPING=1"
         assert not (d / "c.sock").exists()  # the socket is removed on the way out
+
+
+def test_without_button_and_led_pins_it_runs_and_says_so_once(tmp_path, monkeypatch, caplog):
+    """``[button] pin = ""`` and ``[led] pin = ""`` (a box without them, or the qemu VM of test_run_vm.py): the
+    daemon needs no GPIO pin factory at all, says once that it has no button and no LED, and serves the control
+    socket. Stand-ins: the microphone and the transcriber (the real ones run in test_run_vm.py)."""
+    from device.cli import daemon as cli_daemon
+    from device.cli import main
+    from device.daemon.service import Daemon
+    from tests.daemon.conftest import ScriptedMic, WordTranscriber
+
+    (tmp_path / "config.toml").write_text(f"""
+[usb]
+hidg_device = "{tmp_path}/hidg0"
+[bluetooth]
+enabled = false
+[button]
+pin = ""
+[led]
+pin = ""
+[journal]
+path = "{tmp_path}/journal.jsonl"
+""")
+    factories = []
+    import device.audio.mic
+    import device.daemon.button
+    real_make = device.daemon.button.make_pin_factory
+    monkeypatch.setattr(device.daemon.button, "make_pin_factory",
+                        lambda name: factories.append(name) or real_make(name))
+    monkeypatch.setattr(cli_daemon, "_resolve_model", lambda config, name: tmp_path / "model.bin")
+    monkeypatch.setattr(cli_daemon, "_make_transcriber", lambda config, path: WordTranscriber())
+    monkeypatch.setattr(device.audio.mic, "MicSource", lambda settings: ScriptedMic().open())
+    real_run = Daemon.run
+    states = []
+
+    def run_briefly(self):
+        def stop():
+            states.append(self.call(self.status))
+            self.shutdown()
+        threading.Timer(0.5, stop).start()
+        real_run(self)
+
+    monkeypatch.setattr(Daemon, "run", run_briefly)
+    caplog.set_level("INFO")
+    with tempfile.TemporaryDirectory(prefix="sttkb-c") as d:  # a short path: unix socket names are limited
+        assert main(["--config", str(tmp_path / "config.toml"), "run", "--control", f"{d}/c.sock"]) == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "no button" in m]) == 1, messages
+    assert len([m for m in messages if "no status LED" in m]) == 1, messages
+    assert factories == [""]  # no pin factory: gpiozero is never asked for one
+    assert states and states[0]["mic"] == "ok" and states[0]["state"] == "idle"
