@@ -27,10 +27,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from device.errors import SttkbError
+
+if TYPE_CHECKING:  # numpy is imported where it is used: every `sttkb` command loads this module
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class BenchError(SttkbError):
 
 # -- the recording -----------------------------------------------------------------------------------------
 def default_recording(repeats: int = 4) -> tuple[np.ndarray, str]:
+    import numpy as np
     """The model-validation reference clip (espeak-ng, 8 s, two sentences) said ``repeats`` times with 1.5 s
     pauses: a 35 s dictation, as 16 kHz samples and its text."""
     from device.audio.files import read_audio
@@ -84,6 +87,8 @@ def _peak_rss_mb() -> float:
 
 def child_sttkb(job: dict) -> dict:
     """One model through the chain: streaming (real time, optional), batch, CPU vs raw, WER, peak RSS."""
+    import numpy as np
+
     from device.asr.engine import WhisperEngine
     from device.audio.files import read_audio
     from device.audio.sources import ArraySource

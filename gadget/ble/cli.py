@@ -8,13 +8,18 @@ advertising (the daemon is not running), `sttkb bt pair` serves the keyboard its
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+def _run(coro):
+    """asyncio.run, imported here: every `sttkb` command loads this module, few of them need asyncio."""
+    import asyncio
+    return asyncio.run(coro)
 
 DEFAULT_STATE_DIR = "/var/lib/sttkb"
 
@@ -73,7 +78,7 @@ def _state(args):
 
 def cmd_list(args: argparse.Namespace) -> int:
     from gadget.ble import hostctl
-    st = asyncio.run(hostctl.status(_adapter(args)))
+    st = _run(hostctl.status(_adapter(args)))
     state = _state(args)
     bonded = [h for h in st.hosts if h.is_bonded]
     if not bonded:
@@ -86,7 +91,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from gadget.ble import hostctl
-    st = asyncio.run(hostctl.status(_adapter(args)))
+    st = _run(hostctl.status(_adapter(args)))
     state = _state(args)
     connected = [h for h in st.hosts if h.connected]
     print(f"adapter:      {st.adapter} {st.address} ({'powered' if st.powered else 'OFF'})")
@@ -101,14 +106,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_forget(args: argparse.Namespace) -> int:
     from gadget.ble import hostctl
-    host = asyncio.run(hostctl.forget(_adapter(args), args.host, _state(args)))
+    host = _run(hostctl.forget(_adapter(args), args.host, _state(args)))
     print(f"forgot {host.address} ({host.name}); remove the keyboard on that host too before pairing again")
     return 0
 
 
 def cmd_use(args: argparse.Namespace) -> int:
     from gadget.ble import hostctl
-    host, connected = asyncio.run(hostctl.use(_adapter(args), args.host, _state(args)))
+    host, connected = _run(hostctl.use(_adapter(args), args.host, _state(args)))
     if connected:
         print(f"typing to {host.address} ({host.name})")
     else:
@@ -125,15 +130,15 @@ def cmd_pair(args: argparse.Namespace) -> int:
     if timeout <= 0:
         from gadget.ble.errors import BluetoothError
         raise BluetoothError("--timeout must be more than 0 seconds")
-    st = asyncio.run(hostctl.status(adapter))
+    st = _run(hostctl.status(adapter))
     before = {h.address for h in st.hosts if h.is_bonded}
     if st.advertising:  # the daemon's keyboard is up: just open the window, it follows
-        asyncio.run(hostctl.open_window(adapter, timeout))
+        _run(hostctl.open_window(adapter, timeout))
         print(f"pairing window open for {timeout:.0f} s: on the host, add a Bluetooth device and pick "
               f"{st.alias!r}", file=sys.stderr)
         if args.no_wait:
             return 0
-        new = asyncio.run(hostctl.wait_for_new_bond(adapter, before, timeout + 2))
+        new = _run(hostctl.wait_for_new_bond(adapter, before, timeout + 2))
     else:
         new = _serve_pairing(args, settings, adapter, timeout, before)
     if new is None:

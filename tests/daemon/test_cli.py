@@ -111,3 +111,15 @@ def test_type_without_a_daemon_and_without_usb_says_what_to_do(sock, monkeypatch
     assert main(["type", "Hello"]) == 1
     err = capsys.readouterr().err
     assert "no host has the USB keyboard configured" in err and "Traceback" not in err
+
+
+def test_the_command_line_loads_no_heavy_modules():
+    """`sttkb listen`, `stop`, `status` send one JSON line: building the command line must not import numpy,
+    asyncio or whisper.cpp (every command paid for them: `sttkb --help` took 0.7 s here instead of 0.2 s, and
+    `sttkb listen` 20-50 s on the emulated CPU of tests/daemon/test_run_vm.py)."""
+    code = ("import sys; from device.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('numpy', 'asyncio', 'pywhispercpp', '_pywhispercpp', 'gpiozero', 'pyaudio') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
