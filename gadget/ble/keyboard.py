@@ -31,7 +31,7 @@ from dbus_fast.aio import MessageBus
 from gadget.ble import bluez, defs
 from gadget.ble.advertisement import Advertisement
 from gadget.ble.agent import PairingAgent
-from gadget.ble.errors import BluetoothError
+from gadget.ble.errors import BluetoothError, BluezUnavailable
 from gadget.ble.gatt import all_objects
 from gadget.ble.hci_monitor import HciMonitor, open_monitor
 from gadget.ble.hid_service import HidServices
@@ -104,6 +104,12 @@ class BleKeyboard:
         self._thread.start()
         try:
             self.run(self._setup(), timeout)
+        except FutureTimeout as e:
+            self.close()
+            # Seen on a box without a Bluetooth controller: bluetooth.service is skipped, and D-Bus holds the
+            # call while it tries to activate org.bluez.
+            raise BluezUnavailable(f"bluetoothd did not answer within {timeout:g} s: is there a Bluetooth adapter "
+                                   "and is bluetooth.service running? (`systemctl status bluetooth`)") from e
         except BaseException:
             self.close()
             raise

@@ -238,3 +238,29 @@ def test_one_host_at_a_time_and_the_preferred_one_wins(bluez, keyboard):
     dev2.Connect(dbus_interface=defs.DEVICE)
     assert wait_for(lambda: bluez.calls(first, "Disconnect") == [()]), "the preferred host takes over"
     assert wait_for(lambda: keyboard.state.last == OTHER)
+
+
+def test_a_bluetoothd_that_never_answers_is_a_clear_error_not_a_hang(system_bus, tmp_path):
+    """A box without a Bluetooth controller: bluetooth.service is skipped and D-Bus holds the calls to org.bluez
+    (seen when the whole image booted in qemu). Starting the keyboard must end with BluezUnavailable — the daemon
+    then types over USB only — never with a bare TimeoutError that stops the daemon."""
+    import subprocess
+
+    from dbusmock import BusType, SpawnedMock
+    from dbusmock.mockobject import OBJECT_MANAGER_IFACE
+    from gadget.ble.errors import BluezUnavailable
+
+    silent = SpawnedMock.spawn_for_name("org.bluez", "/", OBJECT_MANAGER_IFACE, BusType.SYSTEM,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        dbus.Interface(silent.obj, "org.freedesktop.DBus.Mock").AddMethod(
+            OBJECT_MANAGER_IFACE, "GetManagedObjects", "", "a{oa{sa{sv}}}", "time.sleep(5); ret = {}")
+        kb = BleKeyboard(BluetoothSettings(name="test keyboard"), bus_address=system_bus.address,
+                         state_dir=tmp_path, check_version=False)
+        start = time.monotonic()
+        with pytest.raises(BluezUnavailable, match="did not answer within 1 s"):
+            kb.start(timeout=1.0)
+        assert time.monotonic() - start < 4
+        assert kb._thread is None or not kb._thread.is_alive()
+    finally:
+        silent.terminate()
