@@ -20,8 +20,10 @@ from .errors import DownloadError
 
 log = logging.getLogger(__name__)
 
-# PyAudio from Debian (no aarch64 wheel); compiler + headers to build the xkbcommon cffi module at first boot.
-DEVICE_PACKAGES = ["python3-pyaudio", "libportaudio2", "gcc", "libc6-dev", "python3-dev", "libxkbcommon-dev"]
+# PyAudio from Debian (no aarch64 wheel); compiler + headers to build the xkbcommon cffi module at first boot;
+# libx11-data for the Compose table (dead keys of the host's layout; without it the box logs that it falls back).
+DEVICE_PACKAGES = ["python3-pyaudio", "libportaudio2", "gcc", "libc6-dev", "python3-dev", "libxkbcommon-dev",
+                   "libx11-data"]
 READ_ONLY_PACKAGES = ["overlayroot"]
 MIRROR = "http://deb.debian.org/debian"
 SECURITY = "http://deb.debian.org/debian-security"
