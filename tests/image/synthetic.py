@@ -6,36 +6,16 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
+
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "image-build"))
+from sttkb_image.debian_base import CONFIG_TXT  # noqa: E402  (Raspberry Pi OS Bookworm's config.txt)
 
 MIB = 1 << 20
 
-# Raspberry Pi OS Bookworm's config.txt tail (the parts that matter for USB device mode).
-CONFIG_TXT = """\
-# For more options and information see
-# http://rptl.io/configtxt
-dtparam=audio=on
-camera_auto_detect=1
-display_auto_detect=1
-auto_initramfs=1
-dtoverlay=vc4-kms-v3d
-max_framebuffers=2
-disable_fw_kms_setup=1
-arm_64bit=1
-disable_overscan=1
-arm_boost=1
-
-[cm4]
-# Enable host mode on the 2711 built-in XHCI USB controller.
-# This line should be removed if the legacy DWC2 controller is required
-# (e.g. for USB device mode) or if USB support is not required.
-otg_mode=1
-
-[cm5]
-dtoverlay=dwc2,dr_mode=host
-
-[all]
-"""
 CMDLINE_TXT = ("console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes "
                "rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
 PASSWD = """\
