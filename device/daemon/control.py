@@ -132,6 +132,8 @@ class ControlServer:
         except KeyError:
             log.debug("group %s does not exist; control socket keeps the daemon's group", self.group)
             return
+        if os.stat(path).st_gid == gid:
+            return          # the service runs with Group=sttkb: the socket has it already (and chown is filtered)
         try:
             os.chown(path, -1, gid)
         except OSError as e:

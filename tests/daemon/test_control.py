@@ -45,6 +45,22 @@ def test_request_reply_and_socket_mode(sock_dir):
     assert not path.exists()
 
 
+def test_the_service_group_needs_no_chown(sock_dir, monkeypatch, caplog):
+    """Under sttkb.service (Group=sttkb, SystemCallFilter=~@privileged) chown fails with EPERM — seen when the
+    image booted. The seccomp filter cannot exist here, so os.chown is replaced by one that fails the same way:
+    a socket that already has the group is left alone, with no warning."""
+    def filtered(*_a, **_k):
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(os, "chown", filtered)
+    server = ControlServer(_echo, sock_dir / "control.sock", group=grp.getgrgid(os.getgid()).gr_name)
+    path = server.start()
+    try:
+        assert os.stat(path).st_gid == os.getgid()
+        assert "cannot give the control socket" not in caplog.text
+    finally:
+        server.close()
+
+
 def test_bad_requests_get_a_clear_error_and_the_connection_stays_usable(sock_dir):
     server = ControlServer(_echo, sock_dir / "c.sock", group=None)
     path = server.start()
