@@ -1,0 +1,252 @@
+"""The whole box, booted: the SD image that image-build makes (from a Debian bookworm arm64 stand-in for Raspberry
+Pi OS Lite) runs on an emulated Pi 4 CPU (qemu-system-aarch64 -cpu cortex-a72, Debian's arm64 kernel, real systemd,
+no network) the way a user's card would:
+
+1. first boot is cut off mid-way (the VM is killed while it installs the .debs, like pulling the power);
+2. the next boot resumes it and finishes offline; sttkb-gadget.service makes the USB keyboard on a UDC (dummy_hcd,
+   which loops the gadget back to the guest's own USB host side); sttkb.service starts as Type=notify with every
+   line of its hardening unchanged; the daemon hears a real recording through ALSA (snd-aloop: the recording is
+   played into the loopback's other end) and types it; the text the guest's host side reads from /dev/input
+   equals what was said. Listening is started and stopped through the control socket: Debian's arm64 kernel has
+   no gpio-sim, so the button cannot be pressed here (gpiozero's MockFactory tests cover the gestures);
+3. a reboot brings the daemon up again without first boot.
+
+Test scaffolding added to the image copy (and nothing else): /etc/modules-load.d/sttkb-vm-test.conf (dummy_hcd,
+snd-aloop, 9p — hardware a Pi has or the test's own share), sttkb-vm-test.service, which mounts the test's 9p
+share and runs the guest script, and two settings in /etc/sttkb/config.toml for the emulated CPU (CONFIG_CHANGES). Emulated times are a trend figure only (TCG is 10-50x slower than a Pi).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.box.conftest import EPOCH
+from tests.conftest import REPO
+from tests.wer import wer
+
+sys.path.insert(0, str(REPO / "image-build"))
+from sttkb_image import arm64_vm  # noqa: E402
+from sttkb_image.ext4 import Batch, Ext4  # noqa: E402
+from sttkb_image.partitions import read_layout  # noqa: E402
+
+# The first test pays for the three boots (module fixture): tens of minutes under emulation.
+pytestmark = [pytest.mark.vm, pytest.mark.box, pytest.mark.timeout(90 * 60)]
+
+JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+SD_EXTRA = 1536 << 20     # the card is larger than the image; first boot grows the root into it
+BOOT_TIMEOUT = 40 * 60
+
+MODULES_CONF = "# test scaffolding: the UDC a Pi has (dwc2) and its microphone, emulated; the test's 9p share\n" \
+               "dummy_hcd\nsnd_aloop\n9pnet_virtio\n9p\n"
+# The box's own config, with settings for a CPU emulated 10-50x slower than a Pi (as in
+# tests/daemon/test_run_vm.py): PortAudio's two-period capture buffer of 480 frames overruns on snd-aloop under
+# emulation (40 % of the audio lost, and the mic taken for unplugged), 4096 frames does not; a 2 s end-of-speech
+# pause makes the recording one segment, so whisper.cpp runs once instead of three times (minutes each here).
+# qemu's virt machine has no GPIO at all (and Debian's arm64 kernel no gpio-sim), so the button and LED pins are
+# left empty: the daemon then runs without them and says so (gpiozero's MockFactory tests cover the gestures).
+CONFIG_CHANGES = (("frames_per_buffer = 480", "frames_per_buffer = 4096"),
+                  ("end_silence_ms = 700", "end_silence_ms = 2000"),
+                  ('pin = "GPIO17"', 'pin = ""'), ('pin = "GPIO27"', 'pin = ""'))
+TEST_UNIT = """\
+[Unit]
+Description=whole-box VM check: test driver (test scaffolding, not part of the product)
+After=sttkb.service sttkb-firstboot.service sttkb-gadget.service
+
+[Service]
+Type=simple
+ExecStart=/bin/sh -c 'mkdir -p /run/vmtest && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmtest /run/vmtest && exec /bin/bash /run/vmtest/guest.sh'
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+WAIT_AND_RECORD = r"""#!/bin/bash
+OUT=/run/vmtest
+exec > $OUT/guest.log 2>&1
+set -x
+timeout 2400 systemctl is-system-running --wait > $OUT/system_state
+set +x
+for i in $(seq 900); do systemctl is-active -q sttkb.service && break; sleep 1; done   # (a slow start)
+set -x
+systemctl list-units --failed --no-legend --plain > $OUT/failed
+systemd-analyze > $OUT/analyze 2>&1
+for u in sttkb.service sttkb-gadget.service sttkb-firstboot.service; do
+  systemctl show $u -p Id -p ActiveState -p SubState -p Result -p NRestarts -p WatchdogUSec -p UnitFileState \
+    -p ConditionResult -p ExecMainStartTimestampMonotonic -p ExecMainExitTimestampMonotonic \
+    -p ActiveEnterTimestampMonotonic -p InactiveExitTimestampMonotonic
+  echo
+done > $OUT/units
+ls /var/lib/sttkb > $OUT/state_dir
+"""
+DICTATE = r"""
+w1=$(systemctl show sttkb.service -p WatchdogTimestampMonotonic --value)
+sleep 20
+w2=$(systemctl show sttkb.service -p WatchdogTimestampMonotonic --value)
+echo "$w1 $w2" > $OUT/watchdog
+ls /sys/class/udc > $OUT/udc
+cat /sys/class/udc/*/state > $OUT/udc_state
+stat -c '%G %a' /dev/hidg0 > $OUT/hidg0
+/opt/sttkb/venv/bin/python $OUT/guest_dictation.py $OUT $OUT/jfk.wav
+journalctl -b --no-pager -o short-monotonic -p info > $OUT/journal_info
+journalctl -b --no-pager -u sttkb.service -o cat > $OUT/journal_sttkb
+journalctl -b --no-pager -u sttkb-firstboot.service -o short-monotonic > $OUT/journal_firstboot
+"""
+POWEROFF = "\nsync\ntouch $OUT/finished\nsystemctl poweroff\n"
+
+
+def _scaffold(image: Path, work: Path) -> None:
+    """Add the test-only files to the image's root filesystem (debugfs; nothing mounted)."""
+    layout = read_layout(image)
+    fs = Ext4(image, layout.root.start)
+    (work / "modules.conf").write_text(MODULES_CONF)
+    (work / "test.service").write_text(TEST_UNIT)
+    config = fs.read("/etc/sttkb/config.toml").decode()
+    for default, emulated in CONFIG_CHANGES:
+        assert config.count(default) == 1, default
+        config = config.replace(default, emulated)
+    (work / "config.toml").write_text(config)
+    batch = Batch(fs, EPOCH)
+    batch.write("/etc/sttkb/config.toml", work / "config.toml", replace=True)
+    batch.write("/etc/modules-load.d/sttkb-vm-test.conf", work / "modules.conf")
+    batch.write("/etc/systemd/system/sttkb-vm-test.service", work / "test.service")
+    batch.symlink("/etc/systemd/system/multi-user.target.wants/sttkb-vm-test.service",
+                  "/etc/systemd/system/sttkb-vm-test.service")
+    batch.run()
+    fs.fsck("after adding the test scaffolding")
+
+
+def _boot(box, disk: Path, share: Path, script: str, log: Path, **kw) -> arm64_vm.Run:
+    (share / "guest.sh").write_text(script)
+    return arm64_vm.boot(box.kernel, box.initrd, box.cmdline + " panic=-1", drives=[disk], shares={"vmtest": share},
+                         timeout=kw.pop("timeout", BOOT_TIMEOUT), console_log=log, **kw)
+
+
+def _units(text: str) -> dict[str, dict[str, str]]:
+    units: dict[str, dict[str, str]] = {}
+    for block in text.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        units[props["Id"]] = props
+    return units
+
+
+@pytest.fixture(scope="module")
+def box_runs(box_image, tmp_path_factory):
+    """Boot the image three times: power cut in first boot, first boot resumed + dictation, reboot."""
+    work = tmp_path_factory.mktemp("boxrun")
+    disk = work / "sd.img"
+    shutil.copyfile(box_image.path, disk)
+    _scaffold(disk, work)
+    with open(disk, "r+b") as f:
+        f.truncate(disk.stat().st_size + SD_EXTRA)
+    runs = {}
+    for name in ("cut", "first", "again"):
+        share = work / f"share-{name}"
+        share.mkdir()
+    # 1. power cut while first boot installs the Debian packages
+    cut = _boot(box_image, disk, work / "share-cut", "#!/bin/bash\nsleep 3600\n", work / "console-cut.log",
+                cut_when=r"sttkb-firstboot: installing \d+ Debian packages", cut_after=20)
+    runs["cut"] = (cut, work / "share-cut")
+    # 2. first boot resumes and finishes; the daemon starts; a dictation through ALSA and the USB gadget
+    share = work / "share-first"
+    shutil.copyfile(REPO / "tests/data/jfk.wav", share / "jfk.wav")
+    shutil.copyfile(Path(__file__).with_name("guest_dictation.py"), share / "guest_dictation.py")
+    first = _boot(box_image, disk, share, WAIT_AND_RECORD + DICTATE + POWEROFF, work / "console-first.log")
+    runs["first"] = (first, share)
+    # 3. reboot: no first boot, the daemon comes up again
+    again = _boot(box_image, disk, work / "share-again", WAIT_AND_RECORD + POWEROFF, work / "console-again.log",
+                  timeout=20 * 60)
+    runs["again"] = (again, work / "share-again")
+    return runs
+
+
+def _done(runs, name: str) -> Path:
+    run, share = runs[name]
+    assert (share / "finished").exists(), (f"boot '{name}' did not finish ({run.seconds:.0f} s, timed out: "
+                                           f"{run.timed_out}); guest log:\n"
+                                           f"{(share / 'guest.log').read_text()[-2000:] if (share / 'guest.log').exists() else '-'}"
+                                           f"\nconsole:\n{run.tail(5000)}")
+    return share
+
+
+def test_power_cut_during_first_boot_then_it_resumes_and_finishes(box_runs):
+    cut, _ = box_runs["cut"]
+    assert cut.cut, f"first boot never reached the .deb step:\n{cut.tail()}"
+    first, _ = box_runs["first"]
+    share = _done(box_runs, "first")
+    units = _units((share / "units").read_text())
+    fb = units["sttkb-firstboot.service"]
+    assert (fb["Result"], fb["ActiveState"]) == ("success", "active"), fb
+    log = (share / "journal_firstboot").read_text()
+    assert "growing" not in log, "the grow step ran again although it had finished before the power cut"
+    assert re.search(r"installing \d+ Debian packages", log), log
+    assert "venv ready" in log and "done" in log, log
+    assert "firstboot.pending" not in (share / "state_dir").read_text().split()
+
+
+def test_services_start_with_their_hardening_and_nothing_fails(box_runs):
+    share = _done(box_runs, "first")
+    assert (share / "failed").read_text().strip() == "", (share / "failed").read_text()
+    assert (share / "system_state").read_text().strip() == "running"
+    units = _units((share / "units").read_text())
+    daemon, gadget = units["sttkb.service"], units["sttkb-gadget.service"]
+    assert (daemon["ActiveState"], daemon["SubState"], daemon["NRestarts"]) == ("active", "running", "0"), daemon
+    assert (gadget["ActiveState"], gadget["Result"]) == ("active", "success"), gadget
+    # Type=notify with a watchdog: the daemon pinged it during a 20 s window (WatchdogSec=30)
+    w1, w2 = (int(x) for x in (share / "watchdog").read_text().split())
+    assert int(daemon["WatchdogUSec"]) > 0 and 0 < w1 < w2, (share / "watchdog").read_text()
+    assert (share / "udc").read_text().strip() and (share / "udc_state").read_text().strip() == "configured"
+    assert (share / "hidg0").read_text().split()[0] == "sttkb"
+    # the unit that ran is the one in the repository, line for line
+    assert "ProtectSystem=strict" in (REPO / "services/sttkb.service").read_text()
+
+
+def test_a_dictation_heard_through_alsa_is_typed_through_the_usb_gadget(box_runs):
+    share = _done(box_runs, "first")
+    facts = json.loads((share / "dictation.json").read_text())
+    assert facts["keys_before_listen"] == 0, facts
+    assert facts["aplay"].startswith("rc=0"), facts
+    typed = facts["text"]
+    assert wer(JFK, typed) <= 0.15, f"typed {typed!r}; facts: {facts}"
+    assert facts["keys_down_at_end"] == [], facts
+    assert "\n" not in typed, typed
+
+
+def test_the_journal_holds_no_transcript_above_debug(box_runs):
+    share = _done(box_runs, "first")
+    journal = (share / "journal_info").read_text().lower()
+    for phrase in ("fellow americans", "your country", "ask not"):
+        assert phrase not in journal, [x for x in journal.splitlines() if phrase in x][:3]
+
+
+def test_after_a_reboot_the_daemon_comes_up_without_first_boot(box_runs):
+    share = _done(box_runs, "again")
+    units = _units((share / "units").read_text())
+    fb, daemon = units["sttkb-firstboot.service"], units["sttkb.service"]
+    assert fb["UnitFileState"] == "disabled" and fb["ActiveState"] == "inactive", fb
+    assert (daemon["ActiveState"], daemon["SubState"]) == ("active", "running"), daemon
+    assert (share / "failed").read_text().strip() == ""
+
+
+def test_print_emulated_times(box_runs, capsys):
+    """Boot, first-boot and release → last-key times on the emulated Cortex-A72 (a trend figure only)."""
+    share = _done(box_runs, "first")
+    again = _done(box_runs, "again")
+    units = _units((share / "units").read_text())
+    fb = units["sttkb-firstboot.service"]
+    first_boot_s = (int(fb["ExecMainExitTimestampMonotonic"]) - int(fb["ExecMainStartTimestampMonotonic"])) / 1e6
+    facts = json.loads((share / "dictation.json").read_text())
+    with capsys.disabled():
+        print(f"\nwhole box, emulated cortex-a72 (TCG; trend only): boot {(again / 'analyze').read_text().strip()}; "
+              f"first boot (resumed after the cut) {first_boot_s:.0f} s; "
+              f"release -> last key {facts['stop_to_last_key']:.1f} s; "
+              f"VM wall: cut {box_runs['cut'][0].seconds:.0f} s, first {box_runs['first'][0].seconds:.0f} s, "
+              f"reboot {box_runs['again'][0].seconds:.0f} s")
+    assert first_boot_s > 0
