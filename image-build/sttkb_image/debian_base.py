@@ -49,7 +49,7 @@ KERNEL_PACKAGE = "linux-image-arm64"
 BOOT_MIB = 512              # Raspberry Pi OS Bookworm's boot partition size
 MIB = 1 << 20
 DISK_ID = "0x5774b0a5"      # MBR disk identifier (Raspberry Pi OS uses a random one per release)
-STAGE2_TIMEOUT = 45 * 60    # seconds; ~10 minutes on a 2-core x86 machine
+STAGE2_TIMEOUT = 60 * 60    # seconds; it took 29 min on the 2-core dev machine with other VMs running
 
 # Raspberry Pi OS Bookworm's config.txt (the firmware's settings; sttkb's build appends dtoverlay=dwc2 to it).
 CONFIG_TXT = """\
@@ -122,7 +122,7 @@ def cache_key() -> str:
 
 
 def make_debian_base(cache: Path) -> Path:
-    """Return the cached base image (building it first if needed, ~10-15 minutes on 2 cores). Its sha256 is
+    """Return the cached base image (building it first if needed: 20-30 minutes on 2 cores). Its sha256 is
     written beside it as ``<image>.sha256``."""
     for tool, pkg in (("debootstrap", "debootstrap"), ("mkfs.ext4", "e2fsprogs"), ("mkfs.vfat", "dosfstools"),
                       ("mcopy", "mtools"), ("sfdisk", "fdisk"), ("dpkg-deb", "dpkg")):
@@ -177,7 +177,7 @@ def _build(image: Path, work: Path, cache: Path) -> None:
     subprocess.run(["mkfs.ext4", "-q", "-b", "4096", "-L", "rootfs", "-d", str(tree), str(root_img), "3G"],
                    check=True, env=env)
     shutil.rmtree(tree)
-    log.info("debian base: second stage in the emulated machine (cortex-a72; about 10 minutes)")
+    log.info("debian base: second stage in the emulated machine (cortex-a72; 20-30 minutes on 2 cores)")
     run = arm64_vm.boot(kernel.image, initrd, "console=ttyAMA0 root=/dev/vda rw sttkb.stage=second panic=-1",
                         drives=[root_img], timeout=STAGE2_TIMEOUT, flush=False, console_log=work / "stage2.log")
     if "sttkb-stage2: done" not in run.console:
