@@ -201,7 +201,8 @@ def test_services_start_with_their_hardening_and_nothing_fails(box_runs):
     assert (gadget["ActiveState"], gadget["Result"]) == ("active", "success"), gadget
     # Type=notify with a watchdog: the daemon pinged it during a 20 s window (WatchdogSec=30)
     w1, w2 = (int(x) for x in (share / "watchdog").read_text().split())
-    assert int(daemon["WatchdogUSec"]) > 0 and 0 < w1 < w2, (share / "watchdog").read_text()
+    unit_watchdog = re.search(r"^WatchdogSec=(\d+)$", (REPO / "services/sttkb.service").read_text(), re.M).group(1)
+    assert daemon["WatchdogUSec"] == f"{unit_watchdog}s" and 0 < w1 < w2, (daemon, (share / "watchdog").read_text())
     assert (share / "udc").read_text().strip() and (share / "udc_state").read_text().strip() == "configured"
     assert (share / "hidg0").read_text().split()[0] == "sttkb"
     # the unit that ran is the one in the repository, line for line
