@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.vm.harness import _Cpio, extract_vmlinux, run_in_vm, VmUnavailable
+from tests.vm.harness import Cpio, extract_vmlinux, run_in_vm, VmUnavailable
 
 
 def test_cpio_writer_pads_to_four_bytes():
-    archive = _Cpio()
+    archive = Cpio()
     archive.add_file("init", b"abc", 0o755)
     data = archive.finish()
     assert data.startswith(b"070701")
