@@ -1,5 +1,5 @@
 import sys
 
-from device.cli import main
+from sttkb.cli import main
 
 sys.exit(main())

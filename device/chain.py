@@ -16,12 +16,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.asr.engine import AsrResult, WhisperEngine
-from device.asr.prompt import build_prompt
-from device.audio.segment import Segment
-from device.audio.sources import AudioSource
-from device.audio.vad import Segmenter
-from device.config import Config
+from sttkb.asr.engine import AsrResult, WhisperEngine
+from sttkb.asr.prompt import build_prompt
+from sttkb.audio.segment import Segment
+from sttkb.audio.sources import AudioSource
+from sttkb.audio.vad import Segmenter
+from sttkb.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Transcriber:
             engine = WhisperEngine(model_path, config.asr)
         self.engine = engine
         if pipeline is None:
-            from device.text.pipeline import TextPipeline
+            from sttkb.text.pipeline import TextPipeline
             pipeline = TextPipeline(config.text)
         self.pipeline = pipeline
         if warm_up and not getattr(engine, "warmed_up", True):

@@ -1,6 +1,6 @@
 """What the device side needs from a keyboard: the :class:`Keyboard` protocol (see docs/ARCHITECTURE.md).
 
-``gadget.typist.Typist`` implements it over a USB, Bluetooth or virtual transport. ``device/`` never imports
+``sttkb.gadget.typist.Typist`` implements it over a USB, Bluetooth or virtual transport. ``device/`` never imports
 ``gadget/``: the CLI (the composition root) builds keyboards and hands them to the daemon or ``dictate``.
 
 Also here, because they only need the protocol: :class:`PairingWindow` (what the daemon needs from the

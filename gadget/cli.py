@@ -1,22 +1,21 @@
 """Keyboard-side commands: `sttkb gadget up|down|status`, `sttkb type ...` (USB) and `sttkb bt ...`, `sttkb check`
-(Bluetooth, registered from gadget.ble.cli)."""
+(Bluetooth, registered from sttkb.gadget.ble.cli)."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import sys
 from typing import Callable
 
-from gadget import factory
-from gadget.ble import cli as ble_cli
-from gadget.errors import Error, HostDisconnected
-from gadget.keymap import get_keymap
-from gadget.keystrokes import UNMAPPABLE_POLICIES, plan_text, text_to_reports
-from gadget.typist import Typist
+from sttkb.gadget import factory
+from sttkb.gadget.ble import cli as ble_cli
+from sttkb.gadget.errors import Error, HostDisconnected
+from sttkb.gadget.keymap import get_keymap
+from sttkb.gadget.keystrokes import UNMAPPABLE_POLICIES, plan_text, text_to_reports
+from sttkb.gadget.typist import Typist
 
-#: Set by the composition root (device.cli): hand TEXT to the running daemon (args: text, config path) and
+#: Set by the composition root (sttkb.cli): hand TEXT to the running daemon (args: text, config path) and
 #: return its reply, or None when no daemon runs. gadget/ itself knows nothing of the daemon.
 daemon_typer: Callable[[str, str | None], dict | None] | None = None
 
@@ -58,7 +57,7 @@ def register(sub) -> None:
 
 
 def _config(args):
-    from device.config import load_config
+    from sttkb.config import load_config
     return load_config(getattr(args, "config", None))
 
 

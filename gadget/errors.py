@@ -6,7 +6,7 @@ everything else (a bad layout name, a missing gadget), which is a configuration 
 
 from __future__ import annotations
 
-from device.errors import SttkbError
+from sttkb.errors import SttkbError
 
 
 class Error(SttkbError):

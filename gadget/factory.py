@@ -5,14 +5,14 @@ Used by ``sttkb type``/``sttkb gadget`` and by the daemon (through device/cli, t
 
 from __future__ import annotations
 
-from gadget.typist import Typist
-from gadget.usb.configfs import GadgetSpec, UsbGadget
-from gadget.usb.hidg import HidgTransport
-from gadget.virtual import VirtualTransport
+from sttkb.gadget.typist import Typist
+from sttkb.gadget.usb.configfs import GadgetSpec, UsbGadget
+from sttkb.gadget.usb.hidg import HidgTransport
+from sttkb.gadget.virtual import VirtualTransport
 
 
 def gadget_spec(usb) -> GadgetSpec:
-    """A :class:`GadgetSpec` from ``[usb]`` settings (device.config.keyboard.UsbSettings)."""
+    """A :class:`GadgetSpec` from ``[usb]`` settings (sttkb.config.keyboard.UsbSettings)."""
     return GadgetSpec(name=usb.gadget_name, vendor_id=usb.vendor_id, product_id=usb.product_id,
                       manufacturer=usb.manufacturer, product=usb.product, serial=usb.serial,
                       country_code=usb.country_code, max_power_ma=usb.max_power_ma,
@@ -28,7 +28,7 @@ def usb_transport(usb, *, sysfs_root: str = "/sys") -> HidgTransport:
 
 
 def usb_typist(keyboard, usb, *, sysfs_root: str = "/sys") -> Typist:
-    """The USB keyboard (implements device.keyboard.Keyboard): a Typist over /dev/hidg0."""
+    """The USB keyboard (implements sttkb.keyboard.Keyboard): a Typist over /dev/hidg0."""
     return Typist(usb_transport(usb, sysfs_root=sysfs_root), keyboard.layout, keyboard.unmappable,
                   keyboard.key_delay_ms / 1000.0)
 

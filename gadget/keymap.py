@@ -22,9 +22,9 @@ from pathlib import Path
 
 from xkbcommon import xkb
 
-from gadget import hid_usage
-from gadget.errors import LayoutError
-from gadget.reports import MOD_LEFT_SHIFT, MOD_RIGHT_ALT, Stroke
+from sttkb.gadget import hid_usage
+from sttkb.gadget.errors import LayoutError
+from sttkb.gadget.reports import MOD_LEFT_SHIFT, MOD_RIGHT_ALT, Stroke
 
 log = logging.getLogger(__name__)
 

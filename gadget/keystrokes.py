@@ -19,10 +19,10 @@ from typing import Iterable
 
 from anyascii import anyascii
 
-from gadget import hid_usage
-from gadget.errors import UnmappableError
-from gadget.keymap import Keymap
-from gadget.reports import MOD_LEFT_CTRL, MOD_LEFT_SHIFT, ReportSequencer, Stroke
+from sttkb.gadget import hid_usage
+from sttkb.gadget.errors import UnmappableError
+from sttkb.gadget.keymap import Keymap
+from sttkb.gadget.reports import MOD_LEFT_CTRL, MOD_LEFT_SHIFT, ReportSequencer, Stroke
 
 UNMAPPABLE_POLICIES = ("transliterate", "skip", "linux-unicode")
 

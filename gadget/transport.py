@@ -1,7 +1,7 @@
 """The Transport protocol: where 8-byte boot keyboard reports go (USB /dev/hidg0, BLE GATT, a virtual decoder).
 
 Only transports do I/O. A transport never counts a report as delivered unless the host took it; if the host is
-gone it raises :class:`gadget.errors.HostDisconnected` and the typist pauses and retries the same report later.
+gone it raises :class:`sttkb.gadget.errors.HostDisconnected` and the typist pauses and retries the same report later.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class Transport(Protocol):
         ...
 
     def send(self, report: bytes) -> None:
-        """Deliver one 8-byte report or raise :class:`~gadget.errors.HostDisconnected` (then it was NOT sent)."""
+        """Deliver one 8-byte report or raise :class:`~sttkb.gadget.errors.HostDisconnected` (then it was NOT sent)."""
         ...
 
     def leds(self) -> int:

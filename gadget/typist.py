@@ -19,11 +19,11 @@ import logging
 import threading
 import time
 
-from gadget.errors import Error, HostDisconnected, UnmappableError
-from gadget.keymap import Keymap, get_keymap
-from gadget.keystrokes import UNMAPPABLE_POLICIES, CharKeys, Plan, plan_reports, plan_text
-from gadget.reports import ALL_KEYS_UP, ReportSequencer, key_report
-from gadget.transport import LED_CAPS_LOCK, Transport
+from sttkb.gadget.errors import Error, HostDisconnected, UnmappableError
+from sttkb.gadget.keymap import Keymap, get_keymap
+from sttkb.gadget.keystrokes import UNMAPPABLE_POLICIES, CharKeys, Plan, plan_reports, plan_text
+from sttkb.gadget.reports import ALL_KEYS_UP, ReportSequencer, key_report
+from sttkb.gadget.transport import LED_CAPS_LOCK, Transport
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class _Job:
 
 
 class Typist:
-    """Types texts through a :class:`~gadget.transport.Transport` in the host's ``layout``.
+    """Types texts through a :class:`~sttkb.gadget.transport.Transport` in the host's ``layout``.
 
     ``key_delay_s`` is the pause after each report (seconds; 0 = as fast as the transport takes them).
     ``retry_interval_s`` is how often a paused typist asks the transport whether the host is back.

@@ -1,7 +1,7 @@
 """A host in software: decode key events or HID reports back to text with xkbcommon, the way a Linux desktop does.
 
 :class:`HostDecoder` takes Linux key events (down/up/repeat) and produces text through the host layout's XKB
-state and the Compose table (dead keys). :class:`VirtualTransport` is a :class:`gadget.transport.Transport` that
+state and the Compose table (dead keys). :class:`VirtualTransport` is a :class:`sttkb.gadget.transport.Transport` that
 feeds every report into a HostDecoder — used by ``sttkb run --simulate``, ``sttkb type --transport virtual`` and
 the tests. It can also be "unplugged" to exercise the typist's pause/resume.
 """
@@ -13,11 +13,11 @@ import threading
 
 from xkbcommon import xkb
 
-from gadget import hid_usage
-from gadget.errors import HostDisconnected
-from gadget.keymap import COMPOSE_LOCALE, XKB_MODEL, XKB_RULES, parse_layout
-from gadget.reports import REPORT_LENGTH
-from gadget.transport import LED_CAPS_LOCK, LED_NUM_LOCK, LED_SCROLL_LOCK
+from sttkb.gadget import hid_usage
+from sttkb.gadget.errors import HostDisconnected
+from sttkb.gadget.keymap import COMPOSE_LOCALE, XKB_MODEL, XKB_RULES, parse_layout
+from sttkb.gadget.reports import REPORT_LENGTH
+from sttkb.gadget.transport import LED_CAPS_LOCK, LED_NUM_LOCK, LED_SCROLL_LOCK
 
 log = logging.getLogger(__name__)
 

@@ -24,5 +24,5 @@ def model_store_dir() -> Path:
 @pytest.fixture(scope="session")
 def default_model(model_store_dir) -> Path:
     """Path to the embedded default model (tiny.en q8_0 ggml), imported from the PyPI package once."""
-    from device.models.default import ensure_default_model
+    from sttkb.models.default import ensure_default_model
     return ensure_default_model(model_store_dir)

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from device.asr.errors import ModelLoadError, ModelSettingsError
-from device.asr.guard import detect_loop, max_tokens_for
-from device.audio import SAMPLE_RATE
-from device.audio.segment import Segment
-from device.config.asr import AsrSettings
-from device.errors import SttkbError
+from sttkb.asr.errors import ModelLoadError, ModelSettingsError
+from sttkb.asr.guard import detect_loop, max_tokens_for
+from sttkb.audio import SAMPLE_RATE
+from sttkb.audio.segment import Segment
+from sttkb.config.asr import AsrSettings
+from sttkb.errors import SttkbError
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def default_model_factory(model_path: str, **params):
     """
     from pywhispercpp.model import Model
 
-    from device.models.validate import check_loadable
+    from sttkb.models.validate import check_loadable
     check_loadable(Path(model_path))
     return Model(model_path, redirect_whispercpp_logs_to=None, **params)
 
@@ -253,7 +253,7 @@ class WhisperEngine:
         return text, spent, bool(text) and self._ran_out_of_tokens()
 
     def transcribe(self, segment: Segment | np.ndarray, prompt: str = "") -> AsrResult:
-        """Decode one segment (or raw 16 kHz float32 samples). ``prompt``: see :mod:`device.asr.prompt`.
+        """Decode one segment (or raw 16 kHz float32 samples). ``prompt``: see :mod:`sttkb.asr.prompt`.
 
         A decode that is mostly loop, or that runs out of its token budget (a runaway the guard cannot see yet,
         e.g. a whole sentence repeated once and cut off), is decoded once more with temperature; if that fails

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from device.errors import SttkbError
+from sttkb.errors import SttkbError
 
 
 class Error(SttkbError):

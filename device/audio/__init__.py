@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from device.errors import SttkbError
+from sttkb.errors import SttkbError
 
 SAMPLE_RATE = 16000
 """The rate everything after the sources works at (hertz): what whisper.cpp expects."""

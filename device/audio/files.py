@@ -9,7 +9,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from device.audio import SAMPLE_RATE, AudioFileError
+from sttkb.audio import SAMPLE_RATE, AudioFileError
 
 
 def to_mono_16k(audio: np.ndarray, rate: int) -> np.ndarray:

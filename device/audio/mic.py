@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from device.audio import SAMPLE_RATE, MicError
-from device.audio.levels import from_int16_bytes
-from device.config.audio import AudioSettings
+from sttkb.audio import SAMPLE_RATE, MicError
+from sttkb.audio.levels import from_int16_bytes
+from sttkb.config.audio import AudioSettings
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def _supports(pa, device: InputDevice, rate: int, channels: int) -> bool:
 
 
 class MicSource:
-    """A PortAudio input stream as an :class:`~device.audio.sources.AudioSource` (16 kHz mono float32 chunks).
+    """A PortAudio input stream as an :class:`~sttkb.audio.sources.AudioSource` (16 kHz mono float32 chunks).
 
     ``pa_factory`` builds the ``pyaudio.PyAudio`` object (tests pass a fake: there is no microphone in CI).
     """

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from device.audio import SAMPLE_RATE
+from sttkb.audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,7 +1,7 @@
 """Audio sources: anything that yields 16 kHz mono float32 chunks until the stream ends or ``stop()`` is called.
 
 ``FileSource`` hands a file over as fast as the consumer takes it; ``RealtimeFileSource`` replays it at 1x speed
-(simulate mode, latency benchmark). ``device.audio.mic.MicSource`` is the microphone.
+(simulate mode, latency benchmark). ``sttkb.audio.mic.MicSource`` is the microphone.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
-from device.audio import SAMPLE_RATE
-from device.audio.files import read_audio
+from sttkb.audio import SAMPLE_RATE
+from sttkb.audio.files import read_audio
 
 CHUNK_S = 0.03
 """Chunk length the file sources hand out (seconds): one VAD frame."""

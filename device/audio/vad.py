@@ -34,10 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad
 
-from device.audio import SAMPLE_RATE
-from device.audio.levels import SILENCE_DBFS, rms_dbfs, to_int16_bytes
-from device.audio.segment import Segment
-from device.config.audio import VadSettings
+from sttkb.audio import SAMPLE_RATE
+from sttkb.audio.levels import SILENCE_DBFS, rms_dbfs, to_int16_bytes
+from sttkb.audio.segment import Segment
+from sttkb.config.audio import VadSettings
 
 log = logging.getLogger(__name__)
 

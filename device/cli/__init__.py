@@ -11,18 +11,18 @@ import importlib
 import logging
 import sys
 
-from device import __version__
-from device.errors import SttkbError
+from sttkb import __version__
+from sttkb.errors import SttkbError
 
-# Command groups, in help order. ``gadget.cli`` is the keyboard side (gadget, type, bt, check); this CLI is the
+# Command groups, in help order. ``sttkb.gadget.cli`` is the keyboard side (gadget, type, bt, check); this CLI is the
 # composition root, the one place that wires device/ to gadget/.
 COMMAND_MODULES = (
-    "device.cli.transcribe",   # transcribe, dictate
-    "device.cli.model",        # model import/list/use/remove
-    "device.cli.daemon",       # run, status, listen, stop, history, retype
-    "device.cli.bench",        # bench
-    "device.cli.config",       # config check/example
-    "gadget.cli",              # gadget up/down/status, type, bt ..., check
+    "sttkb.cli.transcribe",   # transcribe, dictate
+    "sttkb.cli.model",        # model import/list/use/remove
+    "sttkb.cli.daemon",       # run, status, listen, stop, history, retype
+    "sttkb.cli.bench",        # bench
+    "sttkb.cli.config",       # config check/example
+    "sttkb.gadget.cli",              # gadget up/down/status, type, bt ..., check
 )
 
 
@@ -43,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _wire_type_to_daemon() -> None:
     """`sttkb type TEXT` goes through the running daemon when there is one (it owns the keyboard)."""
-    import gadget.cli
-    from device.cli.daemon import send_to_daemon
+    import sttkb.gadget.cli
+    from sttkb.cli.daemon import send_to_daemon
 
-    gadget.cli.daemon_typer = lambda text, config: send_to_daemon("type", text=text, config_path=config)
+    sttkb.gadget.cli.daemon_typer = lambda text, config: send_to_daemon("type", text=text, config_path=config)
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:

@@ -11,7 +11,7 @@ Every measurement runs in a child process (clean peak RSS per model, no library 
    pywhispercpp calls on the same segments with the same decoding parameters and no prompt, and with the prompts
    the chain used (what is left is the chain's own code: VAD, guard, text pipeline, plumbing).
 4. WER per quant type (the models are converted from the embedded tiny.en into a temporary store).
-   Normalizer: device.models.wer (NFKC, lower case, punctuation removed, numbers not rewritten).
+   Normalizer: sttkb.models.wer (NFKC, lower case, punctuation removed, numbers not rewritten).
 5. Peak RSS of each child (the daemon's footprint with that model).
 """
 
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from device.errors import SttkbError
+from sttkb.errors import SttkbError
 
 if TYPE_CHECKING:  # numpy is imported where it is used: every `sttkb` command loads this module
     import numpy as np
@@ -52,8 +52,8 @@ def default_recording(repeats: int = 4) -> tuple[np.ndarray, str]:
     import numpy as np
     """The model-validation reference clip (espeak-ng, 8 s, two sentences) said ``repeats`` times with 1.5 s
     pauses: a 35 s dictation, as 16 kHz samples and its text."""
-    from device.audio.files import read_audio
-    from device.models.validate import reference_clip
+    from sttkb.audio.files import read_audio
+    from sttkb.models.validate import reference_clip
     path, text = reference_clip()
     clip = read_audio(path)
     rng = np.random.default_rng(0)
@@ -66,7 +66,7 @@ def default_recording(repeats: int = 4) -> tuple[np.ndarray, str]:
 
 def cut_after_speech(audio: np.ndarray) -> np.ndarray:
     """Trim the recording to ``TAIL_AFTER_SPEECH_S`` after the last speech the VAD finds."""
-    from device.audio.vad import Segmenter
+    from sttkb.audio.vad import Segmenter
     seg = Segmenter()
     segments = seg.feed(audio) + seg.flush()
     if not segments:
@@ -89,13 +89,12 @@ def child_sttkb(job: dict) -> dict:
     """One model through the chain: streaming (real time, optional), batch, CPU vs raw, WER, peak RSS."""
     import numpy as np
 
-    from device.asr.engine import WhisperEngine
-    from device.audio.files import read_audio
-    from device.audio.sources import ArraySource
-    from device.chain import Transcriber
-    from device.config import Config, load_config
-    from device.config.asr import AsrSettings
-    from device.models.wer import word_error_rate
+    from sttkb.asr.engine import WhisperEngine
+    from sttkb.audio.files import read_audio
+    from sttkb.audio.sources import ArraySource
+    from sttkb.chain import Transcriber
+    from sttkb.config import Config, load_config
+    from sttkb.models.wer import word_error_rate
     from dataclasses import replace
 
     config = load_config(job["config"]) if job.get("config") else Config()
@@ -166,10 +165,10 @@ def child_whole_file(job: dict) -> dict:
     """Raw pywhispercpp the naive way: the whole recording in one call with its default parameters."""
     from pywhispercpp.model import Model
 
-    from device.asr.engine import install_cpp_log_handler
-    from device.audio.files import read_audio
-    from device.models.validate import check_loadable
-    from device.models.wer import word_error_rate
+    from sttkb.asr.engine import install_cpp_log_handler
+    from sttkb.audio.files import read_audio
+    from sttkb.models.validate import check_loadable
+    from sttkb.models.wer import word_error_rate
     install_cpp_log_handler()
     audio = read_audio(job["audio"])
     check_loadable(Path(job["model_path"]))
@@ -190,8 +189,8 @@ def child_faster_whisper(job: dict) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from faster_whisper import WhisperModel
 
-    from device.audio.files import read_audio
-    from device.models.wer import word_error_rate
+    from sttkb.audio.files import read_audio
+    from sttkb.models.wer import word_error_rate
     audio = read_audio(job["audio"])
     t = time.perf_counter()
     model = WhisperModel(str(job["ct2_dir"]), device="cpu", compute_type="int8", cpu_threads=job["threads"])
@@ -221,7 +220,7 @@ def child_main() -> None:
 
 
 def run_child(job: dict, timeout_s: float = 1800.0) -> dict:
-    cmd = [sys.executable, "-c", "from device.cli.bench import child_main; child_main()"]
+    cmd = [sys.executable, "-c", "from sttkb.cli.bench import child_main; child_main()"]
     run = subprocess.run(cmd, input=json.dumps(job), capture_output=True, text=True, timeout=timeout_s)
     if run.returncode != 0:
         raise BenchError(f"benchmark step {job.get('kind')} {job.get('model', '')} failed:\n{run.stderr[-2000:]}")
@@ -236,10 +235,10 @@ def faster_whisper_installed() -> bool:
 # -- models ------------------------------------------------------------------------------------------------
 def quant_models(quants: list[str], work: Path, store_dir: str | None) -> dict[str, Path]:
     """q8_0 from the store's embedded default; the other quants converted from the same source into ``work``."""
-    from device.models.default import DEFAULT_QUANT, embedded_source, ensure_default_model
-    from device.models.importer import import_model
-    from device.models.quant import Quant
-    from device.models.store import ModelStore
+    from sttkb.models.default import DEFAULT_QUANT, embedded_source, ensure_default_model
+    from sttkb.models.importer import import_model
+    from sttkb.models.quant import Quant
+    from sttkb.models.store import ModelStore
     out: dict[str, Path] = {}
     temp_store = ModelStore(work / "models")
     for q in quants:
@@ -303,7 +302,7 @@ def format_report(main: dict, per_quant: dict[str, dict], fw: dict | None, machi
         d = 100 * (per_quant["q8_0"]["wer"] - per_quant["f16"]["wer"])
         lines.append(f"  q8_0 - f16 WER = {d:+.1f} points (target <= +0.5)")
     lines.append("")
-    lines.append("WER normalizer: NFKC, lower case, punctuation removed, numbers not rewritten (device.models.wer).")
+    lines.append("WER normalizer: NFKC, lower case, punctuation removed, numbers not rewritten (sttkb.models.wer).")
     return "\n".join(lines)
 
 
@@ -324,9 +323,9 @@ def machine_description() -> str:
 
 # -- the command -------------------------------------------------------------------------------------------
 def cmd_bench(args) -> int:
-    from device.audio.files import read_audio, write_wav
-    from device.config import load_config
-    from device.models.default import embedded_source
+    from sttkb.audio.files import read_audio, write_wav
+    from sttkb.config import load_config
+    from sttkb.models.default import embedded_source
 
     config = load_config(args.config)
     threads = args.threads or len(os.sched_getaffinity(0))

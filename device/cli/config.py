@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from device.config import DEFAULT_PATH, EXAMPLE_PATH, load_config
+from sttkb.config import DEFAULT_PATH, EXAMPLE_PATH, load_config
 
 
 def register(sub) -> None:

@@ -1,7 +1,7 @@
 """``sttkb run | status | listen | stop | history | retype | reload``: the daemon and its control socket.
 
 This module is the composition root of the box: it is the one place that builds gadget keyboards, the
-microphone, the transcriber, the button and the LED, and hands them to :class:`device.daemon.service.Daemon`.
+microphone, the transcriber, the button and the LED, and hands them to :class:`sttkb.daemon.service.Daemon`.
 
 For other commands: :func:`notify_daemon_model` (after ``sttkb model use``) and :func:`send_to_daemon`
 (``sttkb type`` sends its text to a running daemon, else types directly).
@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from device.errors import SttkbError
+from sttkb.errors import SttkbError
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +26,17 @@ log = logging.getLogger(__name__)
 # -- helpers other commands use -------------------------------------------------------------------------------
 def _socket_setting(config_path: str | None = None) -> str:
     try:
-        from device.config import load_config
+        from sttkb.config import load_config
         return load_config(config_path).daemon.control_socket
     except SttkbError:
-        from device.daemon.control import DEFAULT_PATH
+        from sttkb.daemon.control import DEFAULT_PATH
         return DEFAULT_PATH
 
 
 def send_to_daemon(cmd: str, *, config_path: str | None = None, timeout: float = 30.0, **args) -> dict | None:
     """Send a control command; None when no daemon runs (the caller then acts by itself).
-    Raises :class:`device.daemon.control.CommandFailed` when the daemon says no."""
-    from device.daemon.control import DaemonNotRunning, request
+    Raises :class:`sttkb.daemon.control.CommandFailed` when the daemon says no."""
+    from sttkb.daemon.control import DaemonNotRunning, request
     try:
         return request(cmd, configured=_socket_setting(config_path), timeout=timeout, **args)
     except DaemonNotRunning:
@@ -46,7 +46,7 @@ def send_to_daemon(cmd: str, *, config_path: str | None = None, timeout: float =
 def notify_daemon_model(name: str, *, config_path: str | None = None) -> str:
     """After ``sttkb model use NAME``: ask a running daemon to load NAME (it keeps the old model if the new one
     fails). Returns a line for the user; raises SttkbError when the daemon could not load it."""
-    from device.daemon.control import CommandFailed
+    from sttkb.daemon.control import CommandFailed
     try:
         reply = send_to_daemon("model_use", name=name, config_path=config_path, timeout=600)
     except CommandFailed as e:
@@ -57,7 +57,7 @@ def notify_daemon_model(name: str, *, config_path: str | None = None) -> str:
 
 
 def _request(args, cmd: str, timeout: float = 30.0, **kw) -> dict:
-    from device.daemon.control import request
+    from sttkb.daemon.control import request
     return request(cmd, path=getattr(args, "control", None), configured=_socket_setting(args.config),
                    timeout=timeout, **kw)
 
@@ -100,7 +100,7 @@ def cmd_reload(args) -> int:
 
 
 def cmd_history(args) -> int:
-    from device.daemon.journal import JournalError, read_entries, readable_path
+    from sttkb.daemon.journal import JournalError, read_entries, readable_path
     reply = send_to_daemon("history", config_path=args.config, limit=args.limit) if not args.file else None
     if reply is not None:
         if reply.get("journal") is None:
@@ -136,12 +136,12 @@ def _resolve_model(config, name: str | None) -> Path:
         if not path.is_file():
             raise SttkbError(f"{path}: no such model file")
         return path
-    from device.models.store import ModelStore
+    from sttkb.models.store import ModelStore
     return ModelStore(config.models.store or None).resolve(name or config.models.name or None)
 
 
 def _make_transcriber(config, model_path: Path):
-    from device.chain import Transcriber
+    from sttkb.chain import Transcriber
     t = Transcriber(config, model_path)
     warm = getattr(t, "warm_up", None)
     if warm:
@@ -151,23 +151,23 @@ def _make_transcriber(config, model_path: Path):
 
 def _build_keyboards(config, simulate: bool):
     """(keyboard, pairing window or None, virtual transport or None)."""
-    from gadget.typist import Typist
+    from sttkb.gadget.typist import Typist
     kb = config.keyboard
     delay = kb.key_delay_ms / 1000
     if simulate:
-        from gadget.virtual import VirtualTransport
+        from sttkb.gadget.virtual import VirtualTransport
         transport = VirtualTransport(kb.layout)
         return Typist(transport, kb.layout, kb.unmappable, delay), None, transport
     keyboards, pairing = [], None
     if config.usb.enabled and kb.transport in ("auto", "usb"):
-        from gadget.usb.hidg import HidgTransport
+        from sttkb.gadget.usb.hidg import HidgTransport
         keyboards.append(Typist(HidgTransport(config.usb.hidg_device, udc=config.usb.udc,
                                               write_timeout_s=config.usb.write_timeout_s),
                                 kb.layout, kb.unmappable, delay))
     if config.bluetooth.enabled and kb.transport in ("auto", "bluetooth"):
         try:
-            from gadget.ble.keyboard import BleKeyboard
-            from gadget.ble.transport import BleTransport
+            from sttkb.gadget.ble.keyboard import BleKeyboard
+            from sttkb.gadget.ble.transport import BleTransport
             ble = BleKeyboard(config.bluetooth).start()
             keyboards.append(Typist(BleTransport(ble), kb.layout, kb.unmappable, delay))
             pairing = ble
@@ -179,7 +179,7 @@ def _build_keyboards(config, simulate: bool):
         raise SttkbError("no keyboard: enable [usb] or [bluetooth] and check [keyboard] transport")
     if len(keyboards) == 1:
         return keyboards[0], pairing, None
-    from device.keyboard import FirstConnectedKeyboard
+    from sttkb.keyboard import FirstConnectedKeyboard
     return FirstConnectedKeyboard(keyboards), pairing, None
 
 
@@ -214,7 +214,7 @@ class _HostPrinter:
 
 def _drive_gestures(daemon_stop: threading.Event, pin, edges_source, *, start: float, pair_hold_s: float) -> None:
     """Simulate: press and release gpiozero's mock pin at the scripted times (the real gesture code runs)."""
-    from device.daemon.gestures_script import GestureScriptError, parse_line
+    from sttkb.daemon.gestures_script import GestureScriptError, parse_line
     if isinstance(edges_source, list):
         items = iter(edges_source)
     else:  # stdin, read live
@@ -249,13 +249,13 @@ def _gpio(key: str, pin: str, build):
 
 
 def cmd_run(args) -> int:
-    from device.config import load_config
-    from device.daemon.button import ButtonGestures, make_pin_factory
-    from device.daemon.control import ControlError, ControlServer
-    from device.daemon.journal import Journal
-    from device.daemon.led import LogLed, StatusLed
-    from device.daemon.notify import Notifier
-    from device.daemon.service import Daemon, Parts
+    from sttkb.config import load_config
+    from sttkb.daemon.button import ButtonGestures, make_pin_factory
+    from sttkb.daemon.control import ControlError, ControlServer
+    from sttkb.daemon.journal import Journal
+    from sttkb.daemon.led import LogLed, StatusLed
+    from sttkb.daemon.notify import Notifier
+    from sttkb.daemon.service import Daemon, Parts
 
     config = load_config(args.config)
     simulate = args.simulate
@@ -267,7 +267,7 @@ def cmd_run(args) -> int:
         raise SttkbError("--gestures only works with --simulate (the box has a real button)")
     edges = None
     if args.gestures and args.gestures != "-":
-        from device.daemon.gestures_script import parse_script
+        from sttkb.daemon.gestures_script import parse_script
         try:
             text = Path(args.gestures).read_text(encoding="utf-8")
         except OSError as e:
@@ -275,7 +275,7 @@ def cmd_run(args) -> int:
         edges = parse_script(text, pair_hold_s=config.button.pair_hold_s)
 
     if simulate:
-        from device.audio.sources import FileSource
+        from sttkb.audio.sources import FileSource
         FileSource(args.audio)  # a bad file fails here, with the audio package's clear message, before the model
     model_path = _resolve_model(config, args.model)
     model_name = model_path.stem if args.model else (config.models.name or model_path.stem)
@@ -287,14 +287,14 @@ def cmd_run(args) -> int:
         return _make_transcriber(config, path), name
 
     if simulate:
-        from device.audio.sources import FileSource
+        from sttkb.audio.sources import FileSource
         audio_path = args.audio
 
         def open_mic():
             return FileSource(audio_path, realtime=True)
     else:
         def open_mic():
-            from device.audio.mic import MicSource
+            from sttkb.audio.mic import MicSource
             return MicSource(config.audio)
 
     keyboard, pairing, virtual = _build_keyboards(config, simulate)
@@ -310,7 +310,7 @@ def cmd_run(args) -> int:
     elif not simulate:
         log.info("no status LED ([led] pin is empty): the state shows in `sttkb status` and this log")
     if config.led.feedback_sounds:
-        from device.daemon.sounds import FeedbackSounds, SoundingLed
+        from sttkb.daemon.sounds import FeedbackSounds, SoundingLed
         led = SoundingLed(led, FeedbackSounds())
     daemon = Daemon(config, Parts(
         keyboard=keyboard, transcriber=transcriber, open_mic=open_mic, load_model=load_model,

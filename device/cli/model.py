@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from device.errors import SttkbError
+from sttkb.errors import SttkbError
 
 log = logging.getLogger(__name__)
 
@@ -15,10 +15,10 @@ QUANTS = ("f16", "q8_0", "q5_1", "q5_0", "q4_0")
 
 
 def _store(args):
-    from device.models.store import ModelStore
+    from sttkb.models.store import ModelStore
     if getattr(args, "store", None):
         return ModelStore(args.store)
-    from device.config import load_config
+    from sttkb.config import load_config
     return ModelStore(load_config(args.config).models.store or None)
 
 
@@ -38,8 +38,8 @@ def _size(n: int) -> str:
 
 
 def cmd_import(args) -> int:
-    from device.models.importer import import_model
-    from device.models.quant import Quant
+    from sttkb.models.importer import import_model
+    from sttkb.models.quant import Quant
     store = _store(args)
     check = None
     if args.check:
@@ -79,7 +79,7 @@ def cmd_list(args) -> int:
 
 
 def _default_name() -> str:
-    from device.models.default import DEFAULT_NAME
+    from sttkb.models.default import DEFAULT_NAME
     return DEFAULT_NAME
 
 
@@ -87,7 +87,7 @@ def cmd_use(args) -> int:
     store = _store(args)
     store.use(args.name)
     print(f"now using {args.name} ({store.model_path(args.name)})")
-    from device.cli.daemon import notify_daemon_model
+    from sttkb.cli.daemon import notify_daemon_model
     print(notify_daemon_model(args.name, config_path=args.config))
     return 0
 

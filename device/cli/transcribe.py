@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from device.errors import SttkbError
+from sttkb.errors import SttkbError
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def stdout_sink(text: str) -> None:
 
 def load(args):
     """(config, model path) from ``--config`` / ``--model``: a store name, a .bin path, or the configured one."""
-    from device.config import load_config
+    from sttkb.config import load_config
     config = load_config(args.config)
     model = getattr(args, "model", None)
     if model and (Path(model).suffix == ".bin" or "/" in model):
@@ -31,21 +31,21 @@ def load(args):
         if not path.is_file():
             raise SttkbError(f"{path}: no such model file (give a ggml .bin, or a name from `sttkb model list`)")
         return config, path
-    from device.models.store import ModelStore
+    from sttkb.models.store import ModelStore
     return config, ModelStore(config.models.store or None).resolve(model or config.models.name or None)
 
 
 def make_transcriber(config, model_path, *, warm_up: bool = True):
     """``warm_up``: one throw-away decode so the first phrase of a live dictation is quick; a file transcribed
     once gains nothing from it (on a Pi it costs seconds)."""
-    from device.chain import Transcriber
+    from sttkb.chain import Transcriber
     log.info("loading %s", model_path)
     return Transcriber(config, model_path, warm_up=warm_up)
 
 
 # -- transcribe --------------------------------------------------------------------------------------------
 def cmd_transcribe(args) -> int:
-    from device.audio.sources import FileSource
+    from sttkb.audio.sources import FileSource
     config, model_path = load(args)
     source = FileSource(args.file)          # decode errors surface before the model loads
     transcriber = make_transcriber(config, model_path, warm_up=False)
@@ -67,9 +67,9 @@ def cmd_transcribe(args) -> int:
 # -- dictate -----------------------------------------------------------------------------------------------
 def open_source(args, config):
     if args.file:
-        from device.audio.sources import FileSource
+        from sttkb.audio.sources import FileSource
         return FileSource(args.file, realtime=args.realtime)
-    from device.audio.mic import MicSource
+    from sttkb.audio.mic import MicSource
     settings = config.audio
     if args.device is not None:
         from dataclasses import replace
@@ -113,7 +113,7 @@ def dictate(args, sink: Sink = stdout_sink) -> int:
 
 def cmd_dictate(args) -> int:
     if args.list_devices:
-        from device.audio.mic import _pyaudio, list_input_devices
+        from sttkb.audio.mic import _pyaudio, list_input_devices
         pa = _pyaudio()
         try:
             devices = list_input_devices(pa)
@@ -135,8 +135,8 @@ def cmd_dictate(args) -> int:
 
 def _dictate_to_keyboard(args) -> int:
     """Type each piece as it comes, through the gadget side (this CLI is the composition root)."""
-    from device.config import load_config
-    from gadget import factory
+    from sttkb.config import load_config
+    from sttkb.gadget import factory
 
     config = load_config(args.config)
     transport = None

@@ -10,12 +10,12 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.config.asr import AsrSettings, ModelSettings
-from device.config.audio import AudioSettings, VadSettings
-from device.config.box import ButtonSettings, DaemonSettings, JournalSettings, LedSettings
-from device.config.keyboard import BluetoothSettings, KeyboardSettings, UsbSettings
-from device.config.schema import ConfigError, build
-from device.config.text import TextSettings
+from sttkb.config.asr import AsrSettings, ModelSettings
+from sttkb.config.audio import AudioSettings, VadSettings
+from sttkb.config.box import ButtonSettings, DaemonSettings, JournalSettings, LedSettings
+from sttkb.config.keyboard import BluetoothSettings, KeyboardSettings, UsbSettings
+from sttkb.config.schema import ConfigError, build
+from sttkb.config.text import TextSettings
 
 __all__ = ["Config", "ConfigError", "load_config", "DEFAULT_PATH", "EXAMPLE_PATH"]
 

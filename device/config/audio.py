@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from device.config.schema import setting
+from sttkb.config.schema import setting
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import types
 import typing
 from typing import Any
 
-from device.errors import SttkbError
+from sttkb.errors import SttkbError
 
 
 class ConfigError(SttkbError, ValueError):

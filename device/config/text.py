@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from device.config.schema import setting
+from sttkb.config.schema import setting
 
 NUMBER_LANGUAGES = ("en", "fr", "es", "pt", "de", "nl", "da", "it")
 """Languages text2num converts (kept here so loading the config does not import text2num)."""

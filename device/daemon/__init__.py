@@ -2,10 +2,10 @@
 
 Modules: ``state`` (the transition table), ``service`` (the daemon loop), ``button`` (gestures), ``led``
 (patterns), ``journal`` (nothing said is lost), ``control`` (the unix control socket), ``notify`` (sd_notify).
-Nothing here imports ``gadget``: keyboards come in through :class:`device.keyboard.Keyboard`.
+Nothing here imports ``gadget``: keyboards come in through :class:`sttkb.keyboard.Keyboard`.
 """
 
-from device.errors import SttkbError
+from sttkb.errors import SttkbError
 
 
 class Error(SttkbError):

@@ -185,7 +185,7 @@ def make_pin_factory(name: str):
             from gpiozero.pins.native import NativeFactory
             return NativeFactory()
     except (ImportError, OSError, RuntimeError) as e:
-        from device.daemon import Error
+        from sttkb.daemon import Error
         raise Error(f"GPIO pin factory {name!r} cannot start: {e}. On a Pi 5 install python3-lgpio (or the "
                     f"lgpio wheel) and use 'lgpio'") from e
     raise ValueError(f"unknown pin factory {name!r}")

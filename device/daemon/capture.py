@@ -59,7 +59,7 @@ class SessionAudio:
         return 0  # the hub's queue is unbounded: a slow transcriber delays, never drops
 
     def chunks(self) -> Iterator[Chunk]:
-        """The :class:`device.audio.sources.AudioSource` view: the same as iterating."""
+        """The :class:`sttkb.audio.sources.AudioSource` view: the same as iterating."""
         return iter(self)
 
     @property
@@ -79,7 +79,7 @@ class SessionAudio:
 
 
 class CaptureHub:
-    """Owns the microphone. ``open_mic()`` returns a :class:`device.audio.sources.AudioSource` (``chunks()``,
+    """Owns the microphone. ``open_mic()`` returns a :class:`sttkb.audio.sources.AudioSource` (``chunks()``,
     ``stop()``) or any iterable of chunks; it raises OSError when there is no microphone."""
 
     def __init__(self, open_mic: Callable[[], Iterable[Chunk]], *, on_lost: Callable[[Exception | None], None],

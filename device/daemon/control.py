@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from device.daemon import Error
+from sttkb.daemon import Error
 
 log = logging.getLogger(__name__)
 

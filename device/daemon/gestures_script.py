@@ -14,7 +14,7 @@ From stdin (``-``) the time may be left out: the gesture happens when the line i
 
 from __future__ import annotations
 
-from device.daemon import Error
+from sttkb.daemon import Error
 
 TAP_DOWN_S = 0.08      # how long a scripted tap holds the button (seconds)
 TAP_GAP_S = 0.15       # gap between the presses of a double/triple (seconds)

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from device.daemon import Error
+from sttkb.daemon import Error
 
 log = logging.getLogger(__name__)
 

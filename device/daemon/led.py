@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from device.daemon.state import State
+from sttkb.daemon.state import State
 
 log = logging.getLogger(__name__)
 

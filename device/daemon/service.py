@@ -20,16 +20,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-from device.config import Config
-from device.daemon import Error
-from device.daemon.button import HOLD_END, HOLD_START, LONG_HOLD, PRESS, TAPS, Gesture
-from device.daemon.capture import CaptureHub, SessionAudio
-from device.daemon.journal import CANCELLED, TYPED, Journal, JournalError
-from device.daemon.led import pattern_for
-from device.daemon.notify import Notifier, watchdog_interval_s
-from device.daemon.state import ACTIONS, Event, IllegalTransition, State, transition
-from device.daemon.typing_tracker import Piece, TypingTracker
-from device.keyboard import Keyboard, PairingWindow
+from sttkb.config import Config
+from sttkb.daemon import Error
+from sttkb.daemon.button import HOLD_END, HOLD_START, LONG_HOLD, PRESS, TAPS, Gesture
+from sttkb.daemon.capture import CaptureHub, SessionAudio
+from sttkb.daemon.journal import CANCELLED, TYPED, Journal, JournalError
+from sttkb.daemon.led import pattern_for
+from sttkb.daemon.notify import Notifier, watchdog_interval_s
+from sttkb.daemon.state import ACTIONS, Event, IllegalTransition, State, transition
+from sttkb.daemon.typing_tracker import Piece, TypingTracker
+from sttkb.keyboard import Keyboard, PairingWindow
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ MIC_STALL_S = 2.0  # no audio for this long from an open microphone = it is gone
 
 
 class Transcriber(Protocol):
-    """What the daemon needs from ``device.chain.Transcriber``."""
+    """What the daemon needs from ``sttkb.chain.Transcriber``."""
 
     def stream(self, source: Iterable[Any]) -> Iterator[Any]:
         """Yield TextPiece-like objects (``.text``, ``.segment_end_s``) as segments finish."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-from device.daemon import Error
+from sttkb.daemon import Error
 
 
 class State(enum.Enum):

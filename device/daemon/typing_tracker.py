@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from device.keyboard import Keyboard
+from sttkb.keyboard import Keyboard
 
 log = logging.getLogger(__name__)
 

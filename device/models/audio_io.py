@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.models.errors import Error
+from sttkb.models.errors import Error
 
 SAMPLE_RATE = 16000
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from device.models.errors import CorruptModelError
-from device.models.hparams import HParams, expected_tensors
+from sttkb.models.errors import CorruptModelError
+from sttkb.models.hparams import HParams, expected_tensors
 
 TensorStream = Callable[[], Iterator[tuple[str, np.ndarray]]]
 """Yields (whisper.cpp name, array in PyTorch shape, any float dtype) once per call; arrays may be memory-mapped."""

@@ -8,10 +8,10 @@ from typing import BinaryIO
 from gguf.constants import GGMLQuantizationType
 from tqdm import tqdm
 
-from device.models.checkpoint import Checkpoint
-from device.models.ggml import write_ggml
-from device.models.hparams import expected_tensors
-from device.models.quant import Quant
+from sttkb.models.checkpoint import Checkpoint
+from sttkb.models.ggml import write_ggml
+from sttkb.models.hparams import expected_tensors
+from sttkb.models.quant import Quant
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from device.models.checkpoint import Checkpoint, check_complete, check_shape
-from device.models.errors import CorruptModelError, UnsupportedSourceError
-from device.models.hparams import HParams
-from device.models.vocab import load_vocab
+from sttkb.models.checkpoint import Checkpoint, check_complete, check_shape
+from sttkb.models.errors import CorruptModelError, UnsupportedSourceError
+from sttkb.models.hparams import HParams
+from sttkb.models.vocab import load_vocab
 
 SPEC_NAME = "WhisperSpec"
 _DTYPES = {0: "f32", 1: "int8", 2: "int16", 3: "int32", 4: "f16", 5: "bf16"}

@@ -7,10 +7,10 @@ import logging
 import sys
 from pathlib import Path
 
-from device.models.errors import Error
-from device.models.importer import import_model
-from device.models.quant import Quant
-from device.models.store import ModelStore
+from sttkb.models.errors import Error
+from sttkb.models.importer import import_model
+from sttkb.models.quant import Quant
+from sttkb.models.store import ModelStore
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import BinaryIO
 import numpy as np
 from gguf.constants import GGMLQuantizationType
 
-from device.models.errors import CorruptModelError, UnsupportedSourceError
-from device.models.hparams import HParams, expected_tensors
-from device.models.mel import mel_filters as standard_mel_filters
-from device.models.quant import Quant, decode, encode_chunks, ftype_label, tensor_nbytes, tensor_type
+from sttkb.models.errors import CorruptModelError, UnsupportedSourceError
+from sttkb.models.hparams import HParams, expected_tensors
+from sttkb.models.mel import mel_filters as standard_mel_filters
+from sttkb.models.quant import Quant, decode, encode_chunks, ftype_label, tensor_nbytes, tensor_type
 
 MAGIC = 0x67676D6C
 MAGIC_BYTES = struct.pack("<I", MAGIC)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from device.models.checkpoint import Checkpoint
-from device.models.ggml import GgmlFile, check_against_whisper_layout
-from device.models.hparams import expected_tensors
+from sttkb.models.checkpoint import Checkpoint
+from sttkb.models.ggml import GgmlFile, check_against_whisper_layout
+from sttkb.models.hparams import expected_tensors
 
 
 def read_ggml_checkpoint(path: Path) -> Checkpoint:

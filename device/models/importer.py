@@ -9,13 +9,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from device import __version__
-from device.models.convert import convert
-from device.models.errors import ModelExistsError
-from device.models.quant import Quant
-from device.models.sources import open_source
-from device.models.store import ModelStore, check_name, sha256_file
-from device.models.validate import validate_model
+from sttkb import __version__
+from sttkb.models.convert import convert
+from sttkb.models.errors import ModelExistsError
+from sttkb.models.quant import Quant
+from sttkb.models.sources import open_source
+from sttkb.models.store import ModelStore, check_name, sha256_file
+from sttkb.models.validate import validate_model
 
 log = logging.getLogger(__name__)
 

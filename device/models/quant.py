@@ -8,7 +8,7 @@ import numpy as np
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 from gguf.quants import dequantize, quantize
 
-from device.models.errors import UnsupportedSourceError
+from sttkb.models.errors import UnsupportedSourceError
 
 QNT_VERSION_FACTOR = 1000
 QNT_VERSION = 2
@@ -120,7 +120,7 @@ def decode(raw: np.ndarray, shape: tuple[int, ...], ggml_type: GGMLQuantizationT
 def check_tensor_types(f) -> None:
     """Raise CorruptModelError unless every tensor of the GgmlFile ``f`` has the type whisper.cpp expects for the
     file's ftype (it refuses, or misreads, anything else)."""
-    from device.models.errors import CorruptModelError
+    from sttkb.models.errors import CorruptModelError
     base = f.ftype % QNT_VERSION_FACTOR
     by_base = {q.value[2]: q for q in Quant}
     for name, t in f.tensors.items():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.models.errors import CorruptModelError, UnsupportedSourceError
+from sttkb.models.errors import CorruptModelError, UnsupportedSourceError
 
 _DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"), "F64": np.dtype("<f8")}
 MAX_HEADER = 100 << 20

@@ -6,9 +6,9 @@ import logging
 import zipfile
 from pathlib import Path
 
-from device.models.checkpoint import Checkpoint
-from device.models.errors import SourceNotFoundError, UnsupportedSourceError
-from device.models.ggml import GGUF_MAGIC, MAGIC_BYTES
+from sttkb.models.checkpoint import Checkpoint
+from sttkb.models.errors import SourceNotFoundError, UnsupportedSourceError
+from sttkb.models.ggml import GGUF_MAGIC, MAGIC_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def open_source(src: str | Path) -> Checkpoint:
     if path.is_file():
         head = _magic(path)
         if head[:4] == MAGIC_BYTES:
-            from device.models.ggml_source import read_ggml_checkpoint
+            from sttkb.models.ggml_source import read_ggml_checkpoint
             return read_ggml_checkpoint(path)
         if head[:4] == GGUF_MAGIC:
             raise UnsupportedSourceError(f"{path}: this is a GGUF file; whisper.cpp loads ggml .bin models, not "
@@ -68,16 +68,16 @@ def open_source(src: str | Path) -> Checkpoint:
     if not path.is_dir():
         raise UnsupportedSourceError(f"{path}: neither a file nor a directory")
     if (path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file():
-        from device.models.transformers import read_transformers
+        from sttkb.models.transformers import read_transformers
         return read_transformers(path)
     if (path / "model.bin").is_file():
         head = _magic(path / "model.bin")
         if _is_pickle(path / "model.bin", head):
             raise UnsupportedSourceError(PICKLE_MESSAGE.format(path=path / "model.bin"))
         if head[:4] == MAGIC_BYTES:
-            from device.models.ggml_source import read_ggml_checkpoint
+            from sttkb.models.ggml_source import read_ggml_checkpoint
             return read_ggml_checkpoint(path / "model.bin")
-        from device.models.ct2 import read_ct2
+        from sttkb.models.ct2 import read_ct2
         return read_ct2(path)
     pickled = [n for n in PICKLED_NAMES if (path / n).is_file()] + sorted(p.name for p in path.glob("*.pt"))
     if pickled:

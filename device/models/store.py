@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from device.models.errors import ModelExistsError, ModelInUseError, ModelNotFoundError, StoreError
+from sttkb.models.errors import ModelExistsError, ModelInUseError, ModelNotFoundError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ class ModelStore:
         current = self.current()
         if current:
             return self.model_path(current)
-        from device.models.default import ensure_default_model
+        from sttkb.models.default import ensure_default_model
         return ensure_default_model(self.root)
 
     # -- changing ------------------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from device.models.checkpoint import Checkpoint, check_complete, check_shape
-from device.models.errors import CorruptModelError, UnsupportedSourceError
-from device.models.hparams import HParams, expected_tensors
-from device.models.safetensors import SafetensorsFile
-from device.models.vocab import load_vocab
+from sttkb.models.checkpoint import Checkpoint, check_complete, check_shape
+from sttkb.models.errors import CorruptModelError, UnsupportedSourceError
+from sttkb.models.hparams import HParams, expected_tensors
+from sttkb.models.safetensors import SafetensorsFile
+from sttkb.models.vocab import load_vocab
 
 _PART_NAMES = [  # applied in order to the name with its "model." prefix removed
     ("encoder.embed_positions.weight", "encoder.positional_embedding"),

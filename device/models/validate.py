@@ -10,9 +10,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from device.models.audio_io import read_audio_16k
-from device.models.errors import ValidationFailedError
-from device.models.wer import word_error_rate
+from sttkb.models.audio_io import read_audio_16k
+from sttkb.models.errors import ValidationFailedError
+from sttkb.models.wer import word_error_rate
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ VALIDATION_THREADS = 2
 
 def reference_clip() -> tuple[Path, str]:
     """The clip shipped in device/models/data (espeak-ng, 16 kHz mono) and its text."""
-    data = resources.files("device.models") / "data"
+    data = resources.files("sttkb.models") / "data"
     return Path(str(data / "reference.wav")), (data / "reference.txt").read_text(encoding="utf-8").strip()
 
 
@@ -63,8 +63,8 @@ def check_loadable(path: Path) -> None:
     """Raise a models Error unless ``path`` is a complete ggml whisper model with the tensor types whisper.cpp
     expects. Cheap (reads only the index). Needed because whisper.cpp "loads" a truncated file without an error
     and then crashes the process (SIGSEGV) on the first transcription."""
-    from device.models.ggml import GgmlFile, check_against_whisper_layout
-    from device.models.quant import check_tensor_types
+    from sttkb.models.ggml import GgmlFile, check_against_whisper_layout
+    from sttkb.models.quant import check_tensor_types
     with GgmlFile(path) as f:
         check_against_whisper_layout(f)
         check_tensor_types(f)
@@ -88,7 +88,7 @@ def validate_model(path: Path, english_only: bool, check: tuple[Path, str] | Non
                    threads: int = VALIDATION_THREADS) -> ValidationResult:
     """Load ``path`` with whisper.cpp and transcribe the reference clip; raise ValidationFailedError when the
     output is empty or mostly a loop. ``check`` = (audio file, its true text) → WER in the result."""
-    from device.asr.guard import detect_loop
+    from sttkb.asr.guard import detect_loop
 
     clip, clip_text = reference_clip()
     audio = read_audio_16k(clip)

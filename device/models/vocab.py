@@ -6,7 +6,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from device.models.errors import CorruptModelError, UnsupportedSourceError
+from sttkb.models.errors import CorruptModelError, UnsupportedSourceError
 
 EOT = "<|endoftext|>"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from device.text.join import clean
+from sttkb.text.join import clean
 
 
 def _filler_pattern(word: str) -> str:

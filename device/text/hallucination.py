@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from device.text.join import clean
+from sttkb.text.join import clean
 
 ALWAYS_PHRASES: tuple[str, ...] = (
     "thank you for watching",
@@ -144,7 +144,7 @@ class HallucinationFilter:
         object.__setattr__(self, "_extra", frozenset(normalize_phrase(p) for p in self.extra_phrases if p.strip()))
 
     def apply(self, text: str, speech_dbfs: float) -> str:
-        """``text`` without tags and made-up phrases, cleaned (see :func:`device.text.join.clean`); "" when the
+        """``text`` without tags and made-up phrases, cleaned (see :func:`sttkb.text.join.clean`); "" when the
         whole segment is dropped."""
         text = strip_tags(text)
         key = normalize_phrase(text)

@@ -11,7 +11,7 @@ Steps, in this order, for each segment:
 6. Numbers to digits (``numbers_to_digits``), line by line so command line breaks survive.
 7. ``clean`` again; a segment with nothing but punctuation left is dropped ("Um." -> "").
 8. Join: a paragraph break when the pause before the segment is longer than ``paragraph_pause_s``, else one
-   space (see :mod:`device.text.join`); with ``trailing_space`` the space goes after each segment instead of
+   space (see :mod:`sttkb.text.join`); with ``trailing_space`` the space goes after each segment instead of
    before the next, so the next transcript joins cleanly even after the user moved the cursor.
 
 The pipeline remembers only the tail of what it produced (for the join); :meth:`TextPipeline.reset` forgets it.
@@ -22,14 +22,14 @@ from __future__ import annotations
 import logging
 import unicodedata
 
-from device.config.text import TextSettings
-from device.text.commands import SpokenCommands
-from device.text.fillers import FillerRemover
-from device.text.hallucination import HallucinationFilter
-from device.text.join import clean, join_pair
-from device.text.numbers import numbers_to_digits
-from device.text.paragraphs import paragraph_separator, starts_paragraph
-from device.text.replacements import Replacements
+from sttkb.config.text import TextSettings
+from sttkb.text.commands import SpokenCommands
+from sttkb.text.fillers import FillerRemover
+from sttkb.text.hallucination import HallucinationFilter
+from sttkb.text.join import clean, join_pair
+from sttkb.text.numbers import numbers_to_digits
+from sttkb.text.paragraphs import paragraph_separator, starts_paragraph
+from sttkb.text.replacements import Replacements
 
 log = logging.getLogger(__name__)
 

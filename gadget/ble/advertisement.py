@@ -12,7 +12,7 @@ import logging
 from dbus_fast import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_property, method
 
-from gadget.ble import defs
+from sttkb.gadget.ble import defs
 
 log = logging.getLogger(__name__)
 

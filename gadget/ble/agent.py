@@ -14,7 +14,7 @@ from typing import Callable
 from dbus_fast.errors import DBusError
 from dbus_fast.service import ServiceInterface, method
 
-from gadget.ble import defs
+from sttkb.gadget.ble import defs
 
 log = logging.getLogger(__name__)
 

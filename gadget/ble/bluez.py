@@ -1,7 +1,7 @@
 """Thin async access to bluetoothd over the system D-Bus: one reply check, typed errors, a version check.
 
 Every call to bluetoothd goes through :func:`call`, which passes the reply through :func:`check_reply`; that is the
-one place where ``org.bluez.Error.*`` replies become :mod:`gadget.ble.errors` exceptions with a next step.
+one place where ``org.bluez.Error.*`` replies become :mod:`sttkb.gadget.ble.errors` exceptions with a next step.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any, Callable
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from gadget.ble import defs
-from gadget.ble.errors import (AlreadyExists, AdapterNotFound, BluezCallFailed, BluezUnavailable,
+from sttkb.gadget.ble import defs
+from sttkb.gadget.ble.errors import (AlreadyExists, AdapterNotFound, BluezCallFailed, BluezUnavailable,
                                BluezVersionError, NotPermitted)
 
 log = logging.getLogger(__name__)

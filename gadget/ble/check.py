@@ -15,9 +15,9 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from gadget.ble import defs
-from gadget.ble.errors import CheckFailed
-from gadget.ble.report_map import parse_report_map
+from sttkb.gadget.ble import defs
+from sttkb.gadget.ble.errors import CheckFailed
+from sttkb.gadget.ble.report_map import parse_report_map
 
 log = logging.getLogger(__name__)
 

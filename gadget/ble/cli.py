@@ -63,7 +63,7 @@ def register(sub) -> None:
 
 
 def _settings(args):
-    from device.config import load_config
+    from sttkb.config import load_config
     return load_config(getattr(args, "config", None)).bluetooth
 
 
@@ -72,12 +72,12 @@ def _adapter(args) -> str:
 
 
 def _state(args):
-    from gadget.ble.hosts import HostState
+    from sttkb.gadget.ble.hosts import HostState
     return HostState(args.state_dir)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from gadget.ble import hostctl
+    from sttkb.gadget.ble import hostctl
     st = _run(hostctl.status(_adapter(args)))
     state = _state(args)
     bonded = [h for h in st.hosts if h.is_bonded]
@@ -90,7 +90,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from gadget.ble import hostctl
+    from sttkb.gadget.ble import hostctl
     st = _run(hostctl.status(_adapter(args)))
     state = _state(args)
     connected = [h for h in st.hosts if h.connected]
@@ -105,14 +105,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from gadget.ble import hostctl
+    from sttkb.gadget.ble import hostctl
     host = _run(hostctl.forget(_adapter(args), args.host, _state(args)))
     print(f"forgot {host.address} ({host.name}); remove the keyboard on that host too before pairing again")
     return 0
 
 
 def cmd_use(args: argparse.Namespace) -> int:
-    from gadget.ble import hostctl
+    from sttkb.gadget.ble import hostctl
     host, connected = _run(hostctl.use(_adapter(args), args.host, _state(args)))
     if connected:
         print(f"typing to {host.address} ({host.name})")
@@ -123,12 +123,12 @@ def cmd_use(args: argparse.Namespace) -> int:
 
 
 def cmd_pair(args: argparse.Namespace) -> int:
-    from gadget.ble import hostctl
+    from sttkb.gadget.ble import hostctl
     settings = _settings(args)
     adapter = args.adapter or settings.adapter
     timeout = args.timeout if args.timeout is not None else settings.pairing_timeout_s
     if timeout <= 0:
-        from gadget.ble.errors import BluetoothError
+        from sttkb.gadget.ble.errors import BluetoothError
         raise BluetoothError("--timeout must be more than 0 seconds")
     st = _run(hostctl.status(adapter))
     before = {h.address for h in st.hosts if h.is_bonded}
@@ -152,7 +152,7 @@ def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str
     """No daemon: register the keyboard here for the length of the window."""
     from dataclasses import replace
 
-    from gadget.ble.keyboard import BleKeyboard
+    from sttkb.gadget.ble.keyboard import BleKeyboard
     print(f"the sttkb daemon is not running: serving the keyboard from this command for {timeout:.0f} s",
           file=sys.stderr)
     done = threading.Event()
@@ -174,7 +174,7 @@ def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from gadget.ble.check import run_check
+    from sttkb.gadget.ble.check import run_check
     report = run_check(name=args.name, address=args.address, adapter=args.adapter, scan_timeout=args.timeout,
                        pair=not args.no_pair)
     print(report.render())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gadget.errors import Error
+from sttkb.gadget.errors import Error
 
 
 class BluetoothError(Error):

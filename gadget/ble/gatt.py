@@ -13,7 +13,7 @@ from dbus_fast import PropertyAccess
 from dbus_fast.errors import DBusError
 from dbus_fast.service import ServiceInterface, dbus_property, method
 
-from gadget.ble import defs
+from sttkb.gadget.ble import defs
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The kernel's HCI monitor channel (what btmon reads), feeding a :class:`~gadget.ble.delivery.DeliveryTracker`.
+"""The kernel's HCI monitor channel (what btmon reads), feeding a :class:`~sttkb.gadget.ble.delivery.DeliveryTracker`.
 
 Needs CAP_NET_RAW (sttkb.service grants it; root has it). :func:`open_monitor` returns None, with the reason logged,
 where the channel cannot be opened (no Bluetooth in the kernel, no capability): typing then works as before,
@@ -16,7 +16,7 @@ import select
 import socket
 import threading
 
-from gadget.ble.delivery import DeliveryTracker
+from sttkb.gadget.ble.delivery import DeliveryTracker
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import logging
 import struct
 from typing import Callable
 
-from gadget.ble import defs
-from gadget.ble.gatt import GattCharacteristic, GattDescriptor, GattService
-from gadget.ble.report_map import parse_report_map
+from sttkb.gadget.ble import defs
+from sttkb.gadget.ble.gatt import GattCharacteristic, GattDescriptor, GattService
+from sttkb.gadget.ble.report_map import parse_report_map
 
 log = logging.getLogger(__name__)
 

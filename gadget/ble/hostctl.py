@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from gadget.ble import bluez, defs
-from gadget.ble.errors import BluetoothError
-from gadget.ble.hosts import Host, HostState, hosts_from_objects, match_host
+from sttkb.gadget.ble import bluez, defs
+from sttkb.gadget.ble.errors import BluetoothError
+from sttkb.gadget.ble.hosts import Host, HostState, hosts_from_objects, match_host
 
 log = logging.getLogger(__name__)
 

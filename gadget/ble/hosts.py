@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gadget.ble import defs
-from gadget.ble.errors import BluetoothError, HostNotFound
+from sttkb.gadget.ble import defs
+from sttkb.gadget.ble.errors import BluetoothError, HostNotFound
 
 log = logging.getLogger(__name__)
 

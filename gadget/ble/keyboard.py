@@ -28,15 +28,15 @@ from typing import Any, Callable, Coroutine, TypeVar
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
-from gadget.ble import bluez, defs
-from gadget.ble.advertisement import Advertisement
-from gadget.ble.agent import PairingAgent
-from gadget.ble.errors import BluetoothError, BluezUnavailable
-from gadget.ble.gatt import all_objects
-from gadget.ble.hci_monitor import HciMonitor, open_monitor
-from gadget.ble.hid_service import HidServices
-from gadget.ble.hosts import DEFAULT_STATE_DIR, Host, HostState, host_from_props, match_host
-from gadget.reports import REPORT_DESCRIPTOR
+from sttkb.gadget.ble import bluez, defs
+from sttkb.gadget.ble.advertisement import Advertisement
+from sttkb.gadget.ble.agent import PairingAgent
+from sttkb.gadget.ble.errors import BluetoothError, BluezUnavailable
+from sttkb.gadget.ble.gatt import all_objects
+from sttkb.gadget.ble.hci_monitor import HciMonitor, open_monitor
+from sttkb.gadget.ble.hid_service import HidServices
+from sttkb.gadget.ble.hosts import DEFAULT_STATE_DIR, Host, HostState, host_from_props, match_host
+from sttkb.gadget.reports import REPORT_DESCRIPTOR
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,7 +47,7 @@ APP_ROOT = "/org/sttkb/keyboard"
 class BleKeyboard:
     """One BLE HID keyboard on one adapter. ``start()`` registers everything; ``close()`` undoes it.
 
-    ``settings`` is a :class:`device.config.keyboard.BluetoothSettings` (name, adapter, pairing_timeout_s,
+    ``settings`` is a :class:`sttkb.config.keyboard.BluetoothSettings` (name, adapter, pairing_timeout_s,
     reconnect). ``settle_s``: after a host (re)connects, wait this long (seconds) before typing to it — a bonded
     host keeps its subscription across connections, so BlueZ gives no signal when the host is ready to take keys
     again. ``on_pairing_change(open)`` is called (from the loop thread) when the window opens or closes:
@@ -538,6 +538,6 @@ class BleKeyboard:
         return self.hid.leds
 
     def transport(self, **kwargs: Any) -> "BleTransport":
-        from gadget.ble.transport import BleTransport
+        from sttkb.gadget.ble.transport import BleTransport
         return BleTransport(self, **kwargs)
 

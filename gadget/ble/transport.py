@@ -6,7 +6,7 @@ was not sent) and the typist pauses and resumes at that report once :meth:`wait_
 
 Notifications are not acknowledged at the ATT layer, and the last reports before a link drops never arrive (still
 in bluetoothd's or the kernel's queue, in the controller, or handed to bluetoothd after the link was gone). Where
-the keyboard has delivery tracking (:mod:`gadget.ble.delivery`, from the kernel's HCI monitor: which reports the
+the keyboard has delivery tracking (:mod:`sttkb.gadget.ble.delivery`, from the kernel's HCI monitor: which reports the
 controller completed before the link went), those reports are sent again, in order, before anything else once a
 host is ready, also when the typist has nothing more to type. When the host vanishes, one all-keys-up report is
 handed over regardless: bluetoothd keeps the last value it could not send and sends it when the host is back, and
@@ -22,12 +22,12 @@ import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
 
-from gadget.ble.errors import BluetoothError
-from gadget.errors import HostDisconnected
-from gadget.reports import ALL_KEYS_UP
+from sttkb.gadget.ble.errors import BluetoothError
+from sttkb.gadget.errors import HostDisconnected
+from sttkb.gadget.reports import ALL_KEYS_UP
 
 if TYPE_CHECKING:
-    from gadget.ble.keyboard import BleKeyboard
+    from sttkb.gadget.ble.keyboard import BleKeyboard
 
 log = logging.getLogger(__name__)
 

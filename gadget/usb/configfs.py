@@ -21,9 +21,9 @@ import os
 import shutil
 from pathlib import Path
 
-from gadget.errors import GadgetError
-from gadget.reports import REPORT_DESCRIPTOR, REPORT_LENGTH
-from gadget.usb.hidg import udc_names, udc_state
+from sttkb.gadget.errors import GadgetError
+from sttkb.gadget.reports import REPORT_DESCRIPTOR, REPORT_LENGTH
+from sttkb.gadget.usb.hidg import udc_names, udc_state
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import select
 import time
 from pathlib import Path
 
-from gadget.errors import HostDisconnected, TransportError
-from gadget.reports import REPORT_LENGTH
+from sttkb.gadget.errors import HostDisconnected, TransportError
+from sttkb.gadget.reports import REPORT_LENGTH
 
 log = logging.getLogger(__name__)
 

@@ -338,7 +338,7 @@ def _default_model(opts: Options) -> Path:
     """Import the embedded default model on the build host (cached) with the project's own code."""
     store = opts.cache / "models"
     store.mkdir(parents=True, exist_ok=True)
-    code = ("import sys; from pathlib import Path; from device.models.default import ensure_default_model; "
+    code = ("import sys; from pathlib import Path; from sttkb.models.default import ensure_default_model; "
             "print(ensure_default_model(Path(sys.argv[1])))")
     proc = subprocess.run([opts.pip_python, "-c", code, str(store)], capture_output=True, text=True,
                           cwd=opts.repo)

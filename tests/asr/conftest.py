@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from device.asr.engine import WhisperEngine
-from device.config.asr import AsrSettings
+from sttkb.asr.engine import WhisperEngine
+from sttkb.config.asr import AsrSettings
 
 
 @pytest.fixture(scope="session")

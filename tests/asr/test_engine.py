@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.audio.files import read_audio
+from sttkb.audio.files import read_audio
 from tests.speech import JFK_TEXT, JFK_WAV, speak
 from tests.wer import normalize, wer
 
@@ -49,9 +49,9 @@ def test_a_real_runaway_decode_is_never_typed(default_model):
     the sentence twice."""
     import math
 
-    from device.asr.engine import WhisperEngine
-    from device.audio.vad import Segmenter
-    from device.config.asr import AsrSettings
+    from sttkb.asr.engine import WhisperEngine
+    from sttkb.audio.vad import Segmenter
+    from sttkb.config.asr import AsrSettings
     from tests.speech import concat, room
     audio = concat(room(0.5), speak("Turn left at the second traffic light and park behind the bakery.",
                                     "en-gb+f3", 150), room(1.5))

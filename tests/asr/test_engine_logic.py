@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device.asr.engine import (FULL_AUDIO_CTX, MIN_INPUT_S, RETRY_TEMPERATURE, WhisperEngine, max_segment_seconds,
+from sttkb.asr.engine import (FULL_AUDIO_CTX, MIN_INPUT_S, RETRY_TEMPERATURE, WhisperEngine, max_segment_seconds,
                                window_seconds)
-from device.asr.errors import ModelLoadError, ModelSettingsError
-from device.audio.segment import Segment
-from device.config.asr import AsrSettings
+from sttkb.asr.errors import ModelLoadError, ModelSettingsError
+from sttkb.audio.segment import Segment
+from sttkb.config.asr import AsrSettings
 
 
 class Seg:
@@ -86,7 +86,7 @@ def test_a_dropped_loop_is_logged_without_its_text_above_debug(model_file, caplo
     no words."""
     loop = "my secret plan my secret plan my secret plan my secret plan my secret plan"
     engine, _ = make(model_file, [loop, loop])
-    with caplog.at_level("DEBUG", logger="device.asr.engine"):
+    with caplog.at_level("DEBUG", logger="sttkb.asr.engine"):
         engine.transcribe(seg(3.0))
     above = [r.getMessage() for r in caplog.records if r.levelno > 10]
     assert any("dropped a 3.0 s segment: whisper.cpp looped twice" in m for m in above), above
@@ -149,7 +149,7 @@ def test_window_sizes():
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_damaged_model_file_is_refused_before_whisper_cpp_sees_it(tmp_path, default_model, damage):
     """whisper.cpp segfaults on garbage and "loads" a truncated file; the engine checks the file first."""
-    from device.errors import SttkbError
+    from sttkb.errors import SttkbError
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"not a model at all" if damage == "garbage" else default_model.read_bytes()[:200_000])
     with pytest.raises(SttkbError, match="truncated or damaged|not a whole ggml model|not a ggml"):

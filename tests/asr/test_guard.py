@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from device.asr.guard import LoopInfo, detect_loop, max_tokens_for
+from sttkb.asr.guard import LoopInfo, detect_loop, max_tokens_for
 
 LOOPS = [
     # (text, trimmed, unit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.asr.prompt import MAX_VOCABULARY_CHARS, build_prompt, context_tail, vocabulary_part
+from sttkb.asr.prompt import MAX_VOCABULARY_CHARS, build_prompt, context_tail, vocabulary_part
 
 
 @pytest.mark.parametrize(("words", "expected"), [

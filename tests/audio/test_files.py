@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from device.audio import AudioFileError
-from device.audio.files import read_audio
-from device.audio.sources import ArraySource, FileSource
+from sttkb.audio import AudioFileError
+from sttkb.audio.files import read_audio
+from sttkb.audio.sources import ArraySource, FileSource
 
 
 def tone(freq: float, seconds: float, rate: int) -> np.ndarray:

@@ -14,9 +14,9 @@ import time
 import numpy as np
 import pytest
 
-from device.audio import MicError
-from device.audio.mic import PA_CONTINUE, PA_INPUT_OVERFLOW, MicSource, find_input_device, list_input_devices
-from device.config.audio import AudioSettings
+from sttkb.audio import MicError
+from sttkb.audio.mic import PA_CONTINUE, PA_INPUT_OVERFLOW, MicSource, find_input_device, list_input_devices
+from sttkb.config.audio import AudioSettings
 
 
 class FakeStream:
@@ -149,14 +149,14 @@ def test_a_device_that_overflows_on_every_buffer_does_not_flood_the_log(monkeypa
     """Seen in the qemu VM (tests/daemon/test_run_vm.py): a capture device flagged overflow on nearly every buffer
     and the daemon wrote one warning per buffer (1500 lines in 5 minutes). Now: the first at once, then one per
     OVERFLOW_LOG_INTERVAL_S saying how many since, and the rest when the stream ends."""
-    import device.audio.mic as mic_module
+    import sttkb.audio.mic as mic_module
     monkeypatch.setattr(mic_module, "OVERFLOW_LOG_INTERVAL_S", 0.3)
     pa = FakePyAudio()
     mic = MicSource(AudioSettings(device="Built-in"), pa_factory=lambda: pa)
     stream = pa.streams[0]
     buf = pcm(np.zeros(480), 2)
     chunks = mic.chunks()
-    with caplog.at_level("WARNING", logger="device.audio.mic"):
+    with caplog.at_level("WARNING", logger="sttkb.audio.mic"):
         for _ in range(50):
             stream.callback(buf, 480, {}, PA_INPUT_OVERFLOW)
             next(chunks)

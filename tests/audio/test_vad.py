@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device.audio.vad import POST_ROLL_MS, Segmenter
-from device.config.audio import VadSettings
+from sttkb.audio.vad import POST_ROLL_MS, Segmenter
+from sttkb.config.audio import VadSettings
 from tests.speech import (RATE, buzz, concat, hum, keyboard_clicks, pink_noise, room, set_level, silence, speak,
                           white_noise)
 
@@ -166,7 +166,7 @@ def test_segment_level_reflects_speech_level():
 
 
 def test_periodicity_tells_vowels_from_noise_and_clicks():
-    from device.audio.vad import PERIODIC_MIN, periodicity
+    from sttkb.audio.vad import PERIODIC_MIN, periodicity
     vowel = buzz(0.03, syllable_s=0)
     assert periodicity(vowel[:480]) > 0.8
     assert periodicity(white_noise(0.03)[:480]) < PERIODIC_MIN

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import struct
 
-from gadget.ble.delivery import MON_ACL_TX_PKT, MON_EVENT_PKT, MON_HEADER
+from sttkb.gadget.ble.delivery import MON_ACL_TX_PKT, MON_EVENT_PKT, MON_HEADER
 
 
 def frame(opcode: int, payload: bytes, index: int = 0) -> bytes:

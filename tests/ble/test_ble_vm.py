@@ -4,7 +4,7 @@
 One VM boot (~60-90 s under TCG) runs every stage in tests/ble/vm/guest_e2e.py; the tests below check its
 result. Nothing is mocked: pairing (Just Works, LE Secure Connections, resolvable private addresses), bonding,
 GATT, notifications and the kernel's SMP all run for real. The host side's input is decoded with xkbcommon in
-the host layout (gadget.virtual), not read from /dev/input: bluetoothd runs with `-P input,hog` so its HID host
+the host layout (sttkb.gadget.virtual), not read from /dev/input: bluetoothd runs with `-P input,hog` so its HID host
 does not claim the service the test host reads.
 """
 
@@ -83,7 +83,7 @@ def test_host_sees_a_hid_keyboard(vm):
 
 
 def test_sttkb_check_on_the_host_finds_nothing_wrong_but_an_old_bluez(vm):
-    from gadget.ble.check import BLUEZ_HOG_MULTI_NOTIFY_FIXED, local_bluez_version
+    from sttkb.gadget.ble.check import BLUEZ_HOG_MULTI_NOTIFY_FIXED, local_bluez_version
     need(vm, "check")
     # The guest runs this machine's root, so its BlueZ is the one here. Debian 12's 5.66 has the HID driver that
     # ignores combined notifications: on such a laptop the check must say so, and find nothing else wrong.
@@ -184,7 +184,7 @@ def test_hog_host_gets_an_input_device(hog_vm):
 
 @pytest.mark.parametrize("layout", ["us", "de"])
 def test_hog_host_types_exactly_the_input(hog_vm, layout):
-    from gadget.ble.check import BLUEZ_HOG_MULTI_NOTIFY_FIXED, local_bluez_version
+    from sttkb.gadget.ble.check import BLUEZ_HOG_MULTI_NOTIFY_FIXED, local_bluez_version
     need(hog_vm, f"typed_{layout}")
     got = {k.split(".", 1)[1]: v for k, v in hog_vm.items() if k.startswith(f"typed_{layout}.")}
     bluez = local_bluez_version()

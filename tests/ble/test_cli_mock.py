@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.cli import main
+from sttkb.cli import main
 
 dbus = pytest.importorskip("dbus")
 

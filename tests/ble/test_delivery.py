@@ -1,4 +1,4 @@
-"""Delivery tracking: which keyboard reports the controller sent before the link went down (gadget.ble.delivery).
+"""Delivery tracking: which keyboard reports the controller sent before the link went down (sttkb.gadget.ble.delivery).
 
 Fed with HCI monitor frames built in tests/ble/hci_frames.py (the sandbox kernel has no Bluetooth); the qemu VM
 test runs the same tracker on a real kernel with real bluetoothd and asserts the host's text comes out whole.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import socket
 import time
 
-from gadget.ble.delivery import DeliveryTracker, att_notification_values, att_pdu
-from gadget.ble.hci_monitor import HciMonitor, adapter_index
-from gadget.reports import ALL_KEYS_UP, key_report
+from sttkb.gadget.ble.delivery import DeliveryTracker, att_notification_values, att_pdu
+from sttkb.gadget.ble.hci_monitor import HciMonitor, adapter_index
+from sttkb.gadget.reports import ALL_KEYS_UP, key_report
 from tests.ble import hci_frames as f
 
 H, ALT = 0x002A, 0x0040

@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from device.config.keyboard import BluetoothSettings
-from gadget.ble import defs
-from gadget.ble.errors import HostNotFound
-from gadget.ble.keyboard import APP_ROOT, BleKeyboard
-from gadget.errors import HostDisconnected
-from gadget.reports import REPORT_DESCRIPTOR, key_report
+from sttkb.config.keyboard import BluetoothSettings
+from sttkb.gadget.ble import defs
+from sttkb.gadget.ble.errors import HostNotFound
+from sttkb.gadget.ble.keyboard import APP_ROOT, BleKeyboard
+from sttkb.gadget.errors import HostDisconnected
+from sttkb.gadget.reports import REPORT_DESCRIPTOR, key_report
 
 dbus = pytest.importorskip("dbus")
 
@@ -248,7 +248,7 @@ def test_a_bluetoothd_that_never_answers_is_a_clear_error_not_a_hang(system_bus,
 
     from dbusmock import BusType, SpawnedMock
     from dbusmock.mockobject import OBJECT_MANAGER_IFACE
-    from gadget.ble.errors import BluezUnavailable
+    from sttkb.gadget.ble.errors import BluezUnavailable
 
     silent = SpawnedMock.spawn_for_name("org.bluez", "/", OBJECT_MANAGER_IFACE, BusType.SYSTEM,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -7,14 +7,14 @@ import json
 import pytest
 from dbus_fast import Message, MessageType
 
-from gadget.ble import bluez, defs
-from gadget.ble.check import CheckReport, analyze, parse_bluez_version
-from gadget.ble.errors import (AdapterNotFound, AlreadyExists, BluezCallFailed, BluezUnavailable,
+from sttkb.gadget.ble import bluez, defs
+from sttkb.gadget.ble.check import CheckReport, analyze, parse_bluez_version
+from sttkb.gadget.ble.errors import (AdapterNotFound, AlreadyExists, BluezCallFailed, BluezUnavailable,
                                BluezVersionError, HostNotFound, NotPermitted)
-from gadget.ble.hid_service import hid_information, report_reference
-from gadget.ble.hosts import Host, HostState, match_host
-from gadget.ble.report_map import parse_report_map
-from gadget.reports import REPORT_DESCRIPTOR
+from sttkb.gadget.ble.hid_service import hid_information, report_reference
+from sttkb.gadget.ble.hosts import Host, HostState, match_host
+from sttkb.gadget.ble.report_map import parse_report_map
+from sttkb.gadget.reports import REPORT_DESCRIPTOR
 
 
 def test_report_map_of_the_usb_descriptor_is_a_keyboard_with_leds():

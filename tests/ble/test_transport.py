@@ -14,11 +14,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from gadget.ble.delivery import DeliveryTracker
-from gadget.ble.errors import BluetoothError
-from gadget.ble.transport import BleTransport
-from gadget.errors import HostDisconnected
-from gadget.reports import ALL_KEYS_UP, key_report
+from sttkb.gadget.ble.delivery import DeliveryTracker
+from sttkb.gadget.ble.errors import BluetoothError
+from sttkb.gadget.ble.transport import BleTransport
+from sttkb.gadget.errors import HostDisconnected
+from sttkb.gadget.reports import ALL_KEYS_UP, key_report
 from tests.ble import hci_frames as f
 
 

@@ -15,13 +15,12 @@ import pytest
 from tests.conftest import CACHE, REPO
 from tests.vm.harness import require_vm
 
-sys.path.insert(0, str(REPO / "image-build"))
 
-from sttkb_image import arm64_vm  # noqa: E402
-from sttkb_image import debian_base as base_recipe  # noqa: E402
-from sttkb_image import build as image_build  # noqa: E402
-from sttkb_image.errors import Error as ImageError  # noqa: E402
-from sttkb_image.partitions import read_layout  # noqa: E402
+from sttkb_image import arm64_vm
+from sttkb_image import debian_base as base_recipe
+from sttkb_image import build as image_build
+from sttkb_image.errors import Error as ImageError
+from sttkb_image.partitions import read_layout
 
 IMAGE_CACHE = CACHE / "image"
 EPOCH = 1_700_000_000

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from gadget.virtual import HostDecoder
+from sttkb.gadget.virtual import HostDecoder
 
 EVENT = struct.Struct("llHHi")  # struct input_event on 64-bit Linux: timeval, type, code, value
 EV_KEY = 0x01

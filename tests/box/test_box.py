@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,10 +29,9 @@ from tests.box.conftest import EPOCH
 from tests.conftest import REPO
 from tests.wer import wer
 
-sys.path.insert(0, str(REPO / "image-build"))
-from sttkb_image import arm64_vm  # noqa: E402
-from sttkb_image.ext4 import Batch, Ext4  # noqa: E402
-from sttkb_image.partitions import read_layout  # noqa: E402
+from sttkb_image import arm64_vm
+from sttkb_image.ext4 import Batch, Ext4
+from sttkb_image.partitions import read_layout
 
 # The first test pays for the three boots (module fixture): tens of minutes under emulation.
 pytestmark = [pytest.mark.vm, pytest.mark.box, pytest.mark.timeout(90 * 60)]

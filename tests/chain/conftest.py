@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from device.asr.engine import WhisperEngine
-from device.chain import Transcriber
-from device.config import Config
-from device.config.asr import AsrSettings
+from sttkb.asr.engine import WhisperEngine
+from sttkb.chain import Transcriber
+from sttkb.config import Config
+from sttkb.config.asr import AsrSettings
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,10 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from device.audio.files import write_wav
-from device.cli.bench import TAIL_AFTER_SPEECH_S, cut_after_speech, default_recording, format_report
+from sttkb.audio.files import write_wav
+from sttkb.cli.bench import TAIL_AFTER_SPEECH_S, cut_after_speech, default_recording, format_report
 from tests.speech import concat, paragraph, room
 
 SENTENCES = [("The weather will be sunny and warm tomorrow afternoon.", "en-us", 160),
@@ -50,7 +49,7 @@ def test_bench_runs_end_to_end(default_model, tmp_path):
     wav = tmp_path / "two.wav"
     write_wav(wav, concat(audio, room(0.5)))
     env = dict(os.environ, STTKB_MODEL_STORE=str(default_model.parent))
-    run = subprocess.run([sys.executable, "-m", "device", "bench", "--audio", str(wav), "--text",
+    run = subprocess.run([sys.executable, "-m", "sttkb", "bench", "--audio", str(wav), "--text",
                           " ".join(t for t, _, _ in SENTENCES), "--quants", "q8_0", "--no-faster-whisper",
                           "--skip-whole", "--repeats", "1", "--threads", "2"],
                          capture_output=True, text=True, env=env, timeout=900)

@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from device.audio.files import write_wav
-from device.audio.sources import ArraySource
-from device.config import Config
-from device.config.text import TextSettings
+from sttkb.audio.files import write_wav
+from sttkb.audio.sources import ArraySource
+from sttkb.config import Config
+from sttkb.config.text import TextSettings
 from tests.speech import (JFK_TEXT, JFK_WAV, concat, hum, keyboard_clicks, paragraph, pink_noise, room, silence,
                           white_noise)
 from tests.wer import normalize, wer
@@ -92,7 +92,7 @@ def test_batch_gives_the_same_text_as_streaming(transcriber):
 
 
 def test_text_pipeline_is_applied(default_model, engine):
-    from device.chain import Transcriber
+    from sttkb.chain import Transcriber
     config = Config(text=TextSettings(replacements={"notebook": "laptop"}, trailing_space=False))
     t = Transcriber(config, engine=engine)
     audio, _ = paragraph(SENTENCES[1:2], [])
@@ -104,7 +104,7 @@ def test_text_pipeline_is_applied(default_model, engine):
 # -- the commands ------------------------------------------------------------------------------------------
 def sttkb(*args, env_extra=None):
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "device", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "sttkb", *args], capture_output=True, text=True, env=env,
                           timeout=600)
 
 

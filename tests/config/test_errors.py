@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from device.cli import main
-from device.config import Config, ConfigError, load_config, parse_config
+from sttkb.cli import main
+from sttkb.config import Config, ConfigError, load_config, parse_config
 
 
 @pytest.mark.parametrize(("toml", "expected"), [
@@ -106,7 +106,7 @@ def test_cli_prints_one_line_and_exits_1(tmp_path, capsys, content, expected):
 
 
 def test_cli_check_accepts_the_example(capsys):
-    from device.config import EXAMPLE_PATH
+    from sttkb.config import EXAMPLE_PATH
     assert main(["--config", str(EXAMPLE_PATH), "config", "check"]) == 0
     assert "OK" in capsys.readouterr().out
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import tomllib
 import typing
-from pathlib import Path
 
 import pytest
 
-from device.config import EXAMPLE_PATH, Config, parse_config
-
-sys.path.insert(0, str(Path(__file__).parent))
-from toml_render import render_field  # noqa: E402
+from sttkb.config import EXAMPLE_PATH, Config, parse_config
+from tests.config.toml_render import render_field
 
 SECTIONS = typing.get_type_hints(Config)
 

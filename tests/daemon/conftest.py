@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from device.config import Config
-from device.daemon.journal import Journal
-from device.daemon.service import Daemon, Parts
+from sttkb.config import Config
+from sttkb.daemon.journal import Journal
+from sttkb.daemon.service import Daemon, Parts
 
 CHUNK_S = 0.05
 
@@ -126,8 +126,8 @@ def make_config(**daemon_overrides) -> Config:
 class Rig:
     def __init__(self, tmp_path, *, key_delay_s=0.0, load_model=None, config=None, journal=True,
                  notifier=None, led=None) -> None:
-        from gadget.typist import Typist
-        from gadget.virtual import VirtualTransport
+        from sttkb.gadget.typist import Typist
+        from sttkb.gadget.virtual import VirtualTransport
 
         self.mic = ScriptedMic()
         self.transport = VirtualTransport("us")

@@ -13,7 +13,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-from device.daemon.button import (HOLD_END, HOLD_START, LONG_HOLD, PRESS, TAPS, ButtonGestures, Gesture,
+from sttkb.daemon.button import (HOLD_END, HOLD_START, LONG_HOLD, PRESS, TAPS, ButtonGestures, Gesture,
                                   GestureRecognizer)
 
 TIMES = dict(hold_s=0.15, pair_hold_s=0.6, multi_press_s=0.25, bounce_s=0.02)

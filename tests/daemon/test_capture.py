@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from device.daemon.capture import CaptureHub
+from sttkb.daemon.capture import CaptureHub
 from tests.daemon.conftest import ScriptedMic
 
 

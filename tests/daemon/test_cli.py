@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from device.cli import main
-from device.cli.daemon import notify_daemon_model, send_to_daemon
-from device.daemon.control import ControlServer
-from device.daemon.journal import TYPED, Journal
+from sttkb.cli import main
+from sttkb.cli.daemon import notify_daemon_model, send_to_daemon
+from sttkb.daemon.control import ControlServer
+from sttkb.daemon.journal import TYPED, Journal
 from tests.daemon.conftest import Rig, WordTranscriber
 
 STTKB = Path(sys.executable).with_name("sttkb")
@@ -117,7 +117,7 @@ def test_the_command_line_loads_no_heavy_modules():
     """`sttkb listen`, `stop`, `status` send one JSON line: building the command line must not import numpy,
     asyncio or whisper.cpp (every command paid for them: `sttkb --help` took 0.7 s here instead of 0.2 s, and
     `sttkb listen` 20-50 s on the emulated CPU of tests/daemon/test_run_vm.py)."""
-    code = ("import sys; from device.cli import build_parser; build_parser(); "
+    code = ("import sys; from sttkb.cli import build_parser; build_parser(); "
             "print(sorted(m for m in ('numpy', 'asyncio', 'pywhispercpp', '_pywhispercpp', 'gpiozero', 'pyaudio') "
             "if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from device.daemon.control import (CommandFailed, ControlError, ControlServer, DaemonNotRunning, request)
+from sttkb.daemon.control import (CommandFailed, ControlError, ControlServer, DaemonNotRunning, request)
 
 
 @pytest.fixture

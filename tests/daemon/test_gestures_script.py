@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.daemon.gestures_script import GestureScriptError, parse_line, parse_script
+from sttkb.daemon.gestures_script import GestureScriptError, parse_line, parse_script
 
 
 def test_script_lines_become_timed_button_edges():

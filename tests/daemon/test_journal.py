@@ -8,8 +8,8 @@ import logging
 import os
 import stat
 
-from device.daemon import journal as journal_mod
-from device.daemon.journal import CANCELLED, TYPED, UNTYPED, Journal, read_entries
+from sttkb.daemon import journal as journal_mod
+from sttkb.daemon.journal import CANCELLED, TYPED, UNTYPED, Journal, read_entries
 
 
 def test_append_is_on_disk_and_fsynced_before_it_returns(tmp_path, monkeypatch):

@@ -1,13 +1,13 @@
-"""device.keyboard.FirstConnectedKeyboard over two real Typists on VirtualTransports (standing in for USB and
+"""sttkb.keyboard.FirstConnectedKeyboard over two real Typists on VirtualTransports (standing in for USB and
 Bluetooth: the routing logic only sees the Keyboard protocol)."""
 
 from __future__ import annotations
 
 import pytest
 
-from device.keyboard import FirstConnectedKeyboard, Keyboard
-from gadget.typist import Typist
-from gadget.virtual import VirtualTransport
+from sttkb.keyboard import FirstConnectedKeyboard, Keyboard
+from sttkb.gadget.typist import Typist
+from sttkb.gadget.virtual import VirtualTransport
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import time
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
-from device.daemon.led import ONOFF_PATTERNS, PWM_PATTERNS, StatusLed, pattern_for
-from device.daemon.state import State
+from sttkb.daemon.led import ONOFF_PATTERNS, PWM_PATTERNS, StatusLed, pattern_for
+from sttkb.daemon.state import State
 
 STATE_PATTERNS = ("idle", "listening", "transcribing", "typing", "pairing", "error")
 

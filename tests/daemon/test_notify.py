@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from device.daemon.notify import Notifier, watchdog_interval_s
+from sttkb.daemon.notify import Notifier, watchdog_interval_s
 from tests.daemon.conftest import Rig
 
 

@@ -85,9 +85,9 @@ def test_without_button_and_led_pins_it_runs_and_says_so_once(tmp_path, monkeypa
     """``[button] pin = ""`` and ``[led] pin = ""`` (a box without them, or the qemu VM of test_run_vm.py): the
     daemon needs no GPIO pin factory at all, says once that it has no button and no LED, and serves the control
     socket. Stand-ins: the microphone and the transcriber (the real ones run in test_run_vm.py)."""
-    from device.cli import daemon as cli_daemon
-    from device.cli import main
-    from device.daemon.service import Daemon
+    from sttkb.cli import daemon as cli_daemon
+    from sttkb.cli import main
+    from sttkb.daemon.service import Daemon
     from tests.daemon.conftest import ScriptedMic, WordTranscriber
 
     (tmp_path / "config.toml").write_text(f"""
@@ -103,14 +103,14 @@ pin = ""
 path = "{tmp_path}/journal.jsonl"
 """)
     factories = []
-    import device.audio.mic
-    import device.daemon.button
-    real_make = device.daemon.button.make_pin_factory
-    monkeypatch.setattr(device.daemon.button, "make_pin_factory",
+    import sttkb.audio.mic
+    import sttkb.daemon.button
+    real_make = sttkb.daemon.button.make_pin_factory
+    monkeypatch.setattr(sttkb.daemon.button, "make_pin_factory",
                         lambda name: factories.append(name) or real_make(name))
     monkeypatch.setattr(cli_daemon, "_resolve_model", lambda config, name: tmp_path / "model.bin")
     monkeypatch.setattr(cli_daemon, "_make_transcriber", lambda config, path: WordTranscriber())
-    monkeypatch.setattr(device.audio.mic, "MicSource", lambda settings: ScriptedMic().open())
+    monkeypatch.setattr(sttkb.audio.mic, "MicSource", lambda settings: ScriptedMic().open())
     real_run = Daemon.run
     states = []
 

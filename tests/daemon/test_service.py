@@ -7,9 +7,9 @@ import json
 import logging
 import time
 
-from device.daemon.button import HOLD_END, HOLD_START, LONG_HOLD, PRESS, TAPS, Gesture
-from device.daemon.journal import CANCELLED, TYPED, UNTYPED, Journal, read_entries
-from device.daemon.state import State
+from sttkb.daemon.button import HOLD_END, HOLD_START, LONG_HOLD, PRESS, TAPS, Gesture
+from sttkb.daemon.journal import CANCELLED, TYPED, UNTYPED, Journal, read_entries
+from sttkb.daemon.state import State
 from tests.daemon.conftest import Rig, WordTranscriber
 
 
@@ -246,7 +246,7 @@ def test_control_commands(rig):
 
 
 def test_illegal_events_are_logged_and_survived(rig, caplog):
-    from device.daemon.state import Event
+    from sttkb.daemon.state import Event
     with caplog.at_level(logging.WARNING):
         rig.daemon.post(Event.STREAM_END_PAIR)
         time.sleep(0.1)
@@ -256,7 +256,7 @@ def test_illegal_events_are_logged_and_survived(rig, caplog):
 
 
 def test_the_led_follows_the_state(tmp_path):
-    from device.daemon.led import LogLed
+    from sttkb.daemon.led import LogLed
     led = LogLed()
     r = Rig(tmp_path, led=led, key_delay_s=0.005)
     try:

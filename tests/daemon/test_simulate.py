@@ -20,7 +20,7 @@ import jiwer
 import numpy as np
 import pytest
 
-from device.audio.files import write_wav
+from sttkb.audio.files import write_wav
 from tests.speech import have_espeak, room, speak
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not have_espeak(), reason="espeak-ng missing")]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from device.daemon.led import LogLed
-from device.daemon.sounds import RATE, SOUNDS, SoundingLed, tone
+from sttkb.daemon.led import LogLed
+from sttkb.daemon.sounds import RATE, SOUNDS, SoundingLed, tone
 
 
 def test_tones_are_short_clickless_and_distinct():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.daemon.state import (CAPTURING, TRANSITIONS, Event, IllegalTransition, State, Transition,
+from sttkb.daemon.state import (CAPTURING, TRANSITIONS, Event, IllegalTransition, State, Transition,
                                  transition)
 
 SPEC = {

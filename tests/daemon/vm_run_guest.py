@@ -26,8 +26,8 @@ import time
 import traceback
 from pathlib import Path
 
-from device.daemon.control import request
-from device.daemon.journal import read_entries
+from sttkb.daemon.control import request
+from sttkb.daemon.journal import read_entries
 from tests.gadget import vm_usb_guest as usb_guest
 
 OUT = Path(os.environ["STTKB_VM_OUT"])

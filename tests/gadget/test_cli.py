@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from device.cli import main
+from sttkb.cli import main
 
 
 def test_dry_run_prints_one_hex_report_per_line(capsys):

@@ -3,13 +3,12 @@ The real configfs + dummy_hcd run is in test_usb_vm.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from gadget.errors import GadgetError
-from gadget.reports import REPORT_DESCRIPTOR
-from gadget.usb.configfs import GadgetSpec, UsbGadget, device_serial
+from sttkb.gadget.errors import GadgetError
+from sttkb.gadget.reports import REPORT_DESCRIPTOR
+from sttkb.gadget.usb.configfs import GadgetSpec, UsbGadget, device_serial
 
 
 @pytest.fixture

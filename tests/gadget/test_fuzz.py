@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from gadget.hid_usage import USAGE_ENTER, USAGE_TAB
-from gadget.keymap import get_keymap
-from gadget.keystrokes import plan_text, text_to_reports
-from gadget.reports import ALL_KEYS_UP, MOD_LEFT_SHIFT, MOD_RIGHT_ALT
-from gadget.typist import Typist
-from gadget.virtual import VirtualTransport
+from sttkb.gadget.hid_usage import USAGE_ENTER, USAGE_TAB
+from sttkb.gadget.keymap import get_keymap
+from sttkb.gadget.keystrokes import plan_text, text_to_reports
+from sttkb.gadget.reports import ALL_KEYS_UP, MOD_LEFT_SHIFT, MOD_RIGHT_ALT
+from sttkb.gadget.typist import Typist
+from sttkb.gadget.virtual import VirtualTransport
 
 LAYOUTS = ("us", "gb", "de", "fr", "us(intl)")
 ALLOWED_MODS = MOD_LEFT_SHIFT | MOD_RIGHT_ALT

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from gadget.errors import HostDisconnected
-from gadget.typist import Typist
-from gadget.usb.hidg import HidgTransport
+from sttkb.gadget.errors import HostDisconnected
+from sttkb.gadget.typist import Typist
+from sttkb.gadget.usb.hidg import HidgTransport
 
 REPORT = bytes([0, 0, 4, 0, 0, 0, 0, 0])
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gadget.errors import LayoutError
-from gadget.keymap import get_keymap, known_layouts, parse_layout
-from gadget.reports import MOD_LEFT_SHIFT as SHIFT, MOD_RIGHT_ALT as ALTGR, Stroke
+from sttkb.gadget.errors import LayoutError
+from sttkb.gadget.keymap import get_keymap, known_layouts, parse_layout
+from sttkb.gadget.reports import MOD_LEFT_SHIFT as SHIFT, MOD_RIGHT_ALT as ALTGR, Stroke
 
 # HID usages by US key position
 Q, W, Y, Z, E, A, M = 0x14, 0x1A, 0x1C, 0x1D, 0x08, 0x04, 0x10

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 
 import pytest
 
-from gadget.errors import UnmappableError
-from gadget.keymap import get_keymap
-from gadget.keystrokes import plan_text, text_to_reports
-from gadget.virtual import VirtualTransport
+from sttkb.gadget.errors import UnmappableError
+from sttkb.gadget.keymap import get_keymap
+from sttkb.gadget.keystrokes import plan_text, text_to_reports
+from sttkb.gadget.virtual import VirtualTransport
 
 
 def hexes(text, layout="us", **kw):

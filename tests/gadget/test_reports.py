@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gadget.reports import (ALL_KEYS_UP, MOD_LEFT_SHIFT, MOD_RIGHT_ALT, REPORT_DESCRIPTOR, ReportSequencer,
+from sttkb.gadget.reports import (ALL_KEYS_UP, MOD_LEFT_SHIFT, MOD_RIGHT_ALT, REPORT_DESCRIPTOR, ReportSequencer,
                             Stroke, key_report, parse_report, strokes_to_reports)
 
 A, B, E, SPACE = 0x04, 0x05, 0x08, 0x2C

@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from gadget.errors import HostDisconnected
-from gadget.keymap import get_keymap
-from gadget.keystrokes import text_to_reports
-from gadget.reports import ALL_KEYS_UP
-from gadget.typist import Typist
-from gadget.virtual import VirtualTransport
+from sttkb.gadget.errors import HostDisconnected
+from sttkb.gadget.keymap import get_keymap
+from sttkb.gadget.keystrokes import text_to_reports
+from sttkb.gadget.reports import ALL_KEYS_UP
+from sttkb.gadget.typist import Typist
+from sttkb.gadget.virtual import VirtualTransport
 
 TEXT = "Falsches Üben von Xylophonmusik quält jeden größeren Zwerg. @€ é ^ 0123456789"
 

@@ -17,13 +17,13 @@ import time
 import traceback
 from pathlib import Path
 
-from gadget.usb.configfs import GadgetSpec, UsbGadget
-from gadget.usb.hidg import HidgTransport
-from gadget.typist import Typist
-from gadget.virtual import HostDecoder
-from gadget import hid_usage
-from gadget.keymap import get_keymap
-from gadget.keystrokes import plan_text
+from sttkb.gadget.usb.configfs import GadgetSpec, UsbGadget
+from sttkb.gadget.usb.hidg import HidgTransport
+from sttkb.gadget.typist import Typist
+from sttkb.gadget.virtual import HostDecoder
+from sttkb.gadget import hid_usage
+from sttkb.gadget.keymap import get_keymap
+from sttkb.gadget.keystrokes import plan_text
 
 OUT = Path(os.environ["STTKB_VM_OUT"])
 EVENT = struct.Struct("llHHi")  # struct input_event on x86_64: timeval, type, code, value
@@ -206,7 +206,7 @@ class HostReader:
 
     def decode(self) -> None:
         if self.hidraw:
-            from gadget.virtual import ReportDecoder
+            from sttkb.gadget.virtual import ReportDecoder
             reports = ReportDecoder(self.decoder)
             for off in range(0, len(self._raw) - 8, 9):
                 kind, body = self._raw[off:off + 1], self._raw[off + 1:off + 9]
@@ -302,13 +302,13 @@ def type_and_read(gadget: UsbGadget, layout: str, text: str, *, delay: float = 0
 
 
 def run_cli() -> str:
-    """`sttkb gadget up/status/down` through gadget.cli's own argparse commands (the full `sttkb` entry point
+    """`sttkb gadget up/status/down` through sttkb.gadget.cli's own argparse commands (the full `sttkb` entry point
     would import the ASR stack too: ~10 s per start under emulation)."""
     import argparse
     import contextlib
     import io
 
-    from gadget import cli
+    from sttkb.gadget import cli
 
     cfg = Path("/tmp/sttkb-cli.toml")
     cfg.write_text('[usb]\ngadget_name = "clitest"\n')

@@ -16,13 +16,12 @@ import pytest
 from tests.conftest import CACHE, REPO
 from tests.image.synthetic import make_base_image
 
-sys.path.insert(0, str(REPO / "image-build"))
 
-from sttkb_image import build as image_build  # noqa: E402
-from sttkb_image import wheelhouse  # noqa: E402
-from sttkb_image.errors import DownloadError  # noqa: E402
-from sttkb_image.ext4 import Ext4  # noqa: E402
-from sttkb_image.partitions import read_layout  # noqa: E402
+from sttkb_image import build as image_build
+from sttkb_image import wheelhouse
+from sttkb_image.errors import DownloadError
+from sttkb_image.ext4 import Ext4
+from sttkb_image.partitions import read_layout
 
 IMAGE_CACHE = CACHE / "image"
 EPOCH = 1_700_000_000

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import REPO
 
-sys.path.insert(0, str(REPO / "image-build"))
-from sttkb_image.debian_base import CONFIG_TXT  # noqa: E402  (Raspberry Pi OS Bookworm's config.txt)
+from sttkb_image.debian_base import CONFIG_TXT  # Raspberry Pi OS Bookworm's config.txt
 
 MIB = 1 << 20
 

@@ -1,13 +1,11 @@
 """The sttkb system user (passwd/group edits) and unit enablement computed from [Install] sections."""
 
-import sys
 from pathlib import Path, PurePosixPath
 
 from tests.conftest import REPO
 from tests.image.synthetic import GROUP, GSHADOW, PASSWD, SHADOW
 
-sys.path.insert(0, str(REPO / "image-build"))
-from sttkb_image import accounts, units  # noqa: E402
+from sttkb_image import accounts, units
 
 BASE = accounts.AccountFiles(PASSWD, GROUP, SHADOW, GSHADOW)
 

@@ -1,12 +1,9 @@
 """config.txt and cmdline.txt edits (pure functions)."""
 
-import sys
 
-from tests.conftest import REPO
 from tests.image.synthetic import CMDLINE_TXT, CONFIG_TXT
 
-sys.path.insert(0, str(REPO / "image-build"))
-from sttkb_image.bootconfig import DWC2_OVERLAY, edit_cmdline_txt, edit_config_txt  # noqa: E402
+from sttkb_image.bootconfig import DWC2_OVERLAY, edit_cmdline_txt, edit_config_txt
 
 
 def active(text: str) -> list[str]:

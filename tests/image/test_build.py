@@ -20,10 +20,9 @@ from tests.conftest import REPO
 from tests.image.conftest import EPOCH, Built, mtype, options, sha256, tool_dir_without
 from tests.image.synthetic import make_base_image
 
-sys.path.insert(0, str(REPO / "image-build"))
-from sttkb_image import build as image_build  # noqa: E402
-from sttkb_image import lock, units, wheelhouse  # noqa: E402
-from sttkb_image.errors import BaseImageError, ChecksumError, MissingToolError, SpaceError  # noqa: E402
+from sttkb_image import build as image_build
+from sttkb_image import lock, units, wheelhouse
+from sttkb_image.errors import BaseImageError, ChecksumError, MissingToolError, SpaceError
 
 BUILD_IMAGE = REPO / "image-build" / "build-image"
 

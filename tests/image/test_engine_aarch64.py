@@ -8,9 +8,9 @@ wheel uses ARMv8.4 ``stlur`` and FP16 vector arithmetic) dies there with SIGILL,
 resolver change that would ship a box that cannot transcribe fails here.
 
 What is not run: the xkbcommon sdist (compiled on the device at first boot; transcribing does not use it) and
-PyAudio (a Debian .deb on the box; a file source needs no microphone). Because ``device.cli.main`` builds the
+PyAudio (a Debian .deb on the box; a file source needs no microphone). Because ``sttkb.cli.main`` builds the
 whole ``sttkb`` parser, and the keyboard side's commands import xkbcommon, the transcribe command is run through
-a parser holding only its own command group (device.cli.transcribe.register) - the same command function.
+a parser holding only its own command group (sttkb.cli.transcribe.register) - the same command function.
 """
 
 from __future__ import annotations
@@ -25,15 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
 from tests.image.aarch64 import PI_CPU, arm64_sysroot, install_wheels, python_command, require_qemu_user
 from tests.speech import JFK_TEXT, JFK_WAV
 from tests.wer import normalize, wer
 
-sys.path.insert(0, str(REPO / "image-build"))
-from sttkb_image.errors import DownloadError  # noqa: E402
-from sttkb_image.target import read_target  # noqa: E402
-from sttkb_image.wheelhouse import BUILT_ON_DEVICE, dist_of  # noqa: E402
+from sttkb_image.errors import DownloadError
+from sttkb_image.target import read_target
+from sttkb_image.wheelhouse import BUILT_ON_DEVICE, dist_of
 
 pytestmark = [pytest.mark.vm, pytest.mark.box, pytest.mark.slow]
 
@@ -42,7 +40,7 @@ KEY_WORDS = "ask not what your country can do for you"
 # `sttkb transcribe FILE --model PATH`, with the command function the console entry dispatches to.
 DRIVER = """\
 import argparse, sys
-from device.cli import setup_logging, transcribe
+from sttkb.cli import setup_logging, transcribe
 parser = argparse.ArgumentParser(prog="sttkb")
 parser.add_argument("--config")
 transcribe.register(parser.add_subparsers(dest="command", required=True))

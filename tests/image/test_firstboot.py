@@ -3,6 +3,7 @@
 import configparser
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,6 @@ def test_venv_step_installs_the_wheelhouse_offline(aarch64_wheelhouse, tmp_path)
     """The first-boot venv step on this machine (x86_64 stands in for the Pi): Debian's /usr/bin/python3, a
     wheelhouse of the same kind (pip, setuptools, cffi, the sttkb wheel and the xkbcommon sdist, compiled here
     against libxkbcommon-dev as on the device), no index. The dpkg step needs arm64 and is not run here."""
-    import sys
-
-    sys.path.insert(0, str(REPO / "image-build"))
     from sttkb_image import wheelhouse
 
     if not Path("/usr/bin/python3").exists() or shutil.which("gcc") is None:
@@ -73,7 +71,7 @@ def test_venv_step_installs_the_wheelhouse_offline(aarch64_wheelhouse, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     venv = tmp_path / "opt" / "venv"
     out = subprocess.run([str(venv / "bin" / "python"), "-c",
-                          "from xkbcommon import xkb; xkb.Context(); import device, gadget; print('ok')"],
+                          "from xkbcommon import xkb; xkb.Context(); import sttkb, sttkb.gadget; print('ok')"],
                          capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
     # the console script runs the venv's interpreter (running it needs every dependency, not shipped here)

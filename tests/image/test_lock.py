@@ -3,7 +3,6 @@ image's wheelhouse, so the versions CI tests are the versions the image installs
 
 from __future__ import annotations
 
-import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -13,11 +12,10 @@ from packaging.specifiers import SpecifierSet
 
 from tests.conftest import REPO
 
-sys.path.insert(0, str(REPO / "image-build"))
-from sttkb_image import build as image_build  # noqa: E402
-from sttkb_image import lock, wheelhouse  # noqa: E402
-from sttkb_image.errors import Error  # noqa: E402
-from sttkb_image.target import Target  # noqa: E402
+from sttkb_image import build as image_build
+from sttkb_image import lock, wheelhouse
+from sttkb_image.errors import Error
+from sttkb_image.target import Target
 
 PYPROJECT = REPO / "pyproject.toml"
 RUNTIME = lock.read(REPO / lock.RUNTIME)

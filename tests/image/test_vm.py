@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from tests.conftest import REPO
 from tests.vm.harness import require_vm, run_in_vm
 
-sys.path.insert(0, str(REPO / "image-build"))
-from sttkb_image import units, wheelhouse  # noqa: E402
+from sttkb_image import units, wheelhouse
 
 EXTRA_MIB = 64   # free space after the root partition, as on an SD card larger than the image
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from device.models.ct2 import Ct2ModelBin
-from device.models.vocab import byte_decoder
+from sttkb.models.ct2 import Ct2ModelBin
+from sttkb.models.vocab import byte_decoder
 
 
 def dir_state(path: Path) -> dict[str, tuple[int, int]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.models.default import embedded_source
+from sttkb.models.default import embedded_source
 from tests.models.builders import hf_tensors_from_ct2
 
 

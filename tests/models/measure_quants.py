@@ -14,13 +14,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from device.models.audio_io import read_audio_16k
-from device.models.convert import convert
-from device.models.default import embedded_source
-from device.models.quant import Quant
-from device.models.sources import open_source
-from device.models.validate import load_model
-from device.models.wer import word_error_rate
+from sttkb.models.audio_io import read_audio_16k
+from sttkb.models.convert import convert
+from sttkb.models.default import embedded_source
+from sttkb.models.quant import Quant
+from sttkb.models.sources import open_source
+from sttkb.models.validate import load_model
+from sttkb.models.wer import word_error_rate
 
 PARAGRAPH = ("The library opens at nine in the morning and closes late in the evening. Visitors can borrow up to "
              "five books at a time, and the staff will gladly help anyone who is looking for something special. "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import shutil
@@ -12,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.cli import main
-from device.models.convert import convert
-from device.models.quant import Quant
-from device.models.sources import open_source
+from sttkb.cli import main
+from sttkb.models.convert import convert
+from sttkb.models.quant import Quant
+from sttkb.models.sources import open_source
 from tests.models.builders import dir_state, write_ct2_model_bin, write_synthetic_hf
 
 
@@ -57,7 +56,7 @@ def test_missing_path(tmp_path, store, capsys):
 
 
 def test_audio_file_is_not_a_model(store, capsys):
-    from device.models.validate import reference_clip
+    from sttkb.models.validate import reference_clip
     msg = run_import(reference_clip()[0], store, capsys)
     assert "audio file, not a model" in msg
 
@@ -156,7 +155,7 @@ def test_truncated_ggml(tmp_path, store, capsys, small_ggml):
 
 def test_ggml_with_a_missing_tensor(tmp_path, store, capsys, small_ggml):
     """A file cut exactly at a tensor boundary parses, but is incomplete: whisper.cpp would crash on it."""
-    from device.models.ggml import GgmlFile
+    from sttkb.models.ggml import GgmlFile
     with GgmlFile(small_ggml) as g:
         last = list(g.tensors.values())[-1]
         header_len = 12 + 4 * len(last.shape) + len(last.name)

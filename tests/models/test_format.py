@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from gguf.constants import GGMLQuantizationType as T
 
-from device.models.ct2 import read_ct2
-from device.models.convert import convert
-from device.models.ggml import GgmlFile, check_against_whisper_layout
-from device.models.hparams import HParams, expected_tensors
-from device.models.mel import hz_to_mel, mel_filters, mel_to_hz
-from device.models.quant import Quant, check_tensor_types
-from device.models.sources import open_source
-from device.models.vocab import byte_decoder, token_bytes
+from sttkb.models.ct2 import read_ct2
+from sttkb.models.convert import convert
+from sttkb.models.ggml import GgmlFile, check_against_whisper_layout
+from sttkb.models.hparams import HParams, expected_tensors
+from sttkb.models.mel import hz_to_mel, mel_filters, mel_to_hz
+from sttkb.models.quant import Quant, check_tensor_types
+from sttkb.models.sources import open_source
+from sttkb.models.vocab import byte_decoder, token_bytes
 from tests.models.builders import to_bf16_bits, write_synthetic_hf
 
 
@@ -103,7 +103,7 @@ def test_f16_file_has_whisper_cpp_header_mel_vocab_and_every_tensor(tiny_ggml, c
         assert types["decoder.blocks.0.cross_attn.key.weight"] == T.F16
         assert "decoder.blocks.0.cross_attn.key.bias" not in types
         # the f16 weights are exactly CTranslate2's (un-fused): query rows are the first third of linear_0
-        from device.models.ct2 import Ct2ModelBin
+        from sttkb.models.ct2 import Ct2ModelBin
         mb = Ct2ModelBin(ct2_dir / "model.bin")
         fused = np.array(mb.tensor("encoder/layer_1/self_attention/linear_0/weight"))
         mb.close()
@@ -198,7 +198,7 @@ def test_128_mel_bf16_checkpoint_converts_with_the_right_header_and_tensors(tmp_
 
 def test_128_mel_model_loads_in_whisper_cpp(tmp_path):
     """whisper.cpp itself accepts the converted 128-mel layout (random weights: only loading is checked)."""
-    from device.models.validate import load_model
+    from sttkb.models.validate import load_model
     write_synthetic_hf(tmp_path / "v3", n_mels=128, n_vocab=51866, dtype="F32")
     ckpt = open_source(tmp_path / "v3")
     out = tmp_path / "v3.bin"
@@ -212,7 +212,7 @@ def test_128_mel_model_loads_in_whisper_cpp(tmp_path):
 
 
 def test_config_that_contradicts_the_weights_is_refused(tmp_path):
-    from device.models.errors import CorruptModelError
+    from sttkb.models.errors import CorruptModelError
     write_synthetic_hf(tmp_path / "m", n_mels=80, n_vocab=51864, dtype="F16")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     config["num_mel_bins"] = 128
@@ -224,7 +224,7 @@ def test_config_that_contradicts_the_weights_is_refused(tmp_path):
 def test_every_tokenizer_file_kind_gives_the_same_vocabulary(ct2_dir, tmp_path):
     """tokenizer.json (fast tokenizer), vocab.json + added_tokens.json (slow tokenizer files) and CTranslate2's
     vocabulary.txt all describe the same tokens."""
-    from device.models.vocab import load_vocab
+    from sttkb.models.vocab import load_vocab
     reference = load_vocab(ct2_dir)                              # tokenizer.json
     tok = json.loads((ct2_dir / "tokenizer.json").read_text())
     slow = tmp_path / "slow"
@@ -241,7 +241,7 @@ def test_every_tokenizer_file_kind_gives_the_same_vocabulary(ct2_dir, tmp_path):
 def test_float32_ctranslate2_model_converts_to_the_same_f16_file(ct2_dir, tmp_path, tiny_ggml):
     """CTranslate2 models exported with --quantization float32 (f16 → f32 is exact, so the f16 output matches)."""
     import shutil
-    from device.models.ct2 import Ct2ModelBin
+    from sttkb.models.ct2 import Ct2ModelBin
     from tests.models.builders import write_ct2_model_bin
     mb = Ct2ModelBin(ct2_dir / "model.bin")
     variables = {}

@@ -8,15 +8,14 @@ import time
 from pathlib import Path
 
 import jiwer
-import numpy as np
 import pytest
 
-from device.cli import main
-from device.models.default import DEFAULT_NAME, ensure_default_model
-from device.models.ggml import GgmlFile
-from device.models.store import ModelStore, sha256_file
-from device.models.validate import load_model, reference_clip
-from device.models.wer import normalize_words
+from sttkb.cli import main
+from sttkb.models.default import DEFAULT_NAME, ensure_default_model
+from sttkb.models.ggml import GgmlFile
+from sttkb.models.store import ModelStore, sha256_file
+from sttkb.models.validate import load_model, reference_clip
+from sttkb.models.wer import normalize_words
 from tests.models.builders import espeak_wav
 
 pytestmark = pytest.mark.slow
@@ -35,7 +34,7 @@ def check_clip(tmp_path_factory) -> Path:
 
 
 def transcribe(model_path: Path, wav: Path) -> str:
-    from device.models.audio_io import read_audio_16k
+    from sttkb.models.audio_io import read_audio_16k
     model = load_model(model_path)
     return " ".join(s.text.strip() for s in model.transcribe(read_audio_16k(wav), language="en"))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-import device.models.ggml as ggml_module
-from device.cli import main
-from device.models.convert import convert
-from device.models.default import DEFAULT_NAME
-from device.models.errors import ModelInUseError, ModelNotFoundError
-from device.models.importer import default_name, import_model
-from device.models.quant import Quant
-from device.models.sources import open_source
-from device.models.store import ModelStore, default_store_dir
+import sttkb.models.ggml as ggml_module
+from sttkb.cli import main
+from sttkb.models.convert import convert
+from sttkb.models.default import DEFAULT_NAME
+from sttkb.models.errors import ModelInUseError, ModelNotFoundError
+from sttkb.models.importer import default_name, import_model
+from sttkb.models.quant import Quant
+from sttkb.models.sources import open_source
+from sttkb.models.store import ModelStore, default_store_dir
 from tests.models.builders import dir_state, write_synthetic_hf
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,7 +100,7 @@ def test_manifest_of_an_unvalidated_import(tmp_path, small_src, capsys):
     assert main(["model", "info", "mine", "--store", str(store.root)]) == 0
     import json
     info = json.loads(capsys.readouterr().out)
-    from device.models.store import sha256_file
+    from sttkb.models.store import sha256_file
     assert info["sha256"] == sha256_file(tmp_path / "s" / "mine.bin")
     assert info["quant"] == "q5_0" and info["n_mels"] == 80 and info["n_vocab"] == 51864
     assert info["english_only"] is True and info["source_kind"] == "ggml" and info["source_dtype"] == "f16"
@@ -147,8 +146,8 @@ def test_interrupted_conversion_leaves_the_store_unchanged(tmp_path, small_src, 
 
 
 def test_failed_validation_leaves_the_store_unchanged(tmp_path, small_src, monkeypatch):
-    import device.models.importer as importer
-    from device.models.errors import ValidationFailedError
+    import sttkb.models.importer as importer
+    from sttkb.models.errors import ValidationFailedError
     store = ModelStore(tmp_path / "s")
     store.ensure_dir()
     before = dir_state(store.root)
@@ -167,7 +166,7 @@ def test_ctrl_c_during_a_real_import_leaves_nothing(tmp_path, ct2_dir):
     root.mkdir()
     (root / "current").write_text("x\n")
     before = dir_state(root)
-    proc = subprocess.Popen([sys.executable, "-m", "device", "model", "import", str(ct2_dir), "--store", str(root),
+    proc = subprocess.Popen([sys.executable, "-m", "sttkb", "model", "import", str(ct2_dir), "--store", str(root),
                              "--quant", "q5_0"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not any(p.name.startswith(".importing-") for p in root.iterdir()):

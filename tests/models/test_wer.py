@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device.models.wer import normalize_words, word_error_rate
+from sttkb.models.wer import normalize_words, word_error_rate
 
 
 @pytest.mark.parametrize("text, words", [

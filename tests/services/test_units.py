@@ -83,8 +83,8 @@ def test_service_is_a_watched_unprivileged_notify_daemon():
 
 
 def test_paths_in_the_unit_match_the_daemon_defaults(monkeypatch):
-    from device.config import Config
-    from device.daemon.journal import default_path
+    from sttkb.config import Config
+    from sttkb.daemon.journal import default_path
     u = _unit("sttkb.service")
     assert Config().daemon.control_socket == f"/run/{u['Service.RuntimeDirectory'][0]}/control.sock"
     monkeypatch.setenv("STATE_DIRECTORY", f"/var/lib/{u['Service.StateDirectory'][0]}")  # what systemd sets

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.text.commands import DEFAULT_COMMANDS, SpokenCommands, apply_commands
+from sttkb.text.commands import DEFAULT_COMMANDS, SpokenCommands, apply_commands
 
 
 @pytest.mark.parametrize(("text", "expected"), [

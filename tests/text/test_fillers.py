@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.text.fillers import FillerRemover, remove_fillers
+from sttkb.text.fillers import FillerRemover, remove_fillers
 
 DEFAULT = ["um", "umm", "uh", "uhm", "er", "erm", "hmm", "mm"]
 

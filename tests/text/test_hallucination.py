@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.text.hallucination import HallucinationFilter, filter_text, normalize_phrase, strip_tags
+from sttkb.text.hallucination import HallucinationFilter, filter_text, normalize_phrase, strip_tags
 
 LOUD = -20.0   # dBFS: ordinary speech into the mic
 QUIET = -50.0  # dBFS: near silence that got past the VAD

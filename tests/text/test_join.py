@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from device.text.join import clean, join, join_pair, sanitize
+from sttkb.text.join import clean, join, join_pair, sanitize
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.text.numbers import LANGUAGES, numbers_to_digits
+from sttkb.text.numbers import LANGUAGES, numbers_to_digits
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.text.paragraphs import paragraph_separator, starts_paragraph
+from sttkb.text.paragraphs import paragraph_separator, starts_paragraph
 
 
 @pytest.mark.parametrize(("pause", "threshold", "is_first", "expected"), [

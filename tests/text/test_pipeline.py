@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 from hypothesis import given, settings as hyp_settings, strategies as st
 
-from device.config import parse_config
-from device.config.text import TextSettings
-from device.text.pipeline import TextPipeline, has_content
+from sttkb.config import parse_config
+from sttkb.config.text import TextSettings
+from sttkb.text.pipeline import TextPipeline, has_content
 
 LOUD = -20.0
 QUIET = -55.0

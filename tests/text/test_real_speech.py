@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 import soxr
 
-from device.config.text import TextSettings
-from device.text.pipeline import TextPipeline
+from sttkb.config.text import TextSettings
+from sttkb.text.pipeline import TextPipeline
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.text.replacements import Replacements, replace_words
+from sttkb.text.replacements import Replacements, replace_words
 
 TABLE = {
     "chat gpt": "ChatGPT",

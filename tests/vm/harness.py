@@ -34,8 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "image-build"))
-from sttkb_image.cpio import Cpio  # noqa: E402
+from sttkb_image.cpio import Cpio
 
 REPO = Path(__file__).resolve().parents[2]
 LOCK_PATH = Path("/tmp/sttkb-vm.lock")

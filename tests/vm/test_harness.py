@@ -25,7 +25,7 @@ def test_extract_vmlinux_rejects_a_file_without_xz_kernel():
 def test_guest_runs_host_python_loads_modules_and_writes_results(vm_kernel):
     script = r"""
     set -e
-    .venv/bin/python -c 'import gadget.reports, sys; print(sys.version_info[:2])' > "$STTKB_VM_OUT/py"
+    .venv/bin/python -c 'import sttkb.gadget.reports, sys; print(sys.version_info[:2])' > "$STTKB_VM_OUT/py"
     grep -q '^dummy_hcd ' /proc/modules && ls /sys/class/udc > "$STTKB_VM_OUT/udc"
     touch /usr/should-not-reach-host-$$
     mountpoint -q /sys/kernel/config && echo ok > "$STTKB_VM_OUT/configfs"

@@ -17,17 +17,15 @@ import time
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-
-from device.config.keyboard import BluetoothSettings  # noqa: E402
-from gadget.ble import defs  # noqa: E402
-from gadget.ble.check import collect  # noqa: E402
-from gadget.ble.keyboard import BleKeyboard  # noqa: E402
-from gadget.ble.report_map import parse_report_map  # noqa: E402
-from gadget.errors import HostDisconnected  # noqa: E402
-from gadget.reports import ALL_KEYS_UP, REPORT_DESCRIPTOR, key_report  # noqa: E402
-from gadget.typist import Typist  # noqa: E402
-from gadget.virtual import HostDecoder, ReportDecoder  # noqa: E402
+from sttkb.config.keyboard import BluetoothSettings
+from sttkb.gadget.ble import defs
+from sttkb.gadget.ble.check import collect
+from sttkb.gadget.ble.keyboard import BleKeyboard
+from sttkb.gadget.ble.report_map import parse_report_map
+from sttkb.gadget.errors import HostDisconnected
+from sttkb.gadget.reports import ALL_KEYS_UP, REPORT_DESCRIPTOR, key_report
+from sttkb.gadget.typist import Typist
+from sttkb.gadget.virtual import HostDecoder, ReportDecoder
 from tests.ble.vm.host import Host  # noqa: E402
 
 OUT = Path(os.environ.get("STTKB_VM_OUT", "/tmp"))

@@ -18,12 +18,10 @@ import time
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-
-from device.config.keyboard import BluetoothSettings  # noqa: E402
-from gadget.ble.keyboard import BleKeyboard  # noqa: E402
-from gadget.typist import Typist  # noqa: E402
-from gadget.virtual import HostDecoder  # noqa: E402
+from sttkb.config.keyboard import BluetoothSettings
+from sttkb.gadget.ble.keyboard import BleKeyboard
+from sttkb.gadget.typist import Typist
+from sttkb.gadget.virtual import HostDecoder
 from tests.ble.vm.guest_e2e import TEXT_DE, TEXT_LONG, TEXT_US  # noqa: E402
 from tests.ble.vm.host import Host  # noqa: E402
 

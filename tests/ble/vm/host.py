@@ -17,7 +17,7 @@ from typing import Any
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from gadget.ble import bluez, defs
+from sttkb.gadget.ble import bluez, defs
 from tests.ble.vm.host_agent import HostAgent
 
 log = logging.getLogger("vm-host")

@@ -10,7 +10,7 @@ No ``from __future__ import annotations``: dbus-fast reads the D-Bus signatures 
 
 from dbus_fast.service import ServiceInterface, method
 
-from gadget.ble import defs
+from sttkb.gadget.ble import defs
 
 
 class HostAgent(ServiceInterface):
