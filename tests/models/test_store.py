@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import sttkb.models.ggml as ggml_module
 from sttkb.cli import main
 from sttkb.models.convert import convert
 from sttkb.models.default import DEFAULT_NAME
-from sttkb.models.errors import ModelInUseError, ModelNotFoundError
+from sttkb.models.errors import DefaultModelNotInstalledError, ModelInUseError, ModelNotFoundError
 from sttkb.models.importer import default_name, import_model
 from sttkb.models.quant import Quant
 from sttkb.models.sources import open_source
@@ -114,6 +115,34 @@ def test_resolve_without_a_selection_gives_the_embedded_default(tmp_path, defaul
     for suffix in (".bin", ".json"):
         os.link(default_model.with_suffix(suffix), root / f"{DEFAULT_NAME}{suffix}")
     assert ModelStore(root).resolve() == root / f"{DEFAULT_NAME}.bin"
+
+
+def test_the_store_never_installs_the_default_itself(tmp_path, small_src, monkeypatch, capsys, caplog):
+    """Looking up converts nothing; ensure_default_model is the explicit step, and says what it does through the
+    caller's callback (else the log), never print()."""
+    import sttkb.models.default as default
+    imports = []
+
+    def small_import(_src, store, **kw):          # the real import of tiny.en is tested in test_import.py
+        imports.append(kw)
+        return import_model(small_src, store, quant=Quant.F16, name=kw["name"], validate=False, progress=False)
+    monkeypatch.setattr(default, "import_model", small_import)
+    store = ModelStore(tmp_path / "s")
+    with pytest.raises(DefaultModelNotInstalledError, match="not installed"):
+        store.resolve()
+    assert imports == [] and not store.root.exists()
+
+    said: list[str] = []
+    path = default.ensure_default_model(store, on_progress=said.append)
+    assert path == store.resolve() == store.root / f"{DEFAULT_NAME}.bin"
+    assert [kw["name"] for kw in imports] == [DEFAULT_NAME] and imports[0]["quant"] == default.DEFAULT_QUANT
+    assert "first use" in said[0] and str(store.root) in said[0]
+    assert default.ensure_default_model(store, on_progress=said.append) == path and len(imports) == 1
+    assert capsys.readouterr().err == ""
+
+    with caplog.at_level(logging.INFO, logger="sttkb.models.default"):
+        default.ensure_default_model(tmp_path / "t")
+    assert "first use" in caplog.text
 
 
 def _fail_after(n: int, exc: type[BaseException]):
