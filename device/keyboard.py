@@ -1,20 +1,18 @@
 """What the device side needs from a keyboard: the :class:`Keyboard` protocol (see docs/ARCHITECTURE.md).
 
-``sttkb.gadget.typist.Typist`` implements it over a USB, Bluetooth or virtual transport. ``device/`` never imports
-``gadget/``: the CLI (the composition root) builds keyboards and hands them to the daemon or ``dictate``.
+Part of the shared core (with :mod:`sttkb.errors` and :mod:`sttkb.config`): the daemon depends on these protocols,
+the keyboard side (``sttkb.gadget``) implements them — ``sttkb.gadget.typist.Typist`` over a USB, Bluetooth or
+virtual transport, ``sttkb.gadget.routing.FirstConnectedKeyboard`` over several typists — and only the composition
+root (``sttkb.cli``, through ``sttkb.gadget.factory``) builds one and hands it over.
 
-Also here, because they only need the protocol: :class:`PairingWindow` (what the daemon needs from the
-Bluetooth side to open a pairing window) and :class:`FirstConnectedKeyboard`, which types to whichever of
-several keyboards (USB, Bluetooth) has a host connected.
+:class:`PairingWindow` is what the daemon needs from the Bluetooth side to open a pairing window.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
-__all__ = ["Keyboard", "KeyboardState", "PairingWindow", "FirstConnectedKeyboard"]
+__all__ = ["Keyboard", "KeyboardState", "PairingWindow", "IDLE", "TYPING", "PAUSED", "OFFLINE"]
 
 #: The values of :attr:`Keyboard.state`.
 KeyboardState = str  # "idle" | "typing" | "paused" | "offline"
@@ -55,60 +53,3 @@ class PairingWindow(Protocol):
 
     def close_pairing_window(self) -> None:
         """Close the window early (``on_done(False)`` follows unless a host already paired)."""
-
-
-class FirstConnectedKeyboard:
-    """Types each text on the first of several keyboards whose host is connected (USB before Bluetooth).
-
-    A text goes to one keyboard only, never to two hosts. If none is connected, it goes to the first one that
-    is not offline, else the first keyboard, where it waits (paused) until a host appears.
-    """
-
-    def __init__(self, keyboards: Sequence[Keyboard]) -> None:
-        if not keyboards:
-            raise ValueError("FirstConnectedKeyboard needs at least one keyboard")
-        self._keyboards = list(keyboards)
-        self._used: list[Keyboard] = []
-        self._lock = threading.Lock()
-
-    def _pick(self) -> Keyboard:
-        for states in ({IDLE, TYPING}, {PAUSED}):
-            for kb in self._keyboards:
-                if kb.state in states:
-                    return kb
-        return self._keyboards[0]
-
-    def type_text(self, text: str) -> None:
-        with self._lock:
-            busy = [kb for kb in self._used if kb.state in (TYPING, PAUSED)]
-            kb = busy[0] if busy else self._pick()  # keep one text run on one host
-            if kb not in self._used:
-                self._used.append(kb)
-        kb.type_text(text)
-
-    def cancel(self) -> str:
-        with self._lock:
-            used, self._used = self._used, []
-        return "".join(kb.cancel() for kb in used)
-
-    def wait_idle(self, timeout: float | None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            used = list(self._used)
-        for kb in used:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not kb.wait_idle(left):
-                return False
-        return True
-
-    @property
-    def state(self) -> KeyboardState:
-        states = [kb.state for kb in self._keyboards]
-        for s in (TYPING, PAUSED, IDLE):
-            if s in states:
-                return s
-        return OFFLINE
-
-    def close(self) -> None:
-        for kb in self._keyboards:
-            kb.close()

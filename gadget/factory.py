@@ -1,39 +1,133 @@
-"""Build the keyboard side from settings: the one place that turns [keyboard]/[usb] into objects.
+"""The one place that builds keyboards from [keyboard], [usb] and [bluetooth] settings.
 
-Used by ``sttkb type``/``sttkb gadget`` and by the daemon (through device/cli, the composition root).
+Every command that types (``sttkb run``, ``dictate``, ``type``) and the USB gadget commands come here, through the
+composition root (``sttkb.cli``); nothing else constructs a typist, a transport or the gadget. The file-system roots
+(configfs, sysfs) and the Bluetooth state directory are injectable, so tests build the same objects over a fake tree.
+
+Kinds: ``usb`` (/dev/hidg0), ``bluetooth`` (BLE HID through bluetoothd), ``virtual`` (a simulated host in the
+[keyboard] layout: simulate mode and tests), ``auto`` (the enabled ones of USB and Bluetooth, typing to whichever host
+is connected; Bluetooth that cannot start leaves USB alone, with a warning).
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
+from sttkb.config.keyboard import BluetoothSettings, KeyboardSettings, UsbSettings
+from sttkb.errors import SttkbError
+from sttkb.gadget.errors import TransportError
 from sttkb.gadget.typist import Typist
 from sttkb.gadget.usb.configfs import GadgetSpec, UsbGadget
 from sttkb.gadget.usb.hidg import HidgTransport
 from sttkb.gadget.virtual import VirtualTransport
+from sttkb.keyboard import Keyboard, PairingWindow
+
+log = logging.getLogger(__name__)
+
+KINDS = ("auto", "usb", "bluetooth", "virtual")
 
 
-def gadget_spec(usb) -> GadgetSpec:
-    """A :class:`GadgetSpec` from ``[usb]`` settings (sttkb.config.keyboard.UsbSettings)."""
+@dataclass(frozen=True)
+class Roots:
+    """Where the keyboard side touches the system (tests and dev runs point these at a temporary tree)."""
+
+    configfs: str = "/sys/kernel/config"
+    sysfs: str = "/sys"
+    bluetooth_state: str | None = None
+    """Directory of the Bluetooth host list (None: $STATE_DIRECTORY or /var/lib/sttkb)."""
+
+
+@dataclass
+class Keyboards:
+    """What :func:`build_keyboard` made."""
+
+    keyboard: Keyboard
+    """Types text to the host (a :class:`Typist`, or several behind ``FirstConnectedKeyboard``)."""
+    pairing: PairingWindow | None = None
+    """The Bluetooth side's pairing window, when Bluetooth is on."""
+    virtual: VirtualTransport | None = None
+    """kind "virtual": the simulated host (``.text`` is what it shows)."""
+
+
+def build_keyboard(kind: str, keyboard: KeyboardSettings, usb: UsbSettings, bluetooth: BluetoothSettings, *,
+                   roots: Roots = Roots(), caps_lock: bool = False) -> Keyboards:
+    """A keyboard of ``kind`` (see the module doc). Raises :class:`SttkbError` when none can be made."""
+    if kind not in KINDS:
+        raise ValueError(f"keyboard kind {kind!r}: choose one of {', '.join(KINDS)}")
+    for name, section in (("usb", usb), ("bluetooth", bluetooth)):
+        if kind == name and not section.enabled:
+            raise SttkbError(f"a {name} keyboard was asked for but [{name}] enabled = false: set it to true, or "
+                             f"choose another [keyboard] transport")
+    if kind == "virtual":
+        typist, transport = virtual_typist(keyboard, caps_lock=caps_lock)
+        return Keyboards(typist, virtual=transport)
+    if kind == "usb":
+        return Keyboards(usb_typist(keyboard, usb, roots=roots))
+    if kind == "bluetooth":
+        typist, pairing = bluetooth_typist(keyboard, bluetooth, roots=roots)
+        return Keyboards(typist, pairing=pairing)
+    typists: list[Typist] = []
+    pairing = None
+    if usb.enabled:
+        typists.append(usb_typist(keyboard, usb, roots=roots))
+    if bluetooth.enabled:
+        try:
+            typist, pairing = bluetooth_typist(keyboard, bluetooth, roots=roots)
+            typists.append(typist)
+        except SttkbError as e:
+            if not typists:
+                raise
+            log.warning("%s; typing over USB only", e)
+    if not typists:
+        raise SttkbError("no keyboard: enable [usb] or [bluetooth] (or set [keyboard] transport)")
+    if len(typists) == 1:
+        return Keyboards(typists[0], pairing=pairing)
+    from sttkb.gadget.routing import FirstConnectedKeyboard
+    return Keyboards(FirstConnectedKeyboard(typists), pairing=pairing)
+
+
+def typist_over(transport, keyboard: KeyboardSettings) -> Typist:
+    """A typist in the [keyboard] layout and pace over an opened transport."""
+    return Typist(transport, keyboard.layout, keyboard.unmappable, keyboard.key_delay_ms / 1000.0)
+
+
+# -- USB ---------------------------------------------------------------------------------------------------
+def gadget_spec(usb: UsbSettings) -> GadgetSpec:
     return GadgetSpec(name=usb.gadget_name, vendor_id=usb.vendor_id, product_id=usb.product_id,
                       manufacturer=usb.manufacturer, product=usb.product, serial=usb.serial,
                       country_code=usb.country_code, max_power_ma=usb.max_power_ma,
                       serial_console=usb.serial_console)
 
 
-def usb_gadget(usb, *, configfs_root: str = "/sys/kernel/config", sysfs_root: str = "/sys") -> UsbGadget:
-    return UsbGadget(gadget_spec(usb), configfs_root=configfs_root, sysfs_root=sysfs_root)
+def usb_gadget(usb: UsbSettings, *, roots: Roots = Roots()) -> UsbGadget:
+    """The configfs gadget (``sttkb gadget up|down|status``)."""
+    return UsbGadget(gadget_spec(usb), configfs_root=roots.configfs, sysfs_root=roots.sysfs)
 
 
-def usb_transport(usb, *, sysfs_root: str = "/sys") -> HidgTransport:
-    return HidgTransport(usb.hidg_device, udc=usb.udc, sysfs_root=sysfs_root, write_timeout_s=usb.write_timeout_s)
+def usb_transport(usb: UsbSettings, *, roots: Roots = Roots()) -> HidgTransport:
+    return HidgTransport(usb.hidg_device, udc=usb.udc, sysfs_root=roots.sysfs, write_timeout_s=usb.write_timeout_s)
 
 
-def usb_typist(keyboard, usb, *, sysfs_root: str = "/sys") -> Typist:
-    """The USB keyboard (implements sttkb.keyboard.Keyboard): a Typist over /dev/hidg0."""
-    return Typist(usb_transport(usb, sysfs_root=sysfs_root), keyboard.layout, keyboard.unmappable,
-                  keyboard.key_delay_ms / 1000.0)
+def usb_typist(keyboard: KeyboardSettings, usb: UsbSettings, *, roots: Roots = Roots()) -> Typist:
+    return typist_over(usb_transport(usb, roots=roots), keyboard)
 
 
-def virtual_typist(keyboard, *, caps_lock: bool = False) -> tuple[Typist, VirtualTransport]:
-    """A Typist whose host is simulated (``transport.text`` is what it typed): simulate mode and tests."""
+# -- Bluetooth ---------------------------------------------------------------------------------------------
+def bluetooth_typist(keyboard: KeyboardSettings, bluetooth: BluetoothSettings, *,
+                     roots: Roots = Roots()) -> tuple[Typist, PairingWindow]:
+    """Start the BLE HID peripheral (raises when bluetoothd or the adapter is missing) and a typist over it."""
+    from sttkb.gadget.ble.keyboard import BleKeyboard
+    from sttkb.gadget.ble.transport import BleTransport
+    try:
+        peripheral = BleKeyboard(bluetooth, state_dir=roots.bluetooth_state).start()
+    except SttkbError as e:
+        raise TransportError(f"the Bluetooth keyboard cannot start: {e}") from e
+    return typist_over(BleTransport(peripheral), keyboard), peripheral
+
+
+# -- simulated host ----------------------------------------------------------------------------------------
+def virtual_typist(keyboard: KeyboardSettings, *, caps_lock: bool = False) -> tuple[Typist, VirtualTransport]:
+    """A typist whose host is simulated (``transport.text`` is what it typed), at the configured pace."""
     transport = VirtualTransport(keyboard.layout, caps_lock=caps_lock)
-    return Typist(transport, keyboard.layout, keyboard.unmappable, 0.0), transport
+    return typist_over(transport, keyboard), transport

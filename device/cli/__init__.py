@@ -14,15 +14,16 @@ import sys
 from sttkb import __version__
 from sttkb.errors import SttkbError
 
-# Command groups, in help order. ``sttkb.gadget.cli`` is the keyboard side (gadget, type, bt, check); this CLI is the
-# composition root, the one place that wires device/ to gadget/.
+# Command groups, in help order. This package is the composition root: the one place that sees both the speech side
+# (through sttkb.speech) and the keyboard side (through sttkb.gadget.factory) and wires them to the daemon.
 COMMAND_MODULES = (
     "sttkb.cli.transcribe",   # transcribe, dictate
     "sttkb.cli.model",        # model import/list/use/remove
     "sttkb.cli.daemon",       # run, status, listen, stop, history, retype
     "sttkb.cli.bench",        # bench
     "sttkb.cli.config",       # config check/example
-    "sttkb.gadget.cli",              # gadget up/down/status, type, bt ..., check
+    "sttkb.cli.keyboard",     # gadget up/down/status, type
+    "sttkb.gadget.ble.cli",   # bt list/pair/forget/use, check
 )
 
 
@@ -37,16 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
-    _wire_type_to_daemon()
     return parser
-
-
-def _wire_type_to_daemon() -> None:
-    """`sttkb type TEXT` goes through the running daemon when there is one (it owns the keyboard)."""
-    import sttkb.gadget.cli
-    from sttkb.cli.daemon import send_to_daemon
-
-    sttkb.gadget.cli.daemon_typer = lambda text, config: send_to_daemon("type", text=text, config_path=config)
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:

@@ -130,57 +130,11 @@ def cmd_history(args) -> int:
 
 
 # -- sttkb run --------------------------------------------------------------------------------------------------
-def _resolve_model(config, name: str | None) -> Path:
-    path = Path(name) if name else None
-    if path is not None and (path.suffix == ".bin" or path.exists()):
-        if not path.is_file():
-            raise SttkbError(f"{path}: no such model file")
-        return path
-    from sttkb.models.store import ModelStore
-    return ModelStore(config.models.store or None).resolve(name or config.models.name or None)
-
-
-def _make_transcriber(config, model_path: Path):
-    from sttkb.chain import Transcriber
-    t = Transcriber(config, model_path)
-    warm = getattr(t, "warm_up", None)
-    if warm:
-        warm()
-    return t
-
-
 def _build_keyboards(config, simulate: bool):
-    """(keyboard, pairing window or None, virtual transport or None)."""
-    from sttkb.gadget.typist import Typist
-    kb = config.keyboard
-    delay = kb.key_delay_ms / 1000
-    if simulate:
-        from sttkb.gadget.virtual import VirtualTransport
-        transport = VirtualTransport(kb.layout)
-        return Typist(transport, kb.layout, kb.unmappable, delay), None, transport
-    keyboards, pairing = [], None
-    if config.usb.enabled and kb.transport in ("auto", "usb"):
-        from sttkb.gadget.usb.hidg import HidgTransport
-        keyboards.append(Typist(HidgTransport(config.usb.hidg_device, udc=config.usb.udc,
-                                              write_timeout_s=config.usb.write_timeout_s),
-                                kb.layout, kb.unmappable, delay))
-    if config.bluetooth.enabled and kb.transport in ("auto", "bluetooth"):
-        try:
-            from sttkb.gadget.ble.keyboard import BleKeyboard
-            from sttkb.gadget.ble.transport import BleTransport
-            ble = BleKeyboard(config.bluetooth).start()
-            keyboards.append(Typist(BleTransport(ble), kb.layout, kb.unmappable, delay))
-            pairing = ble
-        except SttkbError as e:
-            if kb.transport == "bluetooth":
-                raise
-            log.warning("Bluetooth keyboard not available (%s); USB only", e)
-    if not keyboards:
-        raise SttkbError("no keyboard: enable [usb] or [bluetooth] and check [keyboard] transport")
-    if len(keyboards) == 1:
-        return keyboards[0], pairing, None
-    from sttkb.keyboard import FirstConnectedKeyboard
-    return FirstConnectedKeyboard(keyboards), pairing, None
+    """Simulate: a virtual host; else the kind [keyboard] transport names (auto = USB and Bluetooth as enabled)."""
+    from sttkb.gadget.factory import build_keyboard
+    kind = "virtual" if simulate else config.keyboard.transport
+    return build_keyboard(kind, config.keyboard, config.usb, config.bluetooth)
 
 
 class _HostPrinter:
@@ -277,14 +231,12 @@ def cmd_run(args) -> int:
     if simulate:
         from sttkb.audio.sources import FileSource
         FileSource(args.audio)  # a bad file fails here, with the audio package's clear message, before the model
-    model_path = _resolve_model(config, args.model)
-    model_name = model_path.stem if args.model else (config.models.name or model_path.stem)
-    log.info("loading model %s (%s)", model_name, model_path)
-    transcriber = _make_transcriber(config, model_path)
+    from sttkb.speech import choose_model, load_transcriber
+    model = choose_model(config, args.model)
+    transcriber = load_transcriber(config, model)
 
     def load_model(name: str):
-        path = _resolve_model(config, name)
-        return _make_transcriber(config, path), name
+        return load_transcriber(config, choose_model(config, name)), name
 
     if simulate:
         from sttkb.audio.sources import FileSource
@@ -297,7 +249,8 @@ def cmd_run(args) -> int:
             from sttkb.audio.mic import MicSource
             return MicSource(config.audio)
 
-    keyboard, pairing, virtual = _build_keyboards(config, simulate)
+    keyboards = _build_keyboards(config, simulate)
+    keyboard, virtual = keyboards.keyboard, keyboards.virtual
     journal_path = args.journal or config.journal.path or None
     journal_on = config.journal.enabled and (not simulate or bool(args.journal))
     journal = Journal(journal_path, enabled=journal_on, max_bytes=config.journal.max_bytes,
@@ -314,7 +267,7 @@ def cmd_run(args) -> int:
         led = SoundingLed(led, FeedbackSounds())
     daemon = Daemon(config, Parts(
         keyboard=keyboard, transcriber=transcriber, open_mic=open_mic, load_model=load_model,
-        model_name=model_name, pairing=pairing, journal=journal, notifier=Notifier(), led=led,
+        model_name=model.name, pairing=keyboards.pairing, journal=journal, notifier=Notifier(), led=led,
         reload_config=lambda: load_config(args.config), mic_ends_run=simulate))
 
     button = None

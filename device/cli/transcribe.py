@@ -6,7 +6,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from sttkb.errors import SttkbError
 
@@ -22,33 +21,20 @@ def stdout_sink(text: str) -> None:
 
 
 def load(args):
-    """(config, model path) from ``--config`` / ``--model``: a store name, a .bin path, or the configured one."""
+    """(config, model) from ``--config`` / ``--model`` (what ``--model`` means: :mod:`sttkb.speech`)."""
     from sttkb.config import load_config
+    from sttkb.speech import choose_model
     config = load_config(args.config)
-    model = getattr(args, "model", None)
-    if model and (Path(model).suffix == ".bin" or "/" in model):
-        path = Path(model).expanduser()
-        if not path.is_file():
-            raise SttkbError(f"{path}: no such model file (give a ggml .bin, or a name from `sttkb model list`)")
-        return config, path
-    from sttkb.models.store import ModelStore
-    return config, ModelStore(config.models.store or None).resolve(model or config.models.name or None)
-
-
-def make_transcriber(config, model_path, *, warm_up: bool = True):
-    """``warm_up``: one throw-away decode so the first phrase of a live dictation is quick; a file transcribed
-    once gains nothing from it (on a Pi it costs seconds)."""
-    from sttkb.chain import Transcriber
-    log.info("loading %s", model_path)
-    return Transcriber(config, model_path, warm_up=warm_up)
+    return config, choose_model(config, getattr(args, "model", None))
 
 
 # -- transcribe --------------------------------------------------------------------------------------------
 def cmd_transcribe(args) -> int:
     from sttkb.audio.sources import FileSource
-    config, model_path = load(args)
+    from sttkb.speech import load_transcriber
+    config, model = load(args)
     source = FileSource(args.file)          # decode errors surface before the model loads
-    transcriber = make_transcriber(config, model_path, warm_up=False)
+    transcriber = load_transcriber(config, model, warm_up=False)
     try:
         text = "".join(piece.text for piece in transcriber.stream(source))
     finally:
@@ -80,10 +66,11 @@ def open_source(args, config):
 def dictate(args, sink: Sink = stdout_sink) -> int:
     """Stream pieces into ``sink`` as they are transcribed (the keyboard is one line away: pass its
     ``type_text``)."""
-    config, model_path = load(args)
+    from sttkb.speech import load_transcriber
+    config, model = load(args)
     source = open_source(args, config)
     try:
-        transcriber = make_transcriber(config, model_path)
+        transcriber = load_transcriber(config, model)
     except BaseException:
         source.stop()
         if hasattr(source, "close"):
@@ -136,14 +123,11 @@ def cmd_dictate(args) -> int:
 def _dictate_to_keyboard(args) -> int:
     """Type each piece as it comes, through the gadget side (this CLI is the composition root)."""
     from sttkb.config import load_config
-    from sttkb.gadget import factory
+    from sttkb.gadget.factory import build_keyboard
 
     config = load_config(args.config)
-    transport = None
-    if args.keyboard == "virtual":
-        typist, transport = factory.virtual_typist(config.keyboard)
-    else:
-        typist = factory.usb_typist(config.keyboard, config.usb)
+    built = build_keyboard(args.keyboard, config.keyboard, config.usb, config.bluetooth)
+    typist, transport = built.keyboard, built.virtual
     try:
         rc = dictate(args, typist.type_text)
         typist.wait_idle(None)

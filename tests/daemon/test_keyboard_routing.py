@@ -1,11 +1,12 @@
-"""sttkb.keyboard.FirstConnectedKeyboard over two real Typists on VirtualTransports (standing in for USB and
+"""sttkb.gadget.routing.FirstConnectedKeyboard over two real Typists on VirtualTransports (standing in for USB and
 Bluetooth: the routing logic only sees the Keyboard protocol)."""
 
 from __future__ import annotations
 
 import pytest
 
-from sttkb.keyboard import FirstConnectedKeyboard, Keyboard
+from sttkb.gadget.routing import FirstConnectedKeyboard
+from sttkb.keyboard import Keyboard
 from sttkb.gadget.typist import Typist
 from sttkb.gadget.virtual import VirtualTransport
 

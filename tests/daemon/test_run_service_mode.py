@@ -85,7 +85,6 @@ def test_without_button_and_led_pins_it_runs_and_says_so_once(tmp_path, monkeypa
     """``[button] pin = ""`` and ``[led] pin = ""`` (a box without them, or the qemu VM of test_run_vm.py): the
     daemon needs no GPIO pin factory at all, says once that it has no button and no LED, and serves the control
     socket. Stand-ins: the microphone and the transcriber (the real ones run in test_run_vm.py)."""
-    from sttkb.cli import daemon as cli_daemon
     from sttkb.cli import main
     from sttkb.daemon.service import Daemon
     from tests.daemon.conftest import ScriptedMic, WordTranscriber
@@ -108,8 +107,10 @@ path = "{tmp_path}/journal.jsonl"
     real_make = sttkb.daemon.button.make_pin_factory
     monkeypatch.setattr(sttkb.daemon.button, "make_pin_factory",
                         lambda name: factories.append(name) or real_make(name))
-    monkeypatch.setattr(cli_daemon, "_resolve_model", lambda config, name: tmp_path / "model.bin")
-    monkeypatch.setattr(cli_daemon, "_make_transcriber", lambda config, path: WordTranscriber())
+    import sttkb.speech
+    monkeypatch.setattr(sttkb.speech, "choose_model",
+                        lambda config, name: sttkb.speech.ModelChoice(tmp_path / "model.bin", "model"))
+    monkeypatch.setattr(sttkb.speech, "load_transcriber", lambda config, model: WordTranscriber())
     monkeypatch.setattr(sttkb.audio.mic, "MicSource", lambda settings: ScriptedMic().open())
     real_run = Daemon.run
     states = []

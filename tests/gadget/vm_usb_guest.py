@@ -302,13 +302,13 @@ def type_and_read(gadget: UsbGadget, layout: str, text: str, *, delay: float = 0
 
 
 def run_cli() -> str:
-    """`sttkb gadget up/status/down` through sttkb.gadget.cli's own argparse commands (the full `sttkb` entry point
+    """`sttkb gadget up/status/down` through sttkb.cli.keyboard's own argparse commands (the full `sttkb` entry point
     would import the ASR stack too: ~10 s per start under emulation)."""
     import argparse
     import contextlib
     import io
 
-    from sttkb.gadget import cli
+    from sttkb.cli import keyboard as cli
 
     cfg = Path("/tmp/sttkb-cli.toml")
     cfg.write_text('[usb]\ngadget_name = "clitest"\n')

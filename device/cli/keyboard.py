@@ -1,23 +1,16 @@
-"""Keyboard-side commands: `sttkb gadget up|down|status`, `sttkb type ...` (USB) and `sttkb bt ...`, `sttkb check`
-(Bluetooth, registered from sttkb.gadget.ble.cli)."""
+"""``sttkb gadget up|down|status`` (the USB gadget) and ``sttkb type TEXT`` (through the running daemon, else straight
+to the USB keyboard, or a simulated host). Keyboards come from :mod:`sttkb.gadget.factory`."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import sys
-from typing import Callable
 
 from sttkb.gadget import factory
-from sttkb.gadget.ble import cli as ble_cli
 from sttkb.gadget.errors import Error, HostDisconnected
 from sttkb.gadget.keymap import get_keymap
 from sttkb.gadget.keystrokes import UNMAPPABLE_POLICIES, plan_text, text_to_reports
-from sttkb.gadget.typist import Typist
-
-#: Set by the composition root (sttkb.cli): hand TEXT to the running daemon (args: text, config path) and
-#: return its reply, or None when no daemon runs. gadget/ itself knows nothing of the daemon.
-daemon_typer: Callable[[str, str | None], dict | None] | None = None
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +45,6 @@ def register(sub) -> None:
     t.add_argument("--caps-lock", action="store_true", help="dry-run/virtual: assume the host's Caps Lock is on")
     t.add_argument("--dry-run", action="store_true", help="print the reports as hex, type nothing")
     t.set_defaults(func=cmd_type)
-
-    ble_cli.register(sub)
 
 
 def _config(args):
@@ -104,9 +95,10 @@ def cmd_type(args) -> int:
             print(report.hex(" "))
         return 0
     overrides = args.layout or args.unmappable or args.delay_ms is not None
-    if args.transport is None and not overrides and daemon_typer is not None:
+    if args.transport is None and not overrides:
         # One writer per keyboard: while the daemon runs it owns /dev/hidg0 and the Bluetooth link.
-        reply = daemon_typer(text, getattr(args, "config", None))
+        from sttkb.cli.daemon import send_to_daemon
+        reply = send_to_daemon("type", text=text, config_path=getattr(args, "config", None))
         if reply is not None:
             print("sttkb: handed to the running daemon (it types to the connected host)", file=sys.stderr)
             return 0
@@ -124,7 +116,7 @@ def cmd_type(args) -> int:
         raise HostDisconnected(f"no host has the USB keyboard configured (UDC state: {state}). Plug the box into "
                                f"a computer; run `sttkb gadget status` / `sttkb gadget up` if it is not set up",
                                reason="not-configured")
-    typist = Typist(transport, keyboard.layout, keyboard.unmappable, keyboard.key_delay_ms / 1000.0)
+    typist = factory.typist_over(transport, keyboard)
     with typist:
         typist.type_text(text)
         budget = 10.0 + len(text) * 0.05

@@ -1,0 +1,60 @@
+"""The one place that turns settings and ``--model`` into a loaded transcriber (the speech side's factory).
+
+Used by ``sttkb run``, ``transcribe``, ``dictate`` and ``bench`` through the composition root (``sttkb.cli``).
+
+What ``--model`` means, everywhere (:func:`choose_model`):
+
+- a **file path** when it looks like one — it contains ``/``, starts with ``~`` or ends in ``.bin`` — and then the
+  file must exist (``./mine`` names a file in the current directory);
+- otherwise a **name in the model store** (``sttkb model list``);
+- not given: ``[models] name``, else the model chosen with ``sttkb model use``, else the embedded default
+  (tiny.en q8_0, installed into the store from the bundled package on first use).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sttkb.config import Config
+from sttkb.errors import SttkbError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    path: Path
+    """The ggml file whisper.cpp loads."""
+    name: str
+    """What the user calls it (a store name, or the file's stem): shown in ``sttkb status`` and logs."""
+
+
+def looks_like_path(model: str) -> bool:
+    return "/" in model or model.startswith("~") or model.endswith(".bin")
+
+
+def choose_model(config: Config, model: str | None = None) -> ModelChoice:
+    """The model to load for ``--model`` (None: the configured one). Raises :class:`SttkbError` with what to do."""
+    if model and looks_like_path(model):
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise SttkbError(f"{path}: no such model file (give a ggml .bin, or a name from `sttkb model list`)")
+        return ModelChoice(path, path.stem)
+    from sttkb.models.store import ModelStore
+    store = ModelStore(config.models.store or None)
+    name = model or config.models.name or None
+    path = store.resolve(name)
+    return ModelChoice(path, name or store.current() or path.stem)
+
+
+def load_transcriber(config: Config, model: ModelChoice | Path, *, warm_up: bool = True):
+    """A :class:`sttkb.chain.Transcriber` with the model loaded.
+
+    ``warm_up``: one throw-away decode so the first phrase of a live dictation is quick; a file transcribed once
+    gains nothing from it (on a Pi it costs seconds)."""
+    from sttkb.chain import Transcriber
+    path = model.path if isinstance(model, ModelChoice) else Path(model)
+    log.info("loading model %s", path)
+    return Transcriber(config, path, warm_up=warm_up)
