@@ -20,6 +20,8 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from .box_python import APT_PROVIDED, BUILT_ON_DEVICE, platform_args
+
 RUNTIME = "requirements.lock"
 TEST = "requirements-test.lock"
 # Bootstrap wheels the image needs besides the runtime closure: pip (the first boot creates the venv
@@ -130,7 +132,6 @@ def render(header: str, pins: dict[str, str]) -> str:
 def check_aarch64(pins: dict[str, str], python: tuple[int, int] = (3, 11), glibc: tuple[int, int] = (2, 36),
                   pip_python: str = sys.executable) -> None:
     """Raise SystemExit naming the pins pip finds no aarch64 wheel for (except the apt/on-device ones)."""
-    from .wheelhouse import APT_PROVIDED, BUILT_ON_DEVICE, platform_args
 
     wanted = [f"{n}=={v}" for n, v in sorted(pins.items()) if n not in APT_PROVIDED and n not in BUILT_ON_DEVICE]
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,12 +25,11 @@ import tomllib
 from pathlib import Path
 
 from . import lock
+from .box_python import APT_PROVIDED, BUILT_ON_DEVICE, platform_args
 from .errors import DownloadError, Error, ToolFailedError
 
 log = logging.getLogger(__name__)
 
-APT_PROVIDED = {"pyaudio": "python3-pyaudio"}
-BUILT_ON_DEVICE = {"xkbcommon"}
 EXTRA_WHEELS = list(lock.BOOTSTRAP)  # venv bootstrap + build deps of the xkbcommon sdist (pinned in the lock)
 
 
@@ -64,18 +63,6 @@ def dist_of(filename: str) -> tuple[str, str] | None:
     else:
         return None
     return lock.canonical(name), version
-
-
-def platform_args(glibc: tuple[int, int], python: tuple[int, int]) -> list[str]:
-    """pip options selecting aarch64 wheels a target with this glibc and CPython can run."""
-    major, minor = glibc
-    args = []
-    for m in range(minor, 16, -1):
-        args += ["--platform", f"manylinux_{major}_{m}_aarch64"]
-    args += ["--platform", "manylinux2014_aarch64", "--platform", "linux_aarch64"]
-    tag = f"cp{python[0]}{python[1]}"
-    return args + ["--python-version", f"{python[0]}.{python[1]}", "--implementation", "cp",
-                   "--abi", tag, "--abi", "abi3", "--abi", "none", "--only-binary=:all:"]
 
 
 def _pip(python: str, args: list[str], what: str) -> None:

@@ -89,7 +89,7 @@ def install_wheels(wheels: list[Path], target: Path, glibc: tuple[int, int], pyt
                    pip_python: str) -> None:
     """Install aarch64 wheels into ``target`` with this machine's pip (no index, no dependency resolution: the
     wheelhouse is the complete set, as on the box's first boot). Raises RuntimeError with pip's message."""
-    from sttkb_image.wheelhouse import platform_args
+    from sttkb_image.box_python import platform_args
 
     proc = subprocess.run([pip_python, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
                            "--target", str(target), *platform_args(glibc, python), *map(str, wheels)],

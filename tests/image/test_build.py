@@ -21,7 +21,7 @@ from tests.image.conftest import EPOCH, Built, mtype, options, sha256, tool_dir_
 from tests.image.synthetic import make_base_image
 
 from sttkb_image import build as image_build
-from sttkb_image import lock, units, wheelhouse
+from sttkb_image import box_python, lock, units, wheelhouse
 from sttkb_image.errors import BaseImageError, ChecksumError, MissingToolError, SpaceError
 
 BUILD_IMAGE = REPO / "image-build" / "build-image"
@@ -56,12 +56,12 @@ def test_wheelhouse_has_an_aarch64_wheel_for_every_runtime_dependency(built):
     have = {re.split(r"-\d", n, maxsplit=1)[0].lower().replace("_", "-") for n in names}
     for req in wheelhouse.runtime_requirements(REPO / "pyproject.toml"):
         dep = re.split(r"[\s<>=!~;\[]", req, maxsplit=1)[0].lower().replace("_", "-")
-        if dep in wheelhouse.APT_PROVIDED:
+        if dep in box_python.APT_PROVIDED:
             continue
         assert dep in have, f"no wheel or sdist for {dep} in the image's wheelhouse"
     # exactly the lock's versions (the ones the dev/CI venv has), plus the project's own wheel
     dists = {wheelhouse.dist_of(n) for n in names} - {None}
-    locked = {(n, v) for n, v in lock.read(REPO / lock.RUNTIME).items() if n not in wheelhouse.APT_PROVIDED}
+    locked = {(n, v) for n, v in lock.read(REPO / lock.RUNTIME).items() if n not in box_python.APT_PROVIDED}
     assert {d for d in dists if d[0] != "sttkb"} == locked
     assert any(n.startswith("sttkb-") and n.endswith("-py3-none-any.whl") for n in names)
     assert any(n.startswith("pip-") for n in names)         # the first boot bootstraps the venv with it

@@ -25,13 +25,14 @@ from pathlib import Path
 
 import pytest
 
+from sttkb.models.wer import normalize, wer
 from tests.image.aarch64 import PI_CPU, arm64_sysroot, install_wheels, python_command, require_qemu_user
 from tests.speech import JFK_TEXT, JFK_WAV
-from tests.wer import normalize, wer
 
 from sttkb_image.errors import DownloadError
 from sttkb_image.target import read_target
-from sttkb_image.wheelhouse import BUILT_ON_DEVICE, dist_of
+from sttkb_image.box_python import BUILT_ON_DEVICE
+from sttkb_image.wheelhouse import dist_of
 
 pytestmark = [pytest.mark.vm, pytest.mark.box, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ from packaging.specifiers import SpecifierSet
 from tests.conftest import REPO
 
 from sttkb_image import build as image_build
-from sttkb_image import lock, wheelhouse
+from sttkb_image import box_python, lock, wheelhouse
 from sttkb_image.errors import Error
 from sttkb_image.target import Target
 
@@ -80,7 +80,7 @@ def test_lock_files_are_what_scripts_lock_writes():
 def test_lock_pins_the_images_bootstrap_and_keeps_the_apt_and_on_device_rules():
     for name in wheelhouse.EXTRA_WHEELS:
         assert name in RUNTIME
-    for name in [*wheelhouse.APT_PROVIDED, *wheelhouse.BUILT_ON_DEVICE]:
+    for name in [*box_python.APT_PROVIDED, *box_python.BUILT_ON_DEVICE]:
         assert name in RUNTIME, f"{name} is a runtime dependency; the dev venv installs it from the lock"
 
 
@@ -185,7 +185,7 @@ def test_download_wheelhouse_fetches_exactly_the_pins_and_caches_by_the_locks_co
     monkeypatch.setattr(wheelhouse, "_pip", fake)
     dest = wheelhouse.download_wheelhouse(pins, (2, 36), (3, 11), tmp_path)
     got = sorted(wheelhouse.dist_of(p.name) for p in dest.iterdir() if wheelhouse.dist_of(p.name))
-    assert got == sorted((n, v) for n, v in RUNTIME.items() if n not in wheelhouse.APT_PROVIDED)
+    assert got == sorted((n, v) for n, v in RUNTIME.items() if n not in box_python.APT_PROVIDED)
     assert "pyaudio==0.2.14" not in calls[0]
     assert wheelhouse.download_wheelhouse(pins, (2, 36), (3, 11), tmp_path) == dest     # cached: no new call
     assert len(calls) == 2
