@@ -3,6 +3,8 @@
 Normalizer: Unicode NFKC, lower case, curly apostrophes → ', every character that is not a letter, a digit or an
 apostrophe inside a word becomes a space, then split on whitespace. So "Hello, World!" and "hello world" match;
 "don't" stays one word; numbers are NOT spelled out ("10" ≠ "ten").
+
+Used by ``sttkb model import --check``, ``sttkb bench`` and the tests (one WER for all of them).
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ def normalize_words(text: str) -> list[str]:
     text = unicodedata.normalize("NFKC", text).lower().translate(_APOSTROPHES)
     text = _EDGE_APOSTROPHES.sub(" ", _NON_WORD.sub(" ", text))
     return text.split()
+
+
+def normalize(text: str) -> str:
+    """The text as WER sees it: :func:`normalize_words` joined by single spaces (for "phrase in text" checks)."""
+    return " ".join(normalize_words(text))
 
 
 @dataclass(frozen=True)
@@ -52,3 +59,8 @@ def word_error_rate(reference: str, hypothesis: str) -> WerResult:
     """WER of ``hypothesis`` against ``reference`` after :func:`normalize_words`."""
     ref, hyp = normalize_words(reference), normalize_words(hypothesis)
     return WerResult(edit_distance(ref, hyp), len(ref))
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Shorthand for ``word_error_rate(reference, hypothesis).wer``."""
+    return word_error_rate(reference, hypothesis).wer

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from sttkb.audio.files import read_audio
+from sttkb.models.wer import normalize, wer
 from tests.speech import JFK_TEXT, JFK_WAV, speak
-from tests.wer import normalize, wer
 
 pytestmark = pytest.mark.slow
 

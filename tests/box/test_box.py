@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from sttkb.models.wer import wer
 from tests.box.conftest import EPOCH
 from tests.conftest import REPO
-from tests.wer import wer
 
 from sttkb_image import arm64_vm
 from sttkb_image.ext4 import Batch, Ext4

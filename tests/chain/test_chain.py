@@ -14,9 +14,9 @@ from sttkb.audio.files import write_wav
 from sttkb.audio.sources import ArraySource
 from sttkb.config import Config
 from sttkb.config.text import TextSettings
+from sttkb.models.wer import normalize, wer
 from tests.speech import (JFK_TEXT, JFK_WAV, concat, hum, keyboard_clicks, paragraph, pink_noise, room, silence,
                           white_noise)
-from tests.wer import normalize, wer
 
 pytestmark = pytest.mark.slow
 

@@ -39,8 +39,8 @@ import shutil
 
 import pytest
 
+from sttkb.models.wer import normalize, wer
 from tests.vm.harness import require_vm, run_in_vm
-from tests.wer import normalize, wer
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(1800)]
 

@@ -1,4 +1,4 @@
-"""WER used by `model import --check` (and the benchmark): normalizer cases and agreement with jiwer."""
+"""The one WER (`model import --check`, the benchmark, the tests): normalizer cases and agreement with jiwer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sttkb.models.wer import normalize_words, word_error_rate
+from sttkb.models.wer import normalize, normalize_words, wer, word_error_rate
 
 
 @pytest.mark.parametrize("text, words", [
@@ -38,3 +38,8 @@ words = st.lists(st.sampled_from(["a", "b", "c", "the", "cat"]), min_size=1, max
 @given(words, st.lists(st.sampled_from(["a", "b", "c", "the", "cat", "dog"]), max_size=12))
 def test_agrees_with_jiwer(ref, hyp):
     assert word_error_rate(" ".join(ref), " ".join(hyp)).wer == pytest.approx(jiwer.wer(" ".join(ref), " ".join(hyp)))
+
+
+def test_the_shorthands_the_tests_use():
+    assert normalize("Ask not — what your COUNTRY can-do,  for you!") == "ask not what your country can do for you"
+    assert wer("ask not what your country", "ask what your country") == pytest.approx(0.2)
