@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sttkb.models.audio_io import read_audio_16k
+from sttkb.audio.files import read_audio
 from sttkb.models.errors import ValidationFailedError
 from sttkb.models.wer import word_error_rate
 
@@ -91,8 +91,8 @@ def validate_model(path: Path, english_only: bool, check: tuple[Path, str] | Non
     from sttkb.asr.guard import detect_loop
 
     clip, clip_text = reference_clip()
-    audio = read_audio_16k(clip)
-    check_audio = read_audio_16k(check[0]) if check else None     # fail on a bad --check file before loading
+    audio = read_audio(clip)
+    check_audio = read_audio(check[0]) if check else None     # fail on a bad --check file before loading
     start = time.monotonic()
     model = load_model(path, threads)
     load_s = time.monotonic() - start

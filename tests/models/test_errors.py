@@ -216,3 +216,11 @@ def test_bad_name(store, capsys, small_ggml):
 def test_check_audio_missing(tmp_path, store, capsys, small_ggml):
     msg = run_import(small_ggml, store, capsys, "--check", str(tmp_path / "nope.wav"), "some words")
     assert "no such audio file" in msg
+
+
+def test_check_audio_that_is_not_audio(tmp_path, store, capsys, small_ggml):
+    """The one audio reader (sttkb.audio.files) and its one AudioFileError, before whisper.cpp loads anything."""
+    notes = tmp_path / "notes.wav"
+    notes.write_text("these are words, not sound")
+    msg = run_import(small_ggml, store, capsys, "--check", str(notes), "some words")
+    assert "notes.wav: cannot decode this audio file" in msg and "WAV or FLAC" in msg
