@@ -144,11 +144,3 @@ def build(cls: type, table: Any, path: str) -> Any:
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
-
-def describe_defaults(cls: type) -> list[tuple[str, Any, str]]:
-    """(name, default, doc) for each field: used to check the commented example file stays complete."""
-    out = []
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        out.append((f.name, default, f.metadata.get("doc", "")))
-    return out
