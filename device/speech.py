@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from sttkb.config import Config
 from sttkb.errors import SttkbError
@@ -35,17 +36,26 @@ def looks_like_path(model: str) -> bool:
     return "/" in model or model.startswith("~") or model.endswith(".bin")
 
 
-def choose_model(config: Config, model: str | None = None) -> ModelChoice:
-    """The model to load for ``--model`` (None: the configured one). Raises :class:`SttkbError` with what to do."""
+def choose_model(config: Config, model: str | None = None, *,
+                 on_progress: Callable[[str], None] | None = None) -> ModelChoice:
+    """The model to load for ``--model`` (None: the configured one). Raises :class:`SttkbError` with what to do.
+
+    When nothing is chosen and the embedded default is not in the store yet, it is installed now (a few seconds,
+    once); each step goes to ``on_progress`` (else the log)."""
     if model and looks_like_path(model):
         path = Path(model).expanduser()
         if not path.is_file():
             raise SttkbError(f"{path}: no such model file (give a ggml .bin, or a name from `sttkb model list`)")
         return ModelChoice(path, path.stem)
+    from sttkb.models.errors import DefaultModelNotInstalledError
     from sttkb.models.store import ModelStore
     store = ModelStore(config.models.store or None)
     name = model or config.models.name or None
-    path = store.resolve(name)
+    try:
+        path = store.resolve(name)
+    except DefaultModelNotInstalledError:
+        from sttkb.models.default import ensure_default_model
+        path = ensure_default_model(store, on_progress=on_progress)
     return ModelChoice(path, name or store.current() or path.stem)
 
 

@@ -232,7 +232,8 @@ def cmd_run(args) -> int:
         from sttkb.audio.sources import FileSource
         FileSource(args.audio)  # a bad file fails here, with the audio package's clear message, before the model
     from sttkb.speech import choose_model, load_transcriber
-    model = choose_model(config, args.model)
+    from sttkb.cli.transcribe import say
+    model = choose_model(config, args.model, on_progress=say if simulate else None)  # the service: the journal
     transcriber = load_transcriber(config, model)
 
     def load_model(name: str):

@@ -25,7 +25,12 @@ def load(args):
     from sttkb.config import load_config
     from sttkb.speech import choose_model
     config = load_config(args.config)
-    return config, choose_model(config, getattr(args, "model", None))
+    return config, choose_model(config, getattr(args, "model", None), on_progress=say)
+
+
+def say(message: str) -> None:
+    """Progress for the user on stderr (stdout carries only the text)."""
+    print(f"sttkb: {message}", file=sys.stderr)
 
 
 # -- transcribe --------------------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ path = "{tmp_path}/journal.jsonl"
                         lambda name: factories.append(name) or real_make(name))
     import sttkb.speech
     monkeypatch.setattr(sttkb.speech, "choose_model",
-                        lambda config, name: sttkb.speech.ModelChoice(tmp_path / "model.bin", "model"))
+                        lambda config, name, **kw: sttkb.speech.ModelChoice(tmp_path / "model.bin", "model"))
     monkeypatch.setattr(sttkb.speech, "load_transcriber", lambda config, model: WordTranscriber())
     monkeypatch.setattr(sttkb.audio.mic, "MicSource", lambda settings: ScriptedMic().open())
     real_run = Daemon.run
