@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 MIC_STALL_S = 2.0  # no audio for this long from an open microphone = it is gone (seconds)
 
 
-class Transcriber(Protocol):
+class TranscriberLike(Protocol):
     """What the daemon needs from ``sttkb.chain.Transcriber``."""
 
     def stream(self, source: Iterable[Any]) -> Iterator[Any]:
@@ -48,9 +48,9 @@ class Parts:
     """The outside world, built by the composition root (``sttkb run``) or a test."""
 
     keyboard: Keyboard
-    transcriber: Transcriber
+    transcriber: TranscriberLike
     open_mic: Callable[[], Iterable[Any]]                   # raises OSError when there is no microphone
-    load_model: Callable[[str], tuple[Transcriber, str]] | None = None  # NAME → (warmed transcriber, name)
+    load_model: Callable[[str], tuple[TranscriberLike, str]] | None = None  # NAME → (warmed transcriber, name)
     model_name: str = ""
     pairing: PairingWindow | None = None
     journal: Journal | None = None
@@ -332,7 +332,7 @@ class Daemon:
         if self._source_ended and self.state is State.IDLE:
             self.run_done.set()
 
-    def _session_worker(self, session: Session, transcriber: Transcriber) -> None:
+    def _session_worker(self, session: Session, transcriber: TranscriberLike) -> None:
         audio = _Resumable(session.audio)
         with self._asr_lock:
             read_at_failure = -1
