@@ -81,11 +81,6 @@ def parse_report(report: bytes) -> tuple[int, tuple[int, ...]]:
     return report[0], tuple(u for u in report[2:] if u)
 
 
-def is_all_up(report: bytes) -> bool:
-    """True if no key and no modifier is held."""
-    return report == ALL_KEYS_UP
-
-
 class Stroke(NamedTuple):
     """One key press with the modifiers that must be held for it (what a keymap lookup yields)."""
 

@@ -22,7 +22,7 @@ import time
 from sttkb.gadget.errors import Error, HostDisconnected, UnmappableError
 from sttkb.gadget.keymap import Keymap, get_keymap
 from sttkb.gadget.keystrokes import UNMAPPABLE_POLICIES, CharKeys, Plan, plan_reports, plan_text
-from sttkb.gadget.reports import ALL_KEYS_UP, ReportSequencer, key_report
+from sttkb.gadget.reports import ALL_KEYS_UP, ReportSequencer, key_report, parse_report
 from sttkb.gadget.transport import LED_CAPS_LOCK, Transport
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ class Typist:
         return plan
 
     def _held_sequencer(self) -> ReportSequencer:
-        mods, keys = self._last_sent[0], [u for u in self._last_sent[2:] if u]
+        mods, keys = parse_report(self._last_sent)
         return ReportSequencer(mods, keys[0] if keys else 0)
 
     # ---- worker -----------------------------------------------------------------------------------------
@@ -331,7 +331,7 @@ class Typist:
 
 def modifiers_first(report: bytes) -> list[bytes]:
     """The report(s) that press ``report`` from all keys up: modifiers alone first when a key needs them."""
-    mods, keys = report[0], [u for u in report[2:] if u]
+    mods, keys = parse_report(report)
     if mods and keys:
         return [key_report(mods), report]
     return [report]

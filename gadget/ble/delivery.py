@@ -24,6 +24,8 @@ import logging
 import struct
 import threading
 
+from sttkb.gadget.reports import REPORT_LENGTH
+
 log = logging.getLogger(__name__)
 
 # HCI monitor channel opcodes (Linux include/net/bluetooth/hci_mon.h).
@@ -41,9 +43,6 @@ L2CAP_CID_ATT = 0x0004
 L2CAP_CID_DYNAMIC = 0x0040
 ATT_HANDLE_VALUE_NTF = 0x1B
 ATT_MULTIPLE_HANDLE_VALUE_NTF = 0x23
-
-REPORT_SIZE = 8
-"""Only 8-byte notification values are keyboard reports (battery level is 1 byte; nothing else notifies)."""
 
 MAX_UNRESOLVED = 512
 """More reports than this handed over and never seen on the air: the monitor does not see them (another
@@ -189,7 +188,7 @@ class DeliveryTracker:
         att = att_pdu(bytes(frame))
         combined = bool(att) and att[0] == ATT_MULTIPLE_HANDLE_VALUE_NTF
         for value in att_notification_values(att):
-            if len(value) != REPORT_SIZE:
+            if len(value) != REPORT_LENGTH:  # not a key report (battery level is 1 byte; nothing else notifies)
                 continue
             waiting = next((e for e in self._entries if e.state is _State.WAITING), None)
             if waiting is None:

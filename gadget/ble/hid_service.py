@@ -20,6 +20,7 @@ from typing import Callable
 from sttkb.gadget.ble import defs
 from sttkb.gadget.ble.gatt import GattCharacteristic, GattDescriptor, GattService
 from sttkb.gadget.ble.report_map import parse_report_map
+from sttkb.gadget.reports import ALL_KEYS_UP, REPORT_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def report_reference(report_id: int, report_type: int) -> bytes:
 class HidServices:
     """The GATT objects of the keyboard under ``root`` (e.g. /org/sttkb/app), and what the host did to them.
 
-    ``send_input(report)`` notifies an 8-byte boot report on the characteristic that matches the protocol mode.
+    ``send_input(report)`` notifies a boot keyboard report on the characteristic that matches the protocol mode.
     ``leds`` is the last output report byte. ``on_subscription(subscribed)`` fires when the host starts/stops
     listening to the input report the keyboard currently uses.
     """
@@ -72,7 +73,7 @@ class HidServices:
         GattCharacteristic(hid, 3, defs.UUID_HID_CONTROL_POINT, ["write-without-response"], b"\x00",
                            on_write=self._write_control_point)
         self.input_report = GattCharacteristic(
-            hid, 4, defs.UUID_REPORT, ["encrypt-read", "encrypt-notify"], bytes(8),
+            hid, 4, defs.UUID_REPORT, ["encrypt-read", "encrypt-notify"], ALL_KEYS_UP,
             on_notify_change=lambda on: self._notify_changed(defs.PROTOCOL_MODE_REPORT, on))
         GattDescriptor(self.input_report, 0, defs.UUID_REPORT_REFERENCE, ["read"],
                        report_reference(self.input_report_id, defs.REPORT_TYPE_INPUT))
@@ -83,7 +84,7 @@ class HidServices:
             GattDescriptor(self.output_report, 0, defs.UUID_REPORT_REFERENCE, ["read"],
                            report_reference(self.output_report_id, defs.REPORT_TYPE_OUTPUT))
         self.boot_input = GattCharacteristic(
-            hid, 6, defs.UUID_BOOT_KEYBOARD_INPUT, ["encrypt-read", "encrypt-notify"], bytes(8),
+            hid, 6, defs.UUID_BOOT_KEYBOARD_INPUT, ["encrypt-read", "encrypt-notify"], ALL_KEYS_UP,
             on_notify_change=lambda on: self._notify_changed(defs.PROTOCOL_MODE_BOOT, on))
         GattCharacteristic(hid, 7, defs.UUID_BOOT_KEYBOARD_OUTPUT, out_flags, b"\x00", on_write=self._write_leds)
 
@@ -105,9 +106,9 @@ class HidServices:
         return self.active_input.notifying
 
     def send_input(self, report: bytes) -> bool:
-        """Notify one 8-byte boot report (report IDs are not part of a HOGP value); False if nobody listens."""
-        if len(report) != 8:
-            raise ValueError(f"a keyboard input report has 8 bytes, got {len(report)}")
+        """Notify one boot keyboard report (report IDs are not part of a HOGP value); False if nobody listens."""
+        if len(report) != REPORT_LENGTH:
+            raise ValueError(f"a keyboard input report has {REPORT_LENGTH} bytes, got {len(report)}")
         return self.active_input.notify(report)
 
     def _notify_changed(self, mode: int, on: bool) -> None:
