@@ -29,6 +29,17 @@ _END = object()
 
 
 @dataclass(frozen=True)
+class _Pause:
+    """From the capture thread: a pause began; ``segment`` is what closes if it lasts."""
+
+    segment: Segment
+
+
+def _same_audio(a: Segment, b: Segment) -> bool:
+    return a.start_s == b.start_s and a.end_s == b.end_s and len(a.samples) == len(b.samples)
+
+
+@dataclass(frozen=True)
 class TextPiece:
     """The text of one segment, ready to type, with its timings."""
 
@@ -70,6 +81,10 @@ class ChainStats:
     source_ended_at: float | None = None
     """``time.monotonic()`` when the source's last chunk was read."""
     segments_list: list[Segment] = field(default_factory=list)
+    early_decodes: int = 0
+    """Segments decoded while their pause was still going on (speculatively: ``[vad] speculate_ms``)."""
+    early_used: int = 0
+    """Of those, the ones whose pause lasted, so the early result was typed (no decode after the segment ended)."""
 
 
 class Transcriber:
@@ -104,9 +119,19 @@ class Transcriber:
         return Segmenter(self.config.vad, max_segment_s=self.max_segment_s)
 
     # -- one segment ---------------------------------------------------------------------------------------
-    def _transcribe(self, seg: Segment, is_first: bool, closed_at: float) -> TextPiece:
-        prompt = build_prompt(self.config.asr.vocabulary, self._history, self.config.asr.context_chars)
-        result: AsrResult = self.engine.transcribe(seg, prompt)
+    def _prompt(self) -> str:
+        return build_prompt(self.config.asr.vocabulary, self._history, self.config.asr.context_chars)
+
+    def _transcribe(self, seg: Segment, is_first: bool, closed_at: float,
+                    early: tuple[str, AsrResult] | None = None) -> TextPiece:
+        """Decode ``seg`` (or take ``early``: a result decoded from the same samples and prompt while its pause was
+        still going on) and run it through the text pipeline."""
+        prompt = self._prompt()
+        if early is not None and early[0] == prompt:
+            result = early[1]
+            self.stats.early_used += 1
+        else:
+            result = self.engine.transcribe(seg, prompt)
         if result.text:
             self._history = (self._history + " " + result.text)[-2000:]
         text = self.pipeline.process(result.text, pause_before_s=seg.pause_before_s,
@@ -143,6 +168,9 @@ class Transcriber:
                     self.stats.audio_s += len(chunk) / 16000
                     for seg in segmenter.feed(chunk):
                         segments.put((seg, time.monotonic()))
+                    pending = segmenter.tentative()
+                    if pending is not None:
+                        segments.put(_Pause(pending))
                     if stop.is_set():
                         break
                 self.stats.source_ended_at = time.monotonic()
@@ -155,16 +183,27 @@ class Transcriber:
         thread = threading.Thread(target=capture, name="sttkb-capture", daemon=True)
         thread.start()
         first = True
+        early: tuple[Segment, str, AsrResult] | None = None   # decoded during the pause: (segment, prompt, result)
         try:
             while True:
                 item = segments.get()
-                self.stats.max_backlog = max(self.stats.max_backlog, segments.qsize() + 1)
                 if item is _END:
                     break
                 if isinstance(item, BaseException):
                     raise item
+                if isinstance(item, _Pause):
+                    # A pause has begun. Decode its segment now, while the user is silent, unless a closed segment
+                    # is waiting (then the work is behind); the result is kept only if the pause lasts.
+                    if segments.empty():
+                        prompt = self._prompt()
+                        early = (item.segment, prompt, self.engine.transcribe(item.segment, prompt))
+                        self.stats.early_decodes += 1
+                    continue
                 seg, closed_at = item
-                piece = self._transcribe(seg, first, closed_at)
+                self.stats.max_backlog = max(self.stats.max_backlog, segments.qsize() + 1)
+                same = early is not None and _same_audio(early[0], seg)
+                piece = self._transcribe(seg, first, closed_at, (early[1], early[2]) if same else None)
+                early = None
                 first = first and not piece.text
                 yield piece
         finally:

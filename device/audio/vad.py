@@ -22,6 +22,10 @@ least :data:`RUN_MIN_MS`) is dropped, and so is one whose "speech" does not stan
 quietest frame of its own span (a noise that started suddenly: speech always has pauses, a fan has none). A segment
 that reaches the maximum length is cut at its quietest point (in its second half) and the rest carries on as the
 next segment. Silence therefore never reaches the model.
+
+While a pause is still shorter than ``end_silence_ms``, :meth:`Segmenter.tentative` offers the segment that will
+close if the pause lasts (once it is ``speculate_ms`` and :data:`POST_ROLL_MS` long): exactly the samples the closed
+segment will hold, so the recognizer can decode it early and keep the result when the pause does last.
 """
 
 from __future__ import annotations
@@ -151,6 +155,9 @@ class Segmenter:
         self.pre_roll_frames = int(round(s.pre_roll_ms / s.frame_ms))
         self.post_roll_frames = int(round(POST_ROLL_MS / s.frame_ms))
         self.end_silence_frames = frames(s.end_silence_ms)
+        # A tentative segment needs the whole post-roll behind the last voiced frame: then it holds exactly the
+        # frames the closed one will (closing keeps last voiced + post-roll, at end_silence_ms or at release).
+        self.speculate_frames = max(self.post_roll_frames, frames(s.speculate_ms)) if s.speculate_ms else 0
         self.min_speech_frames = int(math.ceil(s.min_speech_ms / s.frame_ms))
         self.start_run = frames(START_RUN_MS)
         self.run_min = frames(RUN_MIN_MS)
@@ -177,6 +184,7 @@ class Segmenter:
         self._trailing_silence = 0
         self._continued = False                    # this segment continues one cut at the maximum length
         self._last_speech_end_s = 0.0
+        self._offered: tuple[int, int] | None = None  # (first frame, length) of the last tentative segment
 
     # -- public ------------------------------------------------------------------------------------------
     @property
@@ -220,6 +228,21 @@ class Segmenter:
         last = self._last_voiced()
         return self._close(keep=len(self._frames) if last is None else min(len(self._frames),
                                                                             last + 1 + self.post_roll_frames))
+
+    def tentative(self) -> Segment | None:
+        """The segment that closes if the current pause lasts, offered once per pause; else None.
+
+        Offered when the open segment has been silent for ``speculate_ms`` (and at least the post-roll) but not yet
+        for ``end_silence_ms``. If no voiced frame follows, the segment that :meth:`feed` or :meth:`flush` then
+        closes has the same ``start_s``, ``end_s`` and samples; if speech resumes, it is never closed as offered."""
+        if (not self._frames or not self.speculate_frames or self._trailing_silence < self.speculate_frames
+                or self._trailing_silence >= self.end_silence_frames):
+            return None
+        keep = len(self._frames) - self._trailing_silence + self.post_roll_frames
+        if self._offered == (self._first_index, keep):
+            return None
+        self._offered = (self._first_index, keep)
+        return self._build_segment(keep)
 
     # -- per frame ---------------------------------------------------------------------------------------
     def _is_voiced(self, frame: np.ndarray, level: float) -> bool:
@@ -285,7 +308,17 @@ class Segmenter:
         return None
 
     def _make_segment(self, n: int) -> Segment | None:
-        """A Segment of the first ``n`` open frames, or None if it holds too little speech."""
+        """Close the first ``n`` open frames as a Segment (None if it holds too little speech), counting it."""
+        seg = self._build_segment(n)
+        if seg is None:
+            self.stats.dropped_short += 1
+            return None
+        self._last_speech_end_s = seg.speech_end_s
+        self.stats.segments += 1
+        return seg
+
+    def _build_segment(self, n: int) -> Segment | None:
+        """A Segment of the first ``n`` open frames, or None if it holds too little speech. Changes nothing."""
         voiced = self._voiced[:n]
         levels = self._levels[:n]
         n_voiced = sum(in_runs(voiced, self.run_min))
@@ -297,8 +330,7 @@ class Segmenter:
         n_periodic = sum(self._periodic[:n])
         if (n_voiced < max(1, self.min_speech_frames) or standing_out < max(1, self.min_speech_frames)
                 or n_periodic < self.min_periodic):
-            self.stats.dropped_short += 1
-            log.debug("dropped a segment with %d ms of speech (%d ms above the final floor %.1f dBFS)",
+            log.debug("not a segment: %d ms of speech (%d ms above the final floor %.1f dBFS)",
                       n_voiced * self.settings.frame_ms, standing_out * self.settings.frame_ms, floor)
             return None
         first_v = voiced.index(True)
@@ -308,8 +340,6 @@ class Segmenter:
         energy = [10.0 ** (lv / 10.0) for lv, v in zip(levels, voiced) if v]
         speech_dbfs = 10.0 * math.log10(sum(energy) / len(energy))
         pause = 0.0 if self._continued else max(0.0, speech_start_s - self._last_speech_end_s)
-        self._last_speech_end_s = speech_end_s
-        self.stats.segments += 1
         return Segment(samples=np.concatenate(self._frames[:n]), start_s=self._first_index * self.frame_s,
                        end_s=(self._first_index + n) * self.frame_s, speech_rms_dbfs=speech_dbfs,
                        pause_before_s=pause, speech_end_s=speech_end_s)

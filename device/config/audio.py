@@ -25,6 +25,9 @@ class VadSettings:
     frame_ms: int = setting(30, "VAD frame length (milliseconds)", choices=(10, 20, 30))
     pre_roll_ms: int = setting(300, "Audio kept before speech starts (milliseconds)", min=0, max=2000)
     end_silence_ms: int = setting(700, "Silence that ends a segment (milliseconds)", min=90, max=10000)
+    speculate_ms: int = setting(300, "Start decoding a phrase after this much silence, and keep the result if the "
+                                     "pause reaches end_silence_ms or the button is released; 0 = off "
+                                     "(milliseconds)", min=0, max=10000)
     min_speech_ms: int = setting(250, "Shorter bursts of speech are dropped (milliseconds)", min=0, max=5000)
     max_segment_s: float = setting(14.0, "Longest segment; longer speech is cut at its quietest point; never more "
                                          "than the asr.audio_ctx window minus 1 s (seconds)",

@@ -180,3 +180,69 @@ def test_periodicity_tells_vowels_from_noise_and_clicks():
 def test_every_frame_length_finds_a_low_voice(frame_ms):
     _, out = run(concat(room(0.5), buzz(1.0, f0=95.0), room(1.5)), VadSettings(frame_ms=frame_ms))
     assert len(out) == 1 and out[0].speech_end_s == pytest.approx(1.5, abs=0.1)
+
+
+# -- the segment offered while a pause is still going on ([vad] speculate_ms) ---------------------------------------
+def offers_and_closes(audio: np.ndarray, settings: VadSettings, *, release_at_s: float | None = None):
+    """Feed ``audio`` in 30 ms chunks, asking for a tentative segment after each; the button is released (flush)
+    at ``release_at_s``. Returns (offered segments with the stream time they were offered, closed segments)."""
+    seg = Segmenter(settings)
+    offered, closed = [], []
+    end = len(audio) if release_at_s is None else int(release_at_s * RATE)
+    for i in range(0, end, 480):
+        closed.extend(seg.feed(audio[i:min(i + 480, end)]))
+        t = seg.tentative()
+        if t is not None:
+            offered.append((seg.position_s, t))
+    closed.extend(seg.flush())
+    return offered, closed
+
+
+def same(a, b) -> bool:
+    return (a.start_s, a.end_s, a.speech_end_s, a.pause_before_s) == (b.start_s, b.end_s, b.speech_end_s,
+                                                                      b.pause_before_s) \
+        and np.array_equal(a.samples, b.samples)
+
+
+def test_a_pause_that_lasts_closes_exactly_the_offered_segment():
+    settings = VadSettings(speculate_ms=300, end_silence_ms=700)
+    offered, closed = offers_and_closes(concat(room(0.5), buzz(1.2), room(0.9), buzz(1.0), room(1.5)), settings)
+    assert len(closed) == 2 and len(offered) == 2        # once per pause, not once per frame
+    for (at, t), c in zip(offered, closed):
+        assert same(t, c)
+        # offered after speculate_ms of silence, before end_silence_ms closed it
+        assert 0.3 - FRAME <= at - t.speech_end_s <= 0.7
+
+
+def test_the_button_released_during_the_pause_closes_the_offered_segment():
+    settings = VadSettings(speculate_ms=300, end_silence_ms=700)
+    offered, closed = offers_and_closes(concat(room(0.5), buzz(1.2), room(2.0)), settings, release_at_s=2.2)
+    assert len(offered) == 1 and len(closed) == 1
+    assert same(offered[0][1], closed[0])
+
+
+def test_speech_that_resumes_never_closes_what_was_offered():
+    settings = VadSettings(speculate_ms=300, end_silence_ms=700)
+    offered, closed = offers_and_closes(concat(room(0.5), buzz(1.2), room(0.5), buzz(1.0), room(1.5)), settings)
+    assert len(closed) == 1 and len(offered) == 2          # the thinking pause, then the real end
+    assert not same(offered[0][1], closed[0])
+    assert closed[0].end_s > offered[0][1].end_s + 0.9
+    assert same(offered[1][1], closed[0])
+
+
+def test_offering_changes_nothing_that_closes():
+    audio = concat(room(0.5), buzz(1.2), room(0.5), buzz(0.6), room(0.9), buzz(1.0), room(1.5))
+    _, plain = run(audio, VadSettings(speculate_ms=0))
+    offered, closed = offers_and_closes(audio, VadSettings(speculate_ms=300))
+    assert offered and len(closed) == len(plain)
+    assert all(same(a, b) for a, b in zip(closed, plain))
+
+
+def test_speculate_zero_offers_nothing():
+    offered, closed = offers_and_closes(concat(room(0.5), buzz(1.2), room(1.5)), VadSettings(speculate_ms=0))
+    assert offered == [] and len(closed) == 1
+
+
+def test_a_too_short_burst_is_never_offered():
+    offered, closed = offers_and_closes(concat(room(0.5), buzz(0.15), room(1.5)), VadSettings(speculate_ms=300))
+    assert offered == [] and closed == []

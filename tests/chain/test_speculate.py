@@ -1,0 +1,107 @@
+"""Decoding during the pause ([vad] speculate_ms) with the real whisper.cpp: a pause that lasts types the early result
+and decodes nothing after the segment ended; speech that resumes throws the early result away. Either way the text is
+exactly what the chain types without speculation.
+
+The speaker is patient: at each pause the source waits until the chain has decoded early (as a user whose pause
+outlasts the decode would), so the test does not depend on how fast this machine is at the moment."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from sttkb.audio.sources import ArraySource
+from sttkb.chain import Transcriber
+from sttkb.config import Config
+from tests.speech import RATE, concat, have_espeak, room, speak
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not have_espeak(), reason="needs espeak-ng")]
+
+CHUNK = 480
+
+
+class PatientSpeaker:
+    """Audio parts played as fast as they are taken; after each part in ``wait_after`` the source waits until the
+    transcriber has made one more early decode (at most 60 s)."""
+
+    def __init__(self, parts: list[np.ndarray], wait_after: set[int], transcriber: Transcriber) -> None:
+        self.parts, self.wait_after, self.t = parts, wait_after, transcriber
+        self._stop = threading.Event()
+        self.overflows = 0
+
+    def chunks(self):
+        for n, part in enumerate(self.parts):
+            for i in range(0, len(part), CHUNK):
+                if self._stop.is_set():
+                    return
+                yield part[i:i + CHUNK]
+            if n in self.wait_after:
+                before = self.t.stats.early_decodes
+                deadline = time.monotonic() + 60
+                while self.t.stats.early_decodes == before and time.monotonic() < deadline:
+                    time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@pytest.fixture
+def counting(engine, monkeypatch):
+    calls = []
+    real = engine.transcribe
+    monkeypatch.setattr(engine, "transcribe", lambda seg, prompt="": calls.append(seg) or real(seg, prompt))
+    return calls
+
+
+def config(speculate_ms: int) -> Config:
+    c = Config()
+    return dataclasses.replace(c, vad=dataclasses.replace(c.vad, speculate_ms=speculate_ms, end_silence_ms=700))
+
+
+def plain_text(engine, audio: np.ndarray) -> str:
+    t = Transcriber(config(0), engine=engine)
+    return "".join(p.text for p in t.batch(ArraySource(audio)))
+
+
+def test_a_pause_that_lasts_types_the_early_result(engine, counting):
+    first = speak("The quick brown fox jumps over the lazy dog.", wpm=150)
+    second = speak("Please send the report before lunch.", wpm=150, voice="en-gb")
+    # pause 1: 0.4 s (early decode happens), then 1.1 s more: the pause lasts, the segment closes
+    parts = [room(0.4), first, room(0.4, seed=1), room(1.1, seed=2), second, room(0.4, seed=3), room(1.0, seed=4)]
+    expected = plain_text(engine, concat(*parts))
+    counting.clear()
+    t = Transcriber(config(300), engine=engine)
+    pieces = list(t.stream(PatientSpeaker(parts, {2, 5}, t)))
+    assert "".join(p.text for p in pieces) == expected
+    assert "lazy dog" in expected and "report" in expected
+    assert t.stats.early_decodes == 2 and t.stats.early_used == 2
+    assert len(counting) == 2          # nothing was decoded again after a segment ended
+
+
+def test_speech_that_resumes_throws_the_early_result_away(engine, counting):
+    start = speak("I would like to order", wpm=150)
+    rest = speak("two large pizzas with extra cheese.", wpm=150)
+    # a thinking pause of 0.5 s (longer than speculate_ms, shorter than end_silence_ms) inside one sentence
+    parts = [room(0.4), start, room(0.45, seed=1), room(0.05, seed=2), rest, room(0.4, seed=3), room(1.0, seed=4)]
+    expected = plain_text(engine, concat(*parts))
+    counting.clear()
+    t = Transcriber(config(300), engine=engine)
+    pieces = list(t.stream(PatientSpeaker(parts, {2, 5}, t)))
+    assert "".join(p.text for p in pieces) == expected
+    assert len(pieces) == 1                               # one segment: the pause did not end it
+    assert t.stats.early_decodes == 2 and t.stats.early_used == 1
+    assert len(counting) == 2                             # the thrown-away guess, then the whole sentence early
+    assert "order" in expected and "cheese" in expected
+
+
+def test_speculation_off_decodes_after_each_segment(engine, counting):
+    parts = [room(0.4), speak("Good morning everyone.", wpm=150), room(1.2)]
+    t = Transcriber(config(0), engine=engine)
+    pieces = list(t.stream(ArraySource(concat(*parts))))
+    assert "everyone" in "".join(p.text for p in pieces).lower()
+    assert t.stats.early_decodes == 0 and len(counting) == len(pieces) == 1
+    assert len(concat(*parts)) / RATE > 2
