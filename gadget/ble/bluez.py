@@ -1,4 +1,4 @@
-"""Thin async access to bluetoothd over the system D-Bus: one reply check, typed errors, a version check.
+"""Thin async access to bluetoothd over the system D-Bus: one reply check, typed errors.
 
 Every call to bluetoothd goes through :func:`call`, which passes the reply through :func:`check_reply`; that is the
 one place where ``org.bluez.Error.*`` replies become :mod:`sttkb.gadget.ble.errors` exceptions with a next step.
@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import shutil
-import subprocess
-from typing import Any, Callable
+from typing import Any
 
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from sttkb.gadget.ble import defs
-from sttkb.gadget.ble.errors import (AlreadyExists, AdapterNotFound, BluezCallFailed, BluezUnavailable,
-                               BluezVersionError, NotPermitted)
+from sttkb.gadget.ble.errors import AdapterNotFound, AlreadyExists, BluezCallFailed, BluezUnavailable, NotPermitted
 
 log = logging.getLogger(__name__)
 
@@ -112,39 +108,3 @@ def adapter_path(objects: dict[str, dict[str, Any]], adapter: str) -> str:
     have = ", ".join(p.rsplit("/", 1)[-1] for p in sorted(adapters)) or "none"
     raise AdapterNotFound(f"Bluetooth adapter {adapter!r} not found (present: {have}). Set [bluetooth] adapter "
                           f"in the config, or check `bluetoothctl list` / `rfkill list`.")
-
-
-_VERSION = re.compile(r"(\d+)\.(\d+)")
-
-
-def parse_version(text: str) -> tuple[int, int]:
-    """'5.66' or 'bluetoothctl: 5.66' -> (5, 66); raise ValueError if there is no version in ``text``."""
-    m = _VERSION.search(text)
-    if not m:
-        raise ValueError(f"no version number in {text!r}")
-    return int(m.group(1)), int(m.group(2))
-
-
-def bluez_version(run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> tuple[int, int] | None:
-    """The installed bluetoothd's version, or None if it cannot be found (BlueZ has no D-Bus version property)."""
-    for cmd in (["bluetoothd", "--version"], ["/usr/libexec/bluetooth/bluetoothd", "--version"],
-                ["/usr/lib/bluetooth/bluetoothd", "--version"], ["bluetoothctl", "--version"]):
-        if not (shutil.which(cmd[0]) or os.path.exists(cmd[0])):
-            continue
-        try:
-            out = run(cmd, capture_output=True, text=True, timeout=5)
-            return parse_version(out.stdout or out.stderr)
-        except (OSError, ValueError, subprocess.SubprocessError):
-            continue
-    return None
-
-
-def check_bluez_version(version: tuple[int, int] | None) -> None:
-    """Raise BluezVersionError if ``version`` is known and older than :data:`defs.MIN_BLUEZ_VERSION`."""
-    if version is None:
-        log.warning("cannot tell the BlueZ version; assuming it is at least %d.%d", *defs.MIN_BLUEZ_VERSION)
-        return
-    if version < defs.MIN_BLUEZ_VERSION:
-        need = "%d.%d" % defs.MIN_BLUEZ_VERSION
-        raise BluezVersionError(f"BlueZ {version[0]}.{version[1]} is too old: the BLE keyboard needs {need} or "
-                                f"newer (Debian bookworm / Raspberry Pi OS ship 5.66). Upgrade the bluez package.")

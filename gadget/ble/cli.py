@@ -152,7 +152,7 @@ def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str
     """No daemon: register the keyboard here for the length of the window."""
     from dataclasses import replace
 
-    from sttkb.gadget.ble.keyboard import BleKeyboard
+    from sttkb.gadget.ble.peripheral import BlePeripheral
     print(f"the sttkb daemon is not running: serving the keyboard from this command for {timeout:.0f} s",
           file=sys.stderr)
     done = threading.Event()
@@ -162,7 +162,7 @@ def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str
         result.append(paired)
         done.set()
 
-    with BleKeyboard(replace(settings, adapter=adapter), state_dir=args.state_dir) as kb:
+    with BlePeripheral(replace(settings, adapter=adapter), state_dir=args.state_dir) as kb:
         kb.open_pairing_window(timeout, on_done)
         print(f"pairing window open: on the host, add a Bluetooth device and pick {settings.name!r}",
               file=sys.stderr)
@@ -174,7 +174,7 @@ def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from sttkb.gadget.ble.check import run_check
+    from sttkb.gadget.host_check import run_check
     report = run_check(name=args.name, address=args.address, adapter=args.adapter, scan_timeout=args.timeout,
                        pair=not args.no_pair)
     print(report.render())

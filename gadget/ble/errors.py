@@ -40,6 +40,3 @@ class BluezCallFailed(BluetoothError, OSError):
         super().__init__(message)
         self.dbus_error = dbus_error
 
-
-class CheckFailed(BluetoothError):
-    """`sttkb check` could not reach the keyboard at all (no adapter, not found, cannot connect)."""

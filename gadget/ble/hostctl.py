@@ -1,6 +1,7 @@
 """One-shot Bluetooth operations for the CLI, straight on bluetoothd (the keyboard app may run in the daemon).
 
-Each function opens its own D-Bus connection. Because the pairing window is the adapter's Pairable/Discoverable
+Each function opens its own D-Bus connection and does what the running peripheral would do, through the same
+:class:`~sttkb.gadget.ble.adapter.Adapter`. Because the pairing window is the adapter's Pairable/Discoverable
 properties (with bluetoothd's timeouts), `sttkb bt pair` here and the daemon's keyboard agree on it; the daemon
 re-reads the state file, so `sttkb bt use` reaches it too.
 """
@@ -8,14 +9,15 @@ re-reads the state file, so `sttkb bt use` reaches it too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, AsyncIterator
 
 from sttkb.gadget.ble import bluez, defs
-from sttkb.gadget.ble.errors import BluetoothError
-from sttkb.gadget.ble.hosts import Host, HostState, hosts_from_objects, match_host
+from sttkb.gadget.ble.adapter import Adapter
+from sttkb.gadget.ble.hosts import Host, HostState, hosts_from_objects
 
 log = logging.getLogger(__name__)
 
@@ -33,90 +35,49 @@ class AdapterStatus:
     hosts: list[Host]
 
 
-async def _objects(bus, adapter: str) -> tuple[str, dict[str, Any]]:
-    objects = await bluez.managed_objects(bus)
-    return bluez.adapter_path(objects, adapter), objects
+@contextlib.asynccontextmanager
+async def _adapter(name: str, bus_address: str | None) -> AsyncIterator[tuple[Adapter, dict[str, Any]]]:
+    """The adapter on a D-Bus connection of its own (closed after), with bluetoothd's object tree."""
+    bus = await bluez.connect_system_bus(bus_address)
+    try:
+        yield await Adapter.find(bus, name)
+    finally:
+        bus.disconnect()
 
 
 async def status(adapter: str, bus_address: str | None = None) -> AdapterStatus:
-    bus = await bluez.connect_system_bus(bus_address)
-    try:
-        path, objects = await _objects(bus, adapter)
-        props = objects[path][defs.ADAPTER]
-        adv = objects[path].get(defs.LE_ADVERTISING_MANAGER, {})
+    async with _adapter(adapter, bus_address) as (ad, objects):
+        props = objects[ad.path][defs.ADAPTER]
+        adv = objects[ad.path].get(defs.LE_ADVERTISING_MANAGER, {})
         return AdapterStatus(adapter=adapter, address=str(props.get("Address", "")),
                              alias=str(props.get("Alias", "")), powered=bool(props.get("Powered")),
                              pairable=bool(props.get("Pairable")), discoverable=bool(props.get("Discoverable")),
                              advertising=int(adv.get("ActiveInstances", 0)),
-                             hosts=hosts_from_objects(objects, path))
-    finally:
-        bus.disconnect()
+                             hosts=hosts_from_objects(objects, ad.path))
 
 
 async def forget(adapter: str, query: str, state: HostState, bus_address: str | None = None) -> Host:
     """Remove a bonded host and its keys from BlueZ; it must pair again."""
-    bus = await bluez.connect_system_bus(bus_address)
-    try:
-        path, objects = await _objects(bus, adapter)
-        host = match_host(hosts_from_objects(objects, path), query)
-        await bluez.call(bus, path, defs.ADAPTER, "RemoveDevice", "o", [host.path], what=f"forget {host.address}")
-        state.forget(host.address)
-        return host
-    finally:
-        bus.disconnect()
+    async with _adapter(adapter, bus_address) as (ad, objects):
+        return await ad.forget(query, hosts_from_objects(objects, ad.path), state)
 
 
 async def use(adapter: str, query: str, state: HostState, bus_address: str | None = None,
               connect_timeout_s: float = 15.0) -> tuple[Host, bool]:
     """Prefer this bonded host: remember it, drop other connected hosts, try to connect. (host, connected)."""
-    bus = await bluez.connect_system_bus(bus_address)
-    try:
-        path, objects = await _objects(bus, adapter)
-        hosts = hosts_from_objects(objects, path)
-        host = match_host(hosts, query)
-        state.set_preferred(host.address)
-        for other in hosts:
-            if other.connected and other.path != host.path:
-                log.info("disconnecting %s to switch to %s", other.address, host.address)
-                try:
-                    await bluez.call(bus, other.path, defs.DEVICE, "Disconnect", what=f"disconnect {other.address}")
-                except BluetoothError as e:
-                    log.info("%s", e)
-        if host.connected:
-            return host, True
-        try:
-            await asyncio.wait_for(bluez.call(bus, host.path, defs.DEVICE, "Connect",
-                                              what=f"connect to {host.address}"), connect_timeout_s)
-            return host, True
-        except (BluetoothError, asyncio.TimeoutError) as e:
-            log.info("connect to %s: %s", host.address, e)
-            return host, False
-    finally:
-        bus.disconnect()
+    async with _adapter(adapter, bus_address) as (ad, objects):
+        return await ad.use(query, hosts_from_objects(objects, ad.path), state, connect_timeout_s=connect_timeout_s)
 
 
 async def open_window(adapter: str, timeout_s: float, bus_address: str | None = None) -> None:
     """Make the adapter pairable + discoverable for ``timeout_s`` seconds (bluetoothd closes it after)."""
-    bus = await bluez.connect_system_bus(bus_address)
-    try:
-        path, _ = await _objects(bus, adapter)
-        t = max(1, int(round(timeout_s)))
-        await bluez.set_property(bus, path, defs.ADAPTER, "PairableTimeout", "u", t)
-        await bluez.set_property(bus, path, defs.ADAPTER, "DiscoverableTimeout", "u", t)
-        await bluez.set_property(bus, path, defs.ADAPTER, "Pairable", "b", True)
-        await bluez.set_property(bus, path, defs.ADAPTER, "Discoverable", "b", True)
-    finally:
-        bus.disconnect()
+    async with _adapter(adapter, bus_address) as (ad, _objects):
+        await ad.set_pairing_window(True, timeout_s)
 
 
 async def close_window(adapter: str, bus_address: str | None = None) -> None:
-    bus = await bluez.connect_system_bus(bus_address)
-    try:
-        path, _ = await _objects(bus, adapter)
-        await bluez.set_property(bus, path, defs.ADAPTER, "Discoverable", "b", False)
-        await bluez.set_property(bus, path, defs.ADAPTER, "Pairable", "b", False)
-    finally:
-        bus.disconnect()
+    async with _adapter(adapter, bus_address) as (ad, _objects):
+        await ad.set_pairing_window(False)
 
 
 async def wait_for_new_bond(adapter: str, before: set[str], timeout_s: float,

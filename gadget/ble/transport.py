@@ -1,13 +1,14 @@
 """BleTransport: the Transport protocol over the BLE HID input report (notifications through bluetoothd).
 
-``send()`` hands one 8-byte report to bluetoothd as an Input Report notification and paces reports at least
+``send()`` hands one report to bluetoothd as an Input Report notification and paces reports at least
 ``min_interval_s`` apart; if no bonded host is connected and subscribed it raises HostDisconnected (the report
 was not sent) and the typist pauses and resumes at that report once :meth:`wait_ready` says the host is back.
 
 Notifications are not acknowledged at the ATT layer, and the last reports before a link drops never arrive (still
 in bluetoothd's or the kernel's queue, in the controller, or handed to bluetoothd after the link was gone). Where
-the keyboard has delivery tracking (:mod:`sttkb.gadget.ble.delivery`, from the kernel's HCI monitor: which reports the
-controller completed before the link went), those reports are sent again, in order, before anything else once a
+the transport has delivery tracking (an :class:`~sttkb.gadget.ble.hci_monitor.HciMonitor` feeding a
+:class:`~sttkb.gadget.ble.delivery.DeliveryTracker`: which reports the controller completed before the link went;
+the transport owns both and is the only one to touch them), those reports are sent again, in order, before anything else once a
 host is ready, also when the typist has nothing more to type. When the host vanishes, one all-keys-up report is
 handed over regardless: bluetoothd keeps the last value it could not send and sends it when the host is back, and
 that must not be a key press.
@@ -20,14 +21,13 @@ import logging
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING
+from typing import Callable, Protocol
 
+from sttkb.gadget.ble.delivery import DeliveryTracker
 from sttkb.gadget.ble.errors import BluetoothError
+from sttkb.gadget.ble.hci_monitor import HciMonitor
 from sttkb.gadget.errors import HostDisconnected
-from sttkb.gadget.reports import ALL_KEYS_UP
-
-if TYPE_CHECKING:
-    from sttkb.gadget.ble.keyboard import BleKeyboard
+from sttkb.gadget.reports import ALL_KEYS_UP, REPORT_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +35,33 @@ DEFAULT_MIN_INTERVAL_S = 0.010
 """Default gap between two notifications (seconds): about one 7.5-15 ms connection event each."""
 
 
+class Peripheral(Protocol):
+    """What the transport needs of :class:`sttkb.gadget.ble.peripheral.BlePeripheral`."""
+
+    settings: object
+    leds: int
+
+    def send_report(self, report: bytes, *, unready: bool = False, timeout_s: float = 2.0) -> bool: ...
+    def wait_ready(self, timeout: float) -> bool: ...
+    def on_ready(self, callback: Callable[[], None]) -> None: ...
+    def remove_on_ready(self, callback: Callable[[], None]) -> None: ...
+
+
 class BleTransport:
-    """Reports go to the bonded host subscribed to :class:`BleKeyboard`'s input report."""
+    """Reports go to the bonded host subscribed to the peripheral's input report.
+
+    ``monitor`` (optional, see :func:`sttkb.gadget.ble.hci_monitor.open_monitor`) gives delivery tracking; the
+    transport closes it. ``min_interval_s`` defaults to the peripheral's [bluetooth] report_interval_ms.
+    """
 
     name = "bluetooth"
 
-    def __init__(self, keyboard: "BleKeyboard", *, min_interval_s: float | None = None,
-                 send_timeout_s: float = 2.0) -> None:
-        """``min_interval_s`` defaults to the keyboard's [bluetooth] report_interval_ms."""
-        self._kb = keyboard
+    def __init__(self, peripheral: Peripheral, *, monitor: HciMonitor | None = None,
+                 min_interval_s: float | None = None, send_timeout_s: float = 2.0) -> None:
+        self._peripheral = peripheral
+        self._monitor = monitor
         if min_interval_s is None:
-            ms = getattr(keyboard.settings, "report_interval_ms", None)
+            ms = getattr(peripheral.settings, "report_interval_ms", None)
             min_interval_s = ms / 1000.0 if ms is not None else DEFAULT_MIN_INTERVAL_S
         self.min_interval_s = min_interval_s
         self.send_timeout_s = send_timeout_s
@@ -56,16 +72,21 @@ class BleTransport:
         self.sent = 0
         self.resent = 0
         """Reports sent again because the link went down before the controller sent them."""
-        keyboard.on_ready(self._host_ready)
+        peripheral.on_ready(self._host_ready)
+
+    @property
+    def tracker(self) -> DeliveryTracker | None:
+        """Which reports reached the host's radio (None without delivery tracking)."""
+        return self._monitor.tracker if self._monitor is not None else None
 
     def wait_ready(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds until a bonded host is connected and subscribed."""
-        return self._kb.wait_ready(timeout)
+        return self._peripheral.wait_ready(timeout)
 
     def send(self, report: bytes) -> None:
-        """Notify one 8-byte report; raise HostDisconnected if no host listens (then it was NOT sent)."""
-        if len(report) != 8:
-            raise ValueError(f"a keyboard report has 8 bytes, got {len(report)}")
+        """Notify one report; raise HostDisconnected if no host listens (then it was NOT sent)."""
+        if len(report) != REPORT_LENGTH:
+            raise ValueError(f"a keyboard report has {REPORT_LENGTH} bytes, got {len(report)}")
         with self._lock:
             self._send_lost()
             self._send(report)
@@ -76,7 +97,7 @@ class BleTransport:
         if wait > 0:
             time.sleep(wait)
         try:
-            sent = self._kb.run(self._kb.notify(report), self.send_timeout_s)
+            sent = self._hand_over(report)
         except (FutureTimeout, BluetoothError) as e:
             raise HostDisconnected(f"Bluetooth keyboard not running ({e or 'timeout'})",
                                    reason="bluetooth-down") from e
@@ -93,13 +114,24 @@ class BleTransport:
             return
         self._released_while_away = True
         try:
-            self._kb.run(self._kb.notify(ALL_KEYS_UP, unready=True), self.send_timeout_s)
+            self._hand_over(ALL_KEYS_UP, unready=True)
         except (FutureTimeout, BluetoothError) as e:
             log.debug("all keys up for the absent host: %s", e)
 
+    def _hand_over(self, report: bytes, *, unready: bool = False) -> bool:
+        """Give ``report`` to bluetoothd, telling the tracker first (so the kernel cannot send it before the
+        tracker expects it) and taking it back if bluetoothd did not take it."""
+        tracker = self.tracker
+        if tracker is not None:
+            tracker.handed_over(report)
+        sent = self._peripheral.send_report(report, unready=unready, timeout_s=self.send_timeout_s)
+        if not sent and tracker is not None:
+            tracker.withdraw(report)
+        return sent
+
     def _send_lost(self) -> None:
         """Send again, oldest first, what the tracker says never left before the last link went down."""
-        monitor = self._kb.monitor
+        monitor = self._monitor
         if monitor is not None:
             monitor.sync()
             lost = monitor.tracker.take_lost()
@@ -121,8 +153,12 @@ class BleTransport:
                 log.info("host left again before it got the missed reports: %s", e)
 
     def leds(self) -> int:
-        return self._kb.leds
+        return self._peripheral.leds
 
     def close(self) -> None:
-        """The keyboard (GATT app) outlives its transports; BleKeyboard.close() ends it."""
-        self._kb.remove_on_ready(self._host_ready)
+        """Stop delivery tracking. The peripheral (GATT app) outlives its transport: BlePeripheral.close() ends
+        it. Safe to call twice."""
+        self._peripheral.remove_on_ready(self._host_ready)
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            monitor.close()

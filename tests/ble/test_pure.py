@@ -1,4 +1,4 @@
-"""Pure parts of the BLE keyboard: report map reading, check diagnosis, host matching, state file, BlueZ replies."""
+"""Pure parts of the BLE keyboard: report map reading, host matching, state file, BlueZ replies and version."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import json
 import pytest
 from dbus_fast import Message, MessageType
 
-from sttkb.gadget.ble import bluez, defs
-from sttkb.gadget.ble.check import CheckReport, analyze, parse_bluez_version
+from sttkb.gadget.ble import bluez, bluez_version, defs
 from sttkb.gadget.ble.errors import (AdapterNotFound, AlreadyExists, BluezCallFailed, BluezUnavailable,
                                BluezVersionError, HostNotFound, NotPermitted)
 from sttkb.gadget.ble.hid_service import hid_information, report_reference
@@ -44,53 +43,6 @@ def test_malformed_report_maps_are_listed_not_raised(bad, error):
 def test_hid_information_and_report_reference_bytes():
     assert hid_information() == bytes([0x11, 0x01, 0x00, 0x02])
     assert report_reference(0, defs.REPORT_TYPE_INPUT) == b"\x00\x01"
-
-
-def good_report(**changes) -> CheckReport:
-    r = CheckReport(name="sttkb keyboard", address="AA:BB:CC:DD:EE:FF", advertised_uuids=[defs.UUID_HID],
-                    appearance=0x03C1, connected=True, paired=True,
-                    services=[defs.UUID_HID, defs.UUID_BATTERY, defs.UUID_DEVICE_INFO],
-                    report_map=REPORT_DESCRIPTOR, report_refs=[(0, 1), (0, 2)], input_notify=True, battery=100,
-                    pnp_id=bytes([2, 0x6B, 0x1D, 4, 1, 0, 1]))
-    for k, v in changes.items():
-        setattr(r, k, v)
-    return r
-
-
-def test_check_finds_nothing_wrong_with_the_real_keyboard():
-    r = good_report()
-    assert analyze(r) == []
-    assert "OK" in r.render() and "PnP ID: source 2 vendor 0x1D6B product 0x0104" in r.render()
-
-
-@pytest.mark.parametrize("changes, words", [
-    ({"address": None, "name": None}, "no sttkb keyboard found"),
-    ({"advertised_uuids": []}, "HID service UUID"),
-    ({"connected": False}, "could not connect"),
-    ({"services": [defs.UUID_BATTERY]}, "no HID service"),
-    ({"paired": False, "report_map": None}, "not paired"),
-    ({"report_map": REPORT_DESCRIPTOR.replace(bytes([0x91, 0x02]), bytes([0x91, 0x01]))}, "no LED output"),
-    ({"report_refs": [(1, 1)]}, "do not match"),
-    ({"input_notify": False}, "cannot notify"),
-    ({"pnp_id": None}, "PnP ID"),
-    ({"host_bluez": (5, 66)}, "Update BlueZ to 5.67"),
-])
-def test_check_names_each_problem(changes, words):
-    problems = analyze(good_report(**changes))
-    assert any(words in p for p in problems), problems
-
-
-@pytest.mark.parametrize("version", [(5, 67), (5, 72), (6, 0)])
-def test_check_is_quiet_about_a_bluez_that_handles_combined_notifications(version):
-    assert analyze(good_report(host_bluez=version)) == []
-
-
-@pytest.mark.parametrize("text, version", [
-    ("5.66\n", (5, 66)), ("bluetoothctl: 5.72\n", (5, 72)), ("5.7", (5, 7)), ("5.66.1", (5, 66)),
-    ("", None), ("bluetoothctl: unknown", None),
-])
-def test_bluez_version_from_the_tools_output(text, version):
-    assert parse_bluez_version(text) == version
 
 
 def hosts() -> list[Host]:
@@ -150,22 +102,29 @@ def test_a_method_return_passes():
 
 
 def test_bluez_version_check():
-    assert bluez.parse_version("bluetoothctl: 5.66") == (5, 66)
-    bluez.check_bluez_version((5, 66))
-    bluez.check_bluez_version(None)  # unknown: warn, go on
+    bluez_version.check_supported((5, 66))
+    bluez_version.check_supported(None)  # unknown: warn, go on
     with pytest.raises(BluezVersionError, match="5.50 is too old"):
-        bluez.check_bluez_version((5, 50))
+        bluez_version.check_supported((5, 50))
+
+
+@pytest.mark.parametrize("text, version", [
+    ("5.66\n", (5, 66)), ("bluetoothctl: 5.72\n", (5, 72)), ("5.7", (5, 7)), ("5.66.1", (5, 66)),
+    ("", None), ("bluetoothctl: unknown", None),
+])
+def test_bluez_version_from_the_tools_output(text, version):
+    assert bluez_version.parse_version(text) == version
 
 
 def test_bluez_version_from_the_installed_tool(monkeypatch):
     class Done:
         stdout, stderr = "5.66\n", ""
-    monkeypatch.setattr(bluez.shutil, "which", lambda name: "/usr/sbin/" + name)
-    assert bluez.bluez_version(run=lambda *a, **k: Done()) == (5, 66)
+    monkeypatch.setattr(bluez_version.shutil, "which", lambda name: "/usr/sbin/" + name)
+    assert bluez_version.installed_version(run=lambda *a, **k: Done()) == (5, 66)
 
     def broken(*a, **k):
         raise OSError("no such file")
-    assert bluez.bluez_version(run=broken) is None
+    assert bluez_version.installed_version(run=broken) is None
 
 
 def test_unknown_adapter_lists_the_present_ones():

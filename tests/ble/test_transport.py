@@ -1,14 +1,13 @@
 """BleTransport's own rules (pacing, HostDisconnected, sending again what a lost link dropped), with a stand-in for
-BleKeyboard (no D-Bus needed) whose HCI monitor is a real DeliveryTracker fed with frames built in hci_frames.py
-(the sandbox kernel has no Bluetooth).
+BlePeripheral (no D-Bus needed) and an HCI monitor whose tracker is a real DeliveryTracker fed with frames built in
+hci_frames.py (the sandbox kernel has no Bluetooth).
 
-The real BleKeyboard is covered by test_keyboard_mock.py (dbusmock) and test_ble_vm.py (real bluetoothd and a
+The real BlePeripheral is covered by test_peripheral_mock.py (dbusmock) and test_ble_vm.py (real bluetoothd and a
 real kernel's HCI monitor).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from types import SimpleNamespace
 
@@ -25,19 +24,22 @@ from tests.ble import hci_frames as f
 class FakeMonitor:
     def __init__(self) -> None:
         self.tracker = DeliveryTracker(0)
+        self.closed = False
 
     def sync(self) -> None:
         pass
 
+    def close(self) -> None:
+        self.closed = True
 
-class FakeKeyboard:
-    def __init__(self, ready: bool = True, started: bool = True, monitor: FakeMonitor | None = None) -> None:
+
+class FakePeripheral:
+    def __init__(self, ready: bool = True, started: bool = True) -> None:
         self.settings = SimpleNamespace(report_interval_ms=20.0)
         self.ready, self.started = ready, started
         self.subscribed = True
         self.sent: list[tuple[float, bytes]] = []
         self.leds = 0x02
-        self.monitor = monitor
         self.callbacks: list = []
 
     def on_ready(self, callback) -> None:
@@ -46,17 +48,11 @@ class FakeKeyboard:
     def remove_on_ready(self, callback) -> None:
         self.callbacks.remove(callback)
 
-    def run(self, coro, timeout):
+    def send_report(self, report: bytes, *, unready: bool = False, timeout_s: float = 2.0) -> bool:
         if not self.started:
-            coro.close()
             raise BluetoothError("the Bluetooth keyboard is not started")
-        return asyncio.run(coro)
-
-    async def notify(self, report: bytes, *, unready: bool = False) -> bool:
         if not (self.ready or unready) or not self.subscribed:
             return False
-        if self.monitor is not None:
-            self.monitor.tracker.handed_over(report)
         self.sent.append((time.monotonic(), report))
         return True
 
@@ -68,7 +64,7 @@ class FakeKeyboard:
 
 
 def test_reports_are_spaced_by_report_interval_ms():
-    kb = FakeKeyboard()
+    kb = FakePeripheral()
     t = BleTransport(kb)
     assert t.min_interval_s == pytest.approx(0.020)
     for i in range(5):
@@ -79,7 +75,7 @@ def test_reports_are_spaced_by_report_interval_ms():
 
 
 def test_no_listening_host_raises_and_nothing_counts_as_sent():
-    kb = FakeKeyboard(ready=False)
+    kb = FakePeripheral(ready=False)
     t = BleTransport(kb, min_interval_s=0.0)
     with pytest.raises(HostDisconnected) as e:
         t.send(key_report(0, 4))
@@ -93,7 +89,7 @@ def test_no_listening_host_raises_and_nothing_counts_as_sent():
 
 
 def test_stopped_keyboard_is_a_disconnect_not_a_crash():
-    t = BleTransport(FakeKeyboard(started=False), min_interval_s=0.0)
+    t = BleTransport(FakePeripheral(started=False), min_interval_s=0.0)
     with pytest.raises(HostDisconnected) as e:
         t.send(key_report(0, 4))
     assert e.value.reason == "bluetooth-down"
@@ -101,12 +97,12 @@ def test_stopped_keyboard_is_a_disconnect_not_a_crash():
 
 def test_wrong_report_length_is_a_programming_error():
     with pytest.raises(ValueError):
-        BleTransport(FakeKeyboard()).send(b"\x00" * 9)
+        BleTransport(FakePeripheral()).send(b"\x00" * 9)
 
 
-def _lose_link_after(kb: FakeKeyboard, t: BleTransport, delivered: int) -> None:
+def _lose_link_after(kb: FakePeripheral, t: BleTransport, delivered: int) -> None:
     """What the kernel's monitor shows when the link drops with ``delivered`` reports completed."""
-    tr = kb.monitor.tracker
+    tr = t.tracker
     for _t, r in kb.sent:
         tr.feed(f.notification(0x2A, r))
     tr.feed(f.completed(0x2A, delivered))
@@ -115,8 +111,8 @@ def _lose_link_after(kb: FakeKeyboard, t: BleTransport, delivered: int) -> None:
 
 
 def test_reports_the_link_dropped_go_again_first_when_the_host_is_back():
-    kb = FakeKeyboard(monitor=FakeMonitor())
-    t = BleTransport(kb, min_interval_s=0.0)
+    kb = FakePeripheral()
+    t = BleTransport(kb, monitor=FakeMonitor(), min_interval_s=0.0)
     a, b = key_report(0, 4), key_report(0, 5)
     for r in (a, ALL_KEYS_UP, b, ALL_KEYS_UP):
         t.send(r)
@@ -132,23 +128,40 @@ def test_reports_the_link_dropped_go_again_first_when_the_host_is_back():
 
 
 def test_a_host_back_while_nothing_is_typed_still_gets_what_it_missed():
-    kb = FakeKeyboard(monitor=FakeMonitor())
-    t = BleTransport(kb, min_interval_s=0.0)
+    kb = FakePeripheral()
+    monitor = FakeMonitor()
+    t = BleTransport(kb, monitor=monitor, min_interval_s=0.0)
     a = key_report(0, 4)
     for r in (key_report(0, 5), ALL_KEYS_UP, a, ALL_KEYS_UP):
         t.send(r)
     _lose_link_after(kb, t, delivered=2)
     kb.ready = True
     kb.sent.clear()
-    for callback in kb.callbacks:  # BleKeyboard calls these when a host is ready for keys
+    for callback in kb.callbacks:  # BlePeripheral calls these when a host is ready for keys
         callback()
     assert kb.reports() == [a, ALL_KEYS_UP]
     t.close()
-    assert kb.callbacks == []
+    assert kb.callbacks == [] and monitor.closed, "the transport owns delivery tracking and ends it"
+    assert t.tracker is None
+
+
+def test_a_report_bluetoothd_did_not_take_is_not_waited_for():
+    """No host: the report is handed to the tracker, refused, and taken back — else the tracker would wait for a
+    report that never goes out, and stop trusting itself at the next one."""
+    kb = FakePeripheral(ready=False)
+    kb.subscribed = False
+    t = BleTransport(kb, monitor=FakeMonitor(), min_interval_s=0.0)
+    with pytest.raises(HostDisconnected):
+        t.send(key_report(0, 4))
+    assert kb.reports() == [] and t.tracker.pending == 0
+    kb.ready = kb.subscribed = True
+    t.send(key_report(0, 5))
+    t.tracker.feed(f.notification(0x2A, key_report(0, 5)))
+    assert t.tracker.trusted and t.tracker.pending == 1
 
 
 def test_without_delivery_tracking_nothing_is_sent_twice():
-    kb = FakeKeyboard()
+    kb = FakePeripheral()
     t = BleTransport(kb, min_interval_s=0.0)
     t.send(key_report(0, 4))
     kb.ready = False

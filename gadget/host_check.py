@@ -1,5 +1,8 @@
 """`sttkb check`: run on a laptop; find the sttkb keyboard with bleak and say what a host sees and what is wrong.
 
+It runs on the computer to be typed into, not on the box, so it lives outside the box's Bluetooth runtime
+(:mod:`sttkb.gadget.ble`), whose pure parts (BlueZ names, the report map reader, the BlueZ version) it reads.
+
 Two halves: :func:`collect` (bleak: scan, connect, pair, read) fills a :class:`CheckReport`; :func:`analyze` is a
 pure function from that report to the list of problems, each with what to do. Tests drive :func:`analyze`
 directly; the VM test drives the whole thing against a real bluetoothd.
@@ -9,15 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 
 from sttkb.gadget.ble import defs
-from sttkb.gadget.ble.errors import CheckFailed
+from sttkb.gadget.ble.bluez_version import installed_version
 from sttkb.gadget.ble.report_map import parse_report_map
+from sttkb.gadget.errors import Error
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,9 @@ PDUs; BlueZ fixed it in 5.67 ("hog-lib: Fix not handling BT_ATT_OP_HANDLE_NFY_MU
 sends its key reports that way to every host that says it accepts them, which BlueZ hosts do (see
 docs/bluetooth.md: in the VM a BlueZ 5.66 host got no keys after a reconnect)."""
 
-BLUETOOTHD_PATHS = ("/usr/libexec/bluetooth/bluetoothd", "/usr/lib/bluetooth/bluetoothd")
+
+class CheckFailed(Error, ConnectionError):
+    """`sttkb check` could not reach the keyboard at all (no adapter, not found, cannot connect)."""
 
 
 @dataclass
@@ -108,29 +111,9 @@ def _version(v: tuple[int, int]) -> str:
     return f"{v[0]}.{v[1]}"
 
 
-def parse_bluez_version(text: str) -> tuple[int, int] | None:
-    """``"5.66"`` or ``"bluetoothctl: 5.66"`` → (5, 66); None if there is no version in the text. Pure."""
-    m = re.search(r"(?<![\d.])(\d+)\.(\d+)(?![\d])", text)
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
 def local_bluez_version() -> tuple[int, int] | None:
-    """The BlueZ version of this computer (bluetoothd --version, else bluetoothctl --version); None if not Linux
-    or not found."""
-    if not sys.platform.startswith("linux"):
-        return None
-    candidates = [[p, "--version"] for p in BLUETOOTHD_PATHS] + [["bluetoothctl", "--version"]]
-    for cmd in candidates:
-        if shutil.which(cmd[0]) is None:
-            continue
-        try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=5).stdout
-        except (OSError, subprocess.SubprocessError):
-            continue
-        version = parse_bluez_version(out)
-        if version is not None:
-            return version
-    return None
+    """The BlueZ version of this computer; None if not Linux or not found."""
+    return installed_version() if sys.platform.startswith("linux") else None
 
 
 def analyze(r: CheckReport) -> list[str]:

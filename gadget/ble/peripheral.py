@@ -1,0 +1,358 @@
+"""The Bluetooth LE keyboard's peripheral at run time: the GATT HID application, the advertisement and the pairing
+agent registered with bluetoothd, the pairing window and host policy applied as BlueZ reports hosts coming and
+going, and readiness (a bonded host connected and subscribed) for the transport.
+
+:class:`BlePeripheral` owns one asyncio loop on a thread of its own (dbus-fast is asyncio); its public methods
+are plain blocking calls, safe from any thread (the daemon, the typist's thread, the CLI). Who is dropped and
+when the window opens are decided in :mod:`sttkb.gadget.ble.adapter` and :mod:`sttkb.gadget.ble.pairing_window`;
+which reports reached the host is the transport's business (:mod:`sttkb.gadget.ble.transport`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any, Callable
+
+from dbus_fast import Message, MessageType
+from dbus_fast.aio import MessageBus
+
+from sttkb.gadget.ble import bluez, bluez_version, defs
+from sttkb.gadget.ble.adapter import Adapter
+from sttkb.gadget.ble.advertisement import Advertisement
+from sttkb.gadget.ble.agent import PairingAgent
+from sttkb.gadget.ble.devices import DeviceTable
+from sttkb.gadget.ble.errors import BluetoothError, BluezUnavailable
+from sttkb.gadget.ble.gatt import all_objects
+from sttkb.gadget.ble.hid_service import HidServices
+from sttkb.gadget.ble.hosts import DEFAULT_STATE_DIR, Host, HostState
+from sttkb.gadget.ble.loop_thread import LoopThread
+from sttkb.gadget.ble.pairing_window import PairingWindowControl
+from sttkb.gadget.ble.registrations import Advertising, Registrations
+from sttkb.gadget.reports import REPORT_DESCRIPTOR
+
+log = logging.getLogger(__name__)
+
+APP_ROOT = "/org/sttkb/keyboard"
+
+
+class BlePeripheral:
+    """One BLE HID keyboard peripheral on one adapter. ``start()`` registers everything; ``close()`` undoes it.
+
+    ``settings`` is a :class:`sttkb.config.keyboard.BluetoothSettings` (name, adapter, pairing_timeout_s,
+    reconnect, reconnect_settle_s: after a host (re)connects, wait this long before typing to it — a bonded host
+    keeps its subscription across connections, so BlueZ gives no signal when the host is ready to take keys
+    again). ``on_pairing_change(open)`` is called (from the loop
+    thread) when the window opens or closes: the LED layer hooks in there. ``bus_address`` selects a private bus
+    (tests); default: the system bus.
+    """
+
+    def __init__(self, settings: Any, *, report_map: bytes = REPORT_DESCRIPTOR,
+                 state_dir: str | Path = DEFAULT_STATE_DIR,
+                 bus_address: str | None = None, app_root: str = APP_ROOT, check_version: bool = True,
+                 on_pairing_change: Callable[[bool], None] | None = None) -> None:
+        self.settings = settings
+        self.state = HostState(state_dir)
+        self.on_pairing_change = on_pairing_change
+        self._bus_address = bus_address
+        self._app_root = app_root
+        self._check_version = check_version
+        self.hid = HidServices(app_root, report_map, on_subscription=lambda _on: self._update_ready())
+        self.advertisement = Advertisement(f"{app_root}/advertisement0", settings.name, discoverable=False)
+        self.agent = PairingAgent(f"{app_root}/agent", is_open=lambda: self.pairing_window_open,
+                                  is_bonded=lambda path: self._devices.is_bonded(path))
+        self._loop = LoopThread()
+        self._bus: MessageBus | None = None
+        self._adapter: Adapter | None = None
+        self._devices = DeviceTable("")
+        self._window: PairingWindowControl | None = None
+        self._registrations: Registrations | None = None
+        self._advertising: Advertising | None = None
+        self._setup_done = False
+        self._connected_at: dict[str, float] = {}
+        self._ready = threading.Event()
+        self._on_ready: list[Callable[[], None]] = []
+
+    # ---- life cycle -------------------------------------------------------------------------------------------
+    def start(self, timeout: float = 20.0) -> "BlePeripheral":
+        """Connect to bluetoothd and register agent, GATT application and advertisement (blocks, seconds)."""
+        if self._loop.running:
+            return self
+        if self._check_version:
+            bluez_version.check_supported(bluez_version.installed_version())
+        self._loop.start()
+        try:
+            self._loop.run(self._setup(), timeout)
+        except FutureTimeout as e:
+            self.close()
+            # Seen on a box without a Bluetooth controller: bluetooth.service is skipped, and D-Bus holds the
+            # call while it tries to activate org.bluez.
+            raise BluezUnavailable(f"bluetoothd did not answer within {timeout:g} s: is there a Bluetooth adapter "
+                                   "and is bluetooth.service running? (`systemctl status bluetooth`)") from e
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Unregister from BlueZ, disconnect from D-Bus, stop the loop thread. Safe to call twice."""
+        if not self._loop.running:
+            return
+        try:
+            if self._bus is not None:
+                self._loop.run(self._teardown(), 10.0)
+        except (BluetoothError, FutureTimeout) as e:
+            log.warning("BLE keyboard teardown: %s", e)
+        self._loop.stop()
+        self._ready.clear()
+
+    def __enter__(self) -> "BlePeripheral":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def adapter_name(self) -> str:
+        """BlueZ's name of the adapter in use (hci0), once started (the setting may name it by its address)."""
+        return self._adapter.name if self._adapter is not None else ""
+
+    @property
+    def adapter_path(self) -> str:
+        return self._adapter.path if self._adapter is not None else ""
+
+    async def _setup(self) -> None:
+        self._bus = bus = await bluez.connect_system_bus(self._bus_address)
+        self._registrations = reg = Registrations(bus)
+        bus.add_message_handler(self._on_signal)
+        await bluez.call(bus, "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s",
+                         [f"type='signal',sender='{defs.BLUEZ_SERVICE}'"], destination="org.freedesktop.DBus",
+                         what="watch BlueZ signals")
+        self._adapter, objects = await Adapter.find(bus, self.settings.adapter)
+        self._devices = DeviceTable(self._adapter.path, objects)
+        self._window = PairingWindowControl(self._adapter.set_pairing_window, self._window_changed,
+                                            self._loop.spawn)
+        await self._adapter.prepare(objects[self._adapter.path][defs.ADAPTER], self.settings.name)
+        # Whatever window was left open by a previous run is closed: pairing needs a fresh user action.
+        await self._adapter.set_pairing_window(False)
+
+        bus.export(self.agent.path, self.agent)
+        await reg.register(defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "RegisterAgent", "os",
+                           [self.agent.path, defs.AGENT_CAPABILITY], "register the pairing agent")
+        await bluez.call(bus, defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "RequestDefaultAgent", "o", [self.agent.path],
+                         what="make sttkb the default pairing agent")
+        for obj in all_objects(self.hid.services):
+            bus.export(obj.path, obj)
+        await reg.register(self._adapter.path, defs.GATT_MANAGER, "RegisterApplication", "oa{sv}",
+                           [self._app_root, {}], f"register the HID GATT application on {self.settings.adapter}")
+        bus.export(self.advertisement.path, self.advertisement)
+        self._advertising = Advertising(reg, self._adapter.path, self.advertisement)
+        await self._advertising.start()
+        self._setup_done = True
+        # A window opened by another process (`sttkb bt pair`) while we started: follow it.
+        if await self._adapter.pairable():
+            await self._window.follow(True)
+        log.info("BLE keyboard %r ready on %s (%d bonded host(s))", self.settings.name, self.settings.adapter,
+                 sum(1 for h in self._devices.hosts() if h.is_bonded))
+        await self._apply_policy_to_all()
+        self._update_ready()
+        if getattr(self.settings, "reconnect", True):
+            self._loop.spawn(self._adapter.reconnect_last(self._devices.hosts(), self.state))
+
+    async def _teardown(self) -> None:
+        bus = self._bus
+        assert bus is not None
+        self._setup_done = False
+        if self._adapter is not None and self._window is not None and self._window.is_open:
+            await self._adapter.set_pairing_window(False)
+        if self._registrations is not None:
+            await self._registrations.unregister_all()
+        self._loop.cancel_tasks()
+        bus.disconnect()
+        self._bus = None
+
+    # ---- pairing window ---------------------------------------------------------------------------------------
+    @property
+    def pairing_window_open(self) -> bool:
+        return self._window is not None and self._window.is_open
+
+    def open_pairing_window(self, timeout_s: float | None = None,
+                            on_done: Callable[[bool], None] | None = None) -> None:
+        """Be discoverable and pairable for ``timeout_s`` seconds (default: settings); return once it is open
+        (``on_pairing_change(True)`` has run).
+
+        ``on_done(paired)`` is called once: True when a host paired (the window then closes), False when the
+        window closed without one.
+        """
+        seconds = float(timeout_s if timeout_s is not None else self.settings.pairing_timeout_s)
+        self._loop.run(self._window_control().open(seconds, on_done))
+
+    def close_pairing_window(self) -> None:
+        """Close the window now (``on_done(False)`` follows unless a host already paired)."""
+        self._loop.run(self._window_control().close())
+
+    def _window_control(self) -> PairingWindowControl:
+        if self._window is None:
+            raise BluetoothError("the Bluetooth keyboard is not started")
+        return self._window
+
+    async def _window_changed(self, open_: bool) -> None:
+        if self._advertising is not None:
+            await self._advertising.set_discoverable(open_)
+        if self.on_pairing_change is not None:
+            try:
+                self.on_pairing_change(open_)
+            except Exception:  # noqa: BLE001 (a callback must not break the keyboard)
+                log.exception("pairing LED callback failed")
+        if not open_:
+            await self._apply_policy_to_all()
+
+    # ---- hosts ------------------------------------------------------------------------------------------------
+    def hosts_now(self) -> list[Host]:
+        """The devices BlueZ knows on this adapter (as last seen by the loop)."""
+        return self._devices.hosts()
+
+    def hosts(self) -> list[Host]:
+        """The same, read on the loop thread (no update is half applied)."""
+        return self._loop.run(self._hosts())
+
+    async def _hosts(self) -> list[Host]:
+        return self._devices.hosts()
+
+    @property
+    def connected_host(self) -> Host | None:
+        return self._devices.connected_host
+
+    def forget(self, query: str) -> Host:
+        """Remove a bonded host (its keys too); it must pair again to type."""
+        return self._loop.run(self._forget(query))
+
+    async def _forget(self, query: str) -> Host:
+        assert self._adapter is not None
+        host = await self._adapter.forget(query, self._devices.hosts(), self.state)
+        self._devices.remove(host.path)
+        self._update_ready()
+        return host
+
+    def use(self, query: str) -> tuple[Host, bool]:
+        """Prefer this bonded host: disconnect any other, try to connect to it. (host, connected now)."""
+        return self._loop.run(self._use(query), 40.0)
+
+    async def _use(self, query: str) -> tuple[Host, bool]:
+        assert self._adapter is not None
+        return await self._adapter.use(query, self._devices.hosts(), self.state)
+
+    async def _apply_policy(self, path: str) -> None:
+        host = self._devices.host(path)
+        if host is not None and self._adapter is not None:
+            await self._adapter.apply_policy(host, self._devices.hosts(), self.state,
+                                             window_open=self.pairing_window_open)
+
+    async def _apply_policy_to_all(self) -> None:
+        for path in self._devices.paths:
+            await self._apply_policy(path)
+
+    async def _paired(self, path: str) -> None:
+        host = self._devices.host(path)
+        if host is None or self._adapter is None or self._window is None:
+            return
+        if not self._window.is_open:
+            # Only possible through a race with the window closing; the kernel refuses bonding when not pairable.
+            log.warning("host %s paired while the window was closed", host.address)
+        log.info("paired with %s (%s)", host.address, host.name or "no name")
+        await self._adapter.trust(host)
+        self.state.set_last(host.address)
+        await self._window.host_paired()
+        await self._apply_policy(path)
+
+    # ---- signals ----------------------------------------------------------------------------------------------
+    def _on_signal(self, msg: Message) -> None:
+        if msg.message_type != MessageType.SIGNAL or not msg.path or self._adapter is None:
+            return None
+        try:
+            if msg.member == "PropertiesChanged" and msg.interface == defs.PROPERTIES:
+                iface, changed = msg.body[0], bluez.unwrap(msg.body[1])
+                if iface == defs.DEVICE and self._devices.owns(msg.path):
+                    self._device_changed(msg.path, changed)
+                elif (iface == defs.ADAPTER and msg.path == self._adapter.path and "Pairable" in changed
+                      and self._setup_done and self._window is not None):
+                    self._loop.spawn(self._window.follow(bool(changed["Pairable"])))
+            elif msg.member == "InterfacesAdded" and msg.interface == defs.OBJECT_MANAGER:
+                path, ifaces = msg.body[0], msg.body[1]
+                if defs.DEVICE in ifaces and self._devices.owns(path):
+                    self._device_changed(path, bluez.unwrap(ifaces[defs.DEVICE]))
+            elif msg.member == "InterfacesRemoved" and msg.interface == defs.OBJECT_MANAGER:
+                path, ifaces = msg.body[0], msg.body[1]
+                if defs.DEVICE in ifaces and self._devices.remove(path):
+                    self._update_ready()
+        except (IndexError, KeyError, TypeError) as e:
+            log.debug("ignoring odd BlueZ signal %s: %s", msg.member, e)
+        return None
+
+    def _device_changed(self, path: str, changed: dict[str, Any]) -> None:
+        change = self._devices.update(path, changed)
+        if change.connected is not None:
+            if change.connected:
+                self._connected_at[path] = time.monotonic()
+            host = self._devices.host(path)
+            log.info("host %s %s", host.address if host else path, "connected" if change.connected else "disconnected")
+        if change.bonded_now:
+            self._loop.spawn(self._paired(path))
+        elif change.connected is not None:
+            self._loop.spawn(self._apply_policy(path))
+        self._update_ready()
+
+    # ---- typing -----------------------------------------------------------------------------------------------
+    def _update_ready(self) -> None:
+        """Recompute readiness (loop thread): a bonded host connected for reconnect_settle_s and subscribed."""
+        host = self._devices.connected_host
+        if host is None or not self.hid.subscribed:
+            self._ready.clear()
+            return
+        wait = self._connected_at.get(host.path, 0.0) + self.settings.reconnect_settle_s - time.monotonic()
+        if wait > 0:
+            self._ready.clear()
+            asyncio.get_running_loop().call_later(wait + 0.01, self._update_ready)
+            return
+        if not self._ready.is_set():
+            log.info("host %s ready for keys", host.address)
+            self._ready.set()
+            for callback in list(self._on_ready):
+                threading.Thread(target=callback, name="ble-host-ready", daemon=True).start()
+
+    @property
+    def ready(self) -> bool:
+        """A bonded host is connected, settled and subscribed to the input report."""
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def on_ready(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on a thread of its own each time a host becomes ready for keys."""
+        self._on_ready.append(callback)
+
+    def remove_on_ready(self, callback: Callable[[], None]) -> None:
+        if callback in self._on_ready:
+            self._on_ready.remove(callback)
+
+    def send_report(self, report: bytes, *, unready: bool = False, timeout_s: float = 2.0) -> bool:
+        """Hand one input report to bluetoothd if a bonded host listens; False otherwise (then it was not sent).
+
+        ``unready=True`` sends it whenever a host is subscribed, ready or not: for the all-keys-up report after a
+        host vanished (bluetoothd keeps the last value it could not send and sends it when the host is back).
+        Raises BluetoothError when the peripheral is not running, FutureTimeout after ``timeout_s`` seconds."""
+        return self._loop.run(self._notify(report, unready), timeout_s)
+
+    async def _notify(self, report: bytes, unready: bool) -> bool:
+        if not (self.ready or unready) or not self.hid.subscribed:
+            return False
+        return self.hid.send_input(report)
+
+    @property
+    def leds(self) -> int:
+        return self.hid.leds
