@@ -33,6 +33,7 @@ class PairingWindowControl:
         self.is_open = False
         self._on_done: Callable[[bool], None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._lock = asyncio.Lock()
 
     async def open(self, seconds: float, on_done: Callable[[bool], None] | None) -> None:
         """Open for ``seconds``; ``on_done(paired)`` is called once when it closes (a window still waiting for
@@ -53,16 +54,17 @@ class PairingWindowControl:
 
     async def follow(self, open_: bool) -> None:
         """The adapter's Pairable is now ``open_`` (set here, by `sttkb bt pair` elsewhere, or by its timeout)."""
-        if open_ == self.is_open:
-            return
-        self.is_open = open_
-        log.info("pairing window %s", "open: hosts can find and pair with the keyboard" if open_ else "closed")
-        if not open_ and self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        await self._on_change(open_)
-        if not open_:
-            self._finish(False)
+        async with self._lock:
+            if open_ == self.is_open:
+                return
+            self.is_open = open_
+            log.info("pairing window %s", "open: hosts can find and pair with the keyboard" if open_ else "closed")
+            if not open_ and self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            await self._on_change(open_)
+            if not open_:
+                self._finish(False)
 
     async def host_paired(self) -> None:
         """A host bonded: the window closes first, then ``on_done(True)``."""
