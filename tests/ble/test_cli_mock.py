@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import dbus
 import pytest
 
 from sttkb.cli import main
-
-dbus = pytest.importorskip("dbus")
 
 HOST = "11:22:33:44:55:66"
 
