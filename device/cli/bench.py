@@ -1,4 +1,9 @@
-"""``sttkb bench``: latency, CPU cost, WER per quant type and memory of the chain, on one recording, in one run.
+"""``sttkb bench``: latency, CPU cost, words (WER per clip) and memory of the chain, on varied speech, in one run.
+
+The speech: by default the set shipped in ``sttkb/bench_data`` (the JFK recording, real speech, and eight
+espeak-ng voices at 140-175 words per minute, pre-rendered), joined with 1.5 s pauses into one dictation; or
+your own: ``--clips DIR`` (audio files with a same-named .txt of what is said) or ``--audio FILE --text TEXT``.
+WER is printed per clip and in total with the word count, so a reader sees what one word is worth.
 
 Every measurement runs in a child process (clean peak RSS per model, no library state shared):
 
@@ -9,10 +14,11 @@ Every measurement runs in a child process (clean peak RSS per model, no library 
 2. The same for faster-whisper (int8, vad_filter, greedy) on the same CTranslate2 weights, if it is installed.
 3. CPU seconds per audio second: the whole chain (VAD, prompt, whisper.cpp, guard, text pipeline) vs plain
    pywhispercpp calls on the same segments with the same decoding parameters and no prompt, and with the prompts
-   the chain used (what is left is the chain's own code: VAD, guard, text pipeline, plumbing).
-4. WER per quant type (the models are converted from the embedded tiny.en into a temporary store).
-   Normalizer: sttkb.models.wer (NFKC, lower case, punctuation removed, numbers not rewritten).
-5. Peak RSS of each child (the daemon's footprint with that model).
+   the chain used (what is left is the chain's own code); the VAD and the text pipeline measured on their own.
+4. WER per clip and in total, for every model run (normalizer: sttkb.models.wer).
+5. Per model: ``--model`` (what it means everywhere: sttkb.speech.choose_model) and tiny.en at the ``--quants``
+   types (converted from the embedded tiny.en into a temporary store); peak RSS of each child.
+6. The encoder window: the chain at the configured ``asr.audio_ctx`` against whisper.cpp's full 30 s window.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,34 +41,68 @@ from sttkb.errors import SttkbError
 if TYPE_CHECKING:  # numpy is imported where it is used: every `sttkb` command loads this module
     import numpy as np
 
+    from sttkb.models.wer import WerResult
+
 log = logging.getLogger(__name__)
 
 QUANTS = ("f16", "q8_0", "q5_1", "q5_0", "q4_0")
+BENCH_DATA = Path(__file__).resolve().parent.parent / "bench_data"
+"""The built-in speech set (see its README.md for where each clip comes from)."""
+AUDIO_SUFFIXES = (".wav", ".flac")
 TAIL_AFTER_SPEECH_S = 0.3
 """The recording is cut this long after its last speech: the user lets go of the button (seconds)."""
-DEFAULT_PAUSE_S = 1.5
-"""Pause between the repeats of the built-in recording (seconds)."""
+PAUSE_S = 1.5
+"""Pause between the clips of the dictation (seconds): longer than the VAD's end of phrase, so each clip ends
+its own segments."""
 
 
 class BenchError(SttkbError):
     """The benchmark cannot run as asked."""
 
 
-# -- the recording -----------------------------------------------------------------------------------------
-def default_recording(repeats: int = 4) -> tuple[np.ndarray, str]:
+# -- the speech --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    path: Path
+    text: str | None
+    """What is said (None: no reference, no WER)."""
+
+
+def read_reference(text: str | None) -> str | None:
+    """``--text``: the words themselves, or a file holding them."""
+    if text and Path(text).is_file():
+        return Path(text).read_text(encoding="utf-8").strip()
+    return text
+
+
+def load_clips(folder: Path) -> list[Clip]:
+    """Every audio file (.wav, .flac) in ``folder`` that has a same-named .txt of what is said, in name order."""
+    clips = [Clip(f.stem, f, read_reference(str(f.with_suffix(".txt"))))
+             for f in sorted(folder.iterdir()) if f.suffix in AUDIO_SUFFIXES and f.with_suffix(".txt").is_file()]
+    if not clips:
+        raise BenchError(f"{folder}: no clips (audio files .wav/.flac, each with a same-named .txt of its words)")
+    return clips
+
+
+def dictation(clips: list[Clip], pause_s: float = PAUSE_S) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """The clips said one after the other with ``pause_s`` of quiet room between them, as 16 kHz samples, and
+    where each clip is in it (start, end seconds)."""
     import numpy as np
-    """The model-validation reference clip (espeak-ng, 8 s, two sentences) said ``repeats`` times with 1.5 s
-    pauses: a 35 s dictation, as 16 kHz samples and its text."""
+
     from sttkb.audio.files import read_audio
-    from sttkb.models.validate import reference_clip
-    path, text = reference_clip()
-    clip = read_audio(path)
     rng = np.random.default_rng(0)
-    pause = (rng.standard_normal(int(DEFAULT_PAUSE_S * 16000)) * 10 ** (-65 / 20)).astype(np.float32)
-    parts = []
-    for i in range(repeats):
-        parts += [clip, pause] if i < repeats - 1 else [clip]
-    return np.concatenate(parts), " ".join([text] * repeats)
+    pause = (rng.standard_normal(int(pause_s * 16000)) * 10 ** (-65 / 20)).astype(np.float32)
+    parts, spans, at = [], [], 0
+    for i, clip in enumerate(clips):
+        if i:
+            parts.append(pause)
+            at += len(pause)
+        audio = read_audio(clip.path)
+        spans.append((at / 16000, (at + len(audio)) / 16000))
+        parts.append(audio)
+        at += len(audio)
+    return np.concatenate(parts), spans
 
 
 def cut_after_speech(audio: np.ndarray) -> np.ndarray:
@@ -75,6 +116,34 @@ def cut_after_speech(audio: np.ndarray) -> np.ndarray:
     return audio[:end]
 
 
+def score_clips(clips: list[Clip], spans: list[tuple[float, float]],
+                pieces: list[tuple[float, float, str]]) -> list[WerResult | None]:
+    """WER of each clip: every recognized piece (start, end seconds, text) counts for the clip nearest its
+    middle (the pauses between clips are longer than the VAD's end of phrase, so a piece is inside one clip)."""
+    from sttkb.models.wer import word_error_rate
+
+    def distance(t: float, span: tuple[float, float]) -> float:
+        return max(span[0] - t, 0.0, t - span[1])
+
+    said = [""] * len(clips)
+    for start, end, text in pieces:
+        nearest = min(range(len(spans)), key=lambda k: distance((start + end) / 2, spans[k]))
+        said[nearest] += " " + text
+    return [word_error_rate(c.text, t) if c.text is not None else None for c, t in zip(clips, said)]
+
+
+def add_scores(result: dict, clips: list[Clip], spans: list[tuple[float, float]]) -> dict:
+    """``result`` (a child's answer, with its "pieces") with per-clip "scores" [errors, words] and the totals."""
+    scores = score_clips(clips, spans, result.pop("pieces"))
+    if any(s is None for s in scores):
+        return result
+    result["scores"] = [[s.errors, s.reference_words] for s in scores]
+    result["wer_errors"] = sum(s.errors for s in scores)
+    result["ref_words"] = sum(s.reference_words for s in scores)
+    result["wer"] = result["wer_errors"] / max(1, result["ref_words"])
+    return result
+
+
 # -- child processes ---------------------------------------------------------------------------------------
 def _cpu_s() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -86,15 +155,14 @@ def _peak_rss_mb() -> float:
 
 
 def child_sttkb(job: dict) -> dict:
-    """One model through the chain: streaming (real time, optional), batch, CPU vs raw, WER, peak RSS."""
+    """One model through the chain: batch, CPU vs raw (optional), the VAD and text pipeline on their own
+    (optional), streaming in real time (optional), peak RSS; the batch run's pieces for WER."""
     import numpy as np
 
-    from sttkb.asr.engine import WhisperEngine
     from sttkb.audio.files import read_audio
     from sttkb.audio.sources import ArraySource
-    from sttkb.chain import Transcriber
     from sttkb.config import Config, load_config
-    from sttkb.models.wer import word_error_rate
+    from sttkb.speech import load_transcriber
     from dataclasses import replace
 
     config = load_config(job["config"]) if job.get("config") else Config()
@@ -105,10 +173,9 @@ def child_sttkb(job: dict) -> dict:
     duration = len(audio) / 16000
     out: dict = {"model": job["model"], "audio_s": duration, "audio_ctx": asr.audio_ctx}
     t = time.perf_counter()
-    engine = WhisperEngine(job["model_path"], asr)
-    engine.warm_up()
+    transcriber = load_transcriber(config, Path(job["model_path"]), warm_up=True)
     out["load_s"] = time.perf_counter() - t
-    transcriber = Transcriber(config, engine=engine)
+    engine = transcriber.engine  # the bare WhisperEngine: the raw runs below call its model directly
     prompts: list[str] = []  # the context prompt the chain gave each segment, for the same-prompt comparison
     chain_transcribe = engine.transcribe
 
@@ -128,7 +195,7 @@ def child_sttkb(job: dict) -> dict:
         latency, chain_cpu = time.monotonic() - t0, _cpu_s() - cpu0
         segments = list(transcriber.stats.segments_list)
         segment_prompts = prompts[:len(segments)] if len(prompts) == len(segments) else [""] * len(segments)
-        for key, with_prompt in (("raw_cpu_s", False), ("raw_prompted_cpu_s", True)):
+        for key, with_prompt in (("raw_cpu_s", False), ("raw_prompted_cpu_s", True)) if job.get("raw") else ():
             cpu0 = _cpu_s()
             for seg, prompt in zip(segments, segment_prompts):
                 samples = seg.samples
@@ -140,25 +207,45 @@ def child_sttkb(job: dict) -> dict:
         best["batch_latency_s"] = min(latency, best.get("batch_latency_s", latency))
         best["chain_cpu_s"] = min(chain_cpu, best.get("chain_cpu_s", chain_cpu))
     out.update(best)
-    text = "".join(p.text for p in pieces)
-    out["text"] = text
-    out["segments"] = len(pieces)
-    if job.get("reference"):
-        w = word_error_rate(job["reference"], text)
-        out["wer"], out["wer_errors"], out["ref_words"] = w.wer, w.errors, w.reference_words
+    out["pieces"] = [(p.segment_start_s, p.segment_end_s, p.text) for p in pieces]
+    out["segments"] = len(segments)  # a last piece may carry no segment (text the pipeline held back)
+    if job.get("parts"):
+        out.update(parts_cost(transcriber, audio, pieces, segments))
 
     if job.get("realtime"):
         source = ArraySource(audio, realtime=True)
         pieces = list(transcriber.stream(source))
-        ended = transcriber.stats.source_ended_at
+        ended, decoded = transcriber.stats.source_ended_at, pieces[:len(transcriber.stats.segments_list)]
         out["stream_latency_s"] = pieces[-1].ready_at - ended if pieces else float("nan")
-        out["stream_last_asr_s"] = pieces[-1].asr_s if pieces else float("nan")
-        out["stream_pieces_before_release"] = sum(p.ready_at < ended for p in pieces)
-        out["segment_asr_s"] = [round(p.asr_s, 3) for p in pieces]
+        out["stream_last_asr_s"] = decoded[-1].asr_s if decoded else float("nan")
+        out["stream_pieces_before_release"] = sum(p.ready_at < ended for p in decoded)
+        out["segment_asr_s"] = [round(p.asr_s, 3) for p in decoded]
         out["overflows"] = transcriber.stats.overflows
     out["peak_rss_mb"] = _peak_rss_mb()
     transcriber.close()
     return out
+
+
+def parts_cost(transcriber, audio: np.ndarray, pieces: list, segments: list, passes: int = 5) -> dict:
+    """CPU of the chain's own parts, each alone, the fastest of ``passes``: the VAD segmenter over the whole
+    recording, and the text pipeline over the batch run's whisper.cpp texts (what the chain gave it)."""
+    from sttkb.audio.sources import ArraySource
+    from sttkb.text.pipeline import TextPipeline
+    vad, pipeline = [], []
+    for _ in range(passes):
+        segmenter, cpu0 = transcriber.new_segmenter(), time.process_time()
+        for chunk in ArraySource(audio).chunks():
+            segmenter.feed(chunk)
+        segmenter.flush()
+        vad.append(time.process_time() - cpu0)
+        text_pipeline, cpu0 = TextPipeline(transcriber.config.text), time.process_time()
+        for i, (piece, seg) in enumerate(zip(pieces, segments)):
+            if piece.raw_text:
+                text_pipeline.process(piece.raw_text, pause_before_s=seg.pause_before_s,
+                                      speech_dbfs=seg.speech_rms_dbfs, is_first=i == 0)
+        pipeline.append(time.process_time() - cpu0)
+    return {"vad_cpu_s": min(vad), "pipeline_cpu_s": min(pipeline),
+            "pipeline_segments": sum(bool(p.raw_text) for p in pieces)}
 
 
 def child_whole_file(job: dict) -> dict:
@@ -168,7 +255,6 @@ def child_whole_file(job: dict) -> dict:
     from sttkb.asr.engine import install_cpp_log_handler
     from sttkb.audio.files import read_audio
     from sttkb.models.validate import check_loadable
-    from sttkb.models.wer import word_error_rate
     install_cpp_log_handler()
     audio = read_audio(job["audio"])
     check_loadable(Path(job["model_path"]))
@@ -176,12 +262,10 @@ def child_whole_file(job: dict) -> dict:
                   redirect_whispercpp_logs_to=None)
     model.transcribe(audio[:16000 * 2])
     cpu0, t0 = _cpu_s(), time.monotonic()
-    text = " ".join(s.text for s in model.transcribe(audio))
-    out = {"whole_latency_s": time.monotonic() - t0, "whole_cpu_s": _cpu_s() - cpu0, "whole_text": text,
-           "whole_peak_rss_mb": _peak_rss_mb()}
-    if job.get("reference"):
-        out["whole_wer"] = word_error_rate(job["reference"], text).wer
-    return out
+    segments = model.transcribe(audio)
+    return {"model": "whole file, pywhispercpp defaults", "batch_latency_s": time.monotonic() - t0,
+            "chain_cpu_s": _cpu_s() - cpu0, "audio_s": len(audio) / 16000, "peak_rss_mb": _peak_rss_mb(),
+            "pieces": [(s.t0 / 100, s.t1 / 100, s.text) for s in segments]}  # t0, t1: 10 ms ticks
 
 
 def child_faster_whisper(job: dict) -> dict:
@@ -190,7 +274,6 @@ def child_faster_whisper(job: dict) -> dict:
     from faster_whisper import WhisperModel
 
     from sttkb.audio.files import read_audio
-    from sttkb.models.wer import word_error_rate
     audio = read_audio(job["audio"])
     t = time.perf_counter()
     model = WhisperModel(str(job["ct2_dir"]), device="cpu", compute_type="int8", cpu_threads=job["threads"])
@@ -199,13 +282,11 @@ def child_faster_whisper(job: dict) -> dict:
     for _ in range(max(1, job.get("repeats", 1))):
         cpu0, t0 = _cpu_s(), time.monotonic()
         segments, _ = model.transcribe(audio, language="en", beam_size=1, vad_filter=True)
-        text = " ".join(s.text.strip() for s in segments)
+        pieces = [(s.start, s.end, s.text) for s in segments]
         latency, cpu = time.monotonic() - t0, _cpu_s() - cpu0
         out["batch_latency_s"] = min(latency, out.get("batch_latency_s", latency))
         out["chain_cpu_s"] = min(cpu, out.get("chain_cpu_s", cpu))
-    out["text"] = text
-    if job.get("reference"):
-        out["wer"] = word_error_rate(job["reference"], text).wer
+    out["pieces"] = pieces
     out["peak_rss_mb"] = _peak_rss_mb()
     return out
 
@@ -233,23 +314,35 @@ def faster_whisper_installed() -> bool:
 
 
 # -- models ------------------------------------------------------------------------------------------------
-def quant_models(quants: list[str], work: Path, store_dir: str | None) -> dict[str, Path]:
-    """q8_0 from the store's embedded default; the other quants converted from the same source into ``work``."""
+def say(line: str) -> None:
+    print(f"sttkb bench: {line}", file=sys.stderr)
+
+
+def models_to_run(config, model: str | None, quants: list[str], work: Path) -> dict[str, Path]:
+    """Label -> model file: first ``--model`` as :func:`sttkb.speech.choose_model` reads it (not given: the
+    configured model, else the embedded default), then tiny.en at each quant type not already there (q8_0 is the
+    store's embedded default; the others are converted from the same source into a store in ``work``)."""
     from sttkb.models.default import DEFAULT_QUANT, embedded_source, ensure_default_model
     from sttkb.models.importer import import_model
     from sttkb.models.quant import Quant
     from sttkb.models.store import ModelStore
-    out: dict[str, Path] = {}
+    from sttkb.speech import choose_model
+    choice = choose_model(config, model, on_progress=say)
+    out = {choice.name: choice.path}
     temp_store = ModelStore(work / "models")
     for q in quants:
-        quant = Quant.parse(q)
-        if quant == DEFAULT_QUANT:
-            out[q] = ensure_default_model(ModelStore(store_dir).root)
+        label, quant = f"tiny.en-{q}", Quant.parse(q)
+        if label in out:
             continue
-        print(f"sttkb bench: converting tiny.en to {q} ...", file=sys.stderr)
-        manifest = import_model(embedded_source(), temp_store, quant=quant, name=f"tiny.en-{q}", validate=False,
-                                progress=False)
-        out[q] = temp_store.model_path(manifest["name"])
+        if quant == DEFAULT_QUANT:
+            path = ensure_default_model(ModelStore(config.models.store or None), on_progress=say)
+        else:
+            say(f"converting tiny.en to {q} ...")
+            manifest = import_model(embedded_source(), temp_store, quant=quant, name=label, validate=False,
+                                    progress=False)
+            path = temp_store.model_path(manifest["name"])
+        if path.resolve() != choice.path.resolve():
+            out[label] = path
     return out
 
 
@@ -258,18 +351,36 @@ def _f(value, fmt="{:.2f}", missing="-"):
     return missing if value is None or (isinstance(value, float) and value != value) else fmt.format(value)
 
 
-def format_report(main: dict, per_quant: dict[str, dict], fw: dict | None, machine: str,
+def _wer(r: dict | None) -> str:
+    """"5.1% (8 of 158)": the rate with the errors and words it comes from."""
+    if not r or r.get("wer") is None:
+        return "-"
+    return f"{r['wer']:.1%} ({r['wer_errors']} of {r['ref_words']})"
+
+
+def _errors(errors: int, words: int) -> str:
+    return f"  {errors:>9} {errors / max(1, words):>6.1%}"
+
+
+def format_report(speech: dict, runs: dict[str, dict], machine: str, *, whole: dict | None = None,
+                  window: dict | None = None, fw: dict | None = None,
                   fw_note: str = "not installed (pip install faster-whisper to compare)") -> str:
+    """The printed report. ``speech``: {"source", "clips": [[name, words]], "audio_s"}; ``runs``: the chain per
+    model (the first is the main one, with streaming); ``whole``/``window``/``fw``: the main model's whole-file
+    pywhispercpp call, the main model at the full 30 s window, faster-whisper."""
+    main_label, main = next(iter(runs.items()))
+    words = sum(w for _, w in speech["clips"] if w is not None)
     lines = [f"machine: {machine}",
-             f"recording: {main['audio_s']:.1f} s, {main['segments']} segment(s); audio_ctx {main['audio_ctx']}; "
-             f"model {main['model']}", ""]
+             f"speech: {speech['source']}: {len(speech['clips'])} clip(s), {main['audio_s']:.1f} s"
+             + (f", {words} words (one word = {100 / words:.1f} WER points)" if words else ", no reference text"),
+             f"model {main_label}, audio_ctx {main['audio_ctx']}, {main['segments']} segment(s)", ""]
     lines.append("(1,2) release -> final text (s)")
     lines.append(f"  streaming (sttkb, replayed at 1x)      {_f(main.get('stream_latency_s'))}"
                  f"   [last segment {_f(main.get('stream_last_asr_s'))} s to decode; "
                  f"{main.get('stream_pieces_before_release', '-')} of {main['segments']} pieces out before release]")
     lines.append(f"  batch at release (sttkb chain)         {_f(main['batch_latency_s'])}")
-    if main.get("whole_latency_s") is not None:
-        lines.append(f"  batch, whole file in one pywhispercpp call (defaults) {_f(main['whole_latency_s'])}")
+    if whole:
+        lines.append(f"  batch, whole file in one pywhispercpp call (defaults) {_f(whole['batch_latency_s'])}")
     if fw:
         lines.append(f"  faster-whisper int8 + vad_filter batch {_f(fw['batch_latency_s'])}")
     else:
@@ -282,28 +393,51 @@ def format_report(main: dict, per_quant: dict[str, dict], fw: dict | None, machi
     lines.append("")
     lines.append("(3) CPU seconds per audio second")
     a = main["audio_s"]
-    lines.append(f"  whole chain {main['chain_cpu_s'] / a:.3f}   raw pywhispercpp, same segments+params "
-                 f"{main['raw_cpu_s'] / a:.3f}   overhead x{main['chain_cpu_s'] / main['raw_cpu_s']:.2f} "
-                 f"(target <= 1.10)" + (f"   faster-whisper {fw['chain_cpu_s'] / fw['audio_s']:.3f}" if fw else ""))
+    if main.get("raw_cpu_s"):
+        lines.append(f"  whole chain {main['chain_cpu_s'] / a:.3f}   raw pywhispercpp, same segments+params "
+                     f"{main['raw_cpu_s'] / a:.3f}   overhead x{main['chain_cpu_s'] / main['raw_cpu_s']:.2f} "
+                     f"(target <= 1.10)" + (f"   faster-whisper {fw['chain_cpu_s'] / fw['audio_s']:.3f}" if fw else ""))
     if main.get("raw_prompted_cpu_s"):
         lines.append(f"  raw pywhispercpp with the chain's context prompts {main['raw_prompted_cpu_s'] / a:.3f}   "
                      f"overhead of the chain's own code x{main['chain_cpu_s'] / main['raw_prompted_cpu_s']:.2f} "
                      f"(the rest is whisper.cpp decoding the prompt; [asr] context_chars = 0 drops it)")
+    if main.get("vad_cpu_s") is not None:
+        per_segment = main["pipeline_cpu_s"] / max(1, main["pipeline_segments"])
+        lines.append(f"  of the chain's own code: the VAD {main['vad_cpu_s'] / a:.4f} CPU s per audio s "
+                     f"({main['vad_cpu_s']:.3f} s for {a:.1f} s), the text pipeline {per_segment * 1000:.2f} ms "
+                     f"per segment ({main['pipeline_segments']} segments)")
     lines.append("")
-    lines.append("(4,5) per model                 WER     batch s  CPU s/audio s  peak RSS MB")
-    for q, r in per_quant.items():
-        lines.append(f"  {q:<28} {_f(r.get('wer'), '{:6.1%}')}  {_f(r['batch_latency_s'], '{:7.2f}')}  "
+    columns = {**runs, **({"whole file": whole} if whole else {}), **({"full window": window} if window else {}),
+               **({"faster-whisper": fw} if fw else {})}
+    if all(r.get("scores") for r in columns.values()):
+        lines.append("(4) words: errors and WER per clip (normalizer: NFKC, lower case, punctuation removed, numbers "
+                     "not rewritten; sttkb.models.wer)")
+        lines.append(f"  {'clip':<24} {'words':>5}" + "".join(f"  {k[:16]:>16}" for k in columns))
+        for i, (name, n) in enumerate(speech["clips"]):
+            lines.append(f"  {name[:24]:<24} {n:>5}" + "".join(_errors(r["scores"][i][0], n) for r in columns.values()))
+        lines.append(f"  {'total':<24} {words:>5}" + "".join(_errors(r["wer_errors"], words) for r in columns.values()))
+        lines.append("")
+    lines.append("(5) per model")
+    lines.append(f"  {'model':<28} {'WER':<18}  {'batch s':>7}  {'CPU s/audio s':>13}  {'peak RSS MB':>11}")
+    for label, r in [*runs.items(), *((["faster-whisper int8", fw],) if fw else ())]:
+        lines.append(f"  {label[:28]:<28} {_wer(r):<18}  {r['batch_latency_s']:7.2f}  "
                      f"{r['chain_cpu_s'] / r['audio_s']:13.3f}  {r['peak_rss_mb']:11.0f}")
-    if fw:
-        lines.append(f"  {'faster-whisper int8':<28} {_f(fw.get('wer'), '{:6.1%}')}  "
-                     f"{fw['batch_latency_s']:7.2f}  {fw['chain_cpu_s'] / fw['audio_s']:13.3f}  "
-                     f"{fw['peak_rss_mb']:11.0f}")
-    if "f16" in per_quant and "q8_0" in per_quant and per_quant["f16"].get("wer") is not None:
-        d = 100 * (per_quant["q8_0"]["wer"] - per_quant["f16"]["wer"])
-        lines.append(f"  q8_0 - f16 WER = {d:+.1f} points (target <= +0.5)")
-    lines.append("")
-    lines.append("WER normalizer: NFKC, lower case, punctuation removed, numbers not rewritten (sttkb.models.wer).")
+    q8, f16 = runs.get("tiny.en-q8_0"), runs.get("tiny.en-f16")
+    if q8 and f16 and q8.get("wer") is not None and f16.get("wer") is not None:
+        lines.append(f"  q8_0 - f16 WER = {100 * (q8['wer'] - f16['wer']):+.1f} points (target <= +0.5)")
+    if window:
+        lines.append("")
+        lines.append(f"(6) encoder window, {main_label}: audio_ctx {main['audio_ctx']} vs the full 30 s window "
+                     f"(audio_ctx {window['audio_ctx']})")
+        cpu, full = main["chain_cpu_s"] / a, window["chain_cpu_s"] / window["audio_s"]
+        lines.append(f"  CPU s per audio s {cpu:.3f} vs {full:.3f} ({full / cpu:.1f}x less); "
+                     f"WER {_wer(main)} vs {_wer(window)}; batch {main['batch_latency_s']:.2f} s vs "
+                     f"{window['batch_latency_s']:.2f} s")
     return "\n".join(lines)
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
 
 
 def machine_description() -> str:
@@ -316,76 +450,102 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    load = os.getloadavg()
     cores = len(os.sched_getaffinity(0))
-    return f"{cpu}, {cores} core(s), load average {load[0]:.1f} at start"
+    return f"{cpu}, {cores} core(s)"
 
 
 # -- the command -------------------------------------------------------------------------------------------
+def speech_from_args(args) -> tuple[str, list[Clip]]:
+    """Where the speech comes from, and its clips: ``--audio`` (one clip), ``--clips DIR``, else the built-in set."""
+    if args.audio:
+        text = read_reference(args.text)
+        sibling = Path(args.audio).with_suffix(".txt")
+        if text is None and sibling.is_file():
+            text = read_reference(str(sibling))
+        return args.audio, [Clip(Path(args.audio).stem, Path(args.audio), text)]
+    if args.text:
+        raise BenchError("--text goes with --audio (a --clips folder has a .txt beside each clip)")
+    if args.clips:
+        return args.clips, load_clips(Path(args.clips))
+    return "built-in set (sttkb/bench_data: JFK 1961 + espeak-ng voices)", load_clips(BENCH_DATA)
+
+
 def cmd_bench(args) -> int:
-    from sttkb.audio.files import read_audio, write_wav
+    from sttkb.audio.files import write_wav
     from sttkb.config import load_config
     from sttkb.models.default import embedded_source
+    from sttkb.models.wer import normalize_words
 
     config = load_config(args.config)
     threads = args.threads or len(os.sched_getaffinity(0))
-    if args.audio:
-        audio = read_audio(args.audio)
-        reference = args.text
-        if reference and Path(reference).is_file():
-            reference = Path(reference).read_text(encoding="utf-8").strip()
-    else:
-        audio, reference = default_recording()
-    audio = cut_after_speech(audio)
-    machine = machine_description()
-    quants = args.quants or ["f16", "q8_0"]
+    quants = args.quants if args.quants is not None else ["q8_0", "f16"]
     for q in quants:
         if q not in QUANTS:
             raise BenchError(f"--quants {q}: choose from {', '.join(QUANTS)}")
-    main_quant = "q8_0" if "q8_0" in quants else quants[0]
+    source, clips = speech_from_args(args)
+    audio, spans = dictation(clips)
+    audio = cut_after_speech(audio)
+    spans[-1] = (spans[-1][0], min(spans[-1][1], len(audio) / 16000))
+    speech = {"source": source, "audio_s": len(audio) / 16000,
+              "clips": [[c.name, len(normalize_words(c.text)) if c.text is not None else None] for c in clips]}
+    machine, load_at_start = machine_description(), load_average()
     with tempfile.TemporaryDirectory(prefix="sttkb-bench-") as tmp:
         work = Path(tmp)
         wav = work / "recording.wav"
         write_wav(wav, audio)
-        models = quant_models(quants, work, config.models.store or None)
-        base = {"kind": "sttkb", "audio": str(wav), "reference": reference, "threads": threads,
-                "config": args.config, "audio_ctx": args.audio_ctx}
-        per_quant = {}
-        for q in quants:
-            is_main = q == main_quant
-            print(f"sttkb bench: {q}{' (with real-time streaming replay)' if is_main else ''} ...", file=sys.stderr)
-            per_quant[q] = run_child({**base, "model": f"tiny.en {q}", "model_path": str(models[q]),
-                                      "realtime": is_main, "repeats": args.repeats})
-            if is_main and not args.skip_whole:
-                per_quant[q].update(run_child({"kind": "whole", "audio": str(wav), "reference": reference,
-                                               "threads": threads, "model_path": str(models[q])}))
-        fw = None
+        models = models_to_run(config, args.model, quants, work)
+        main_label = next(iter(models))
+
+        def run(job: dict) -> dict:
+            return add_scores(run_child({"audio": str(wav), "threads": threads, "repeats": args.repeats, **job}),
+                              clips, spans)
+
+        base = {"kind": "sttkb", "config": args.config, "audio_ctx": args.audio_ctx}
+        runs = {}
+        for label, path in models.items():
+            is_main = label == main_label
+            say(f"{label}{' (with real-time streaming replay)' if is_main else ''} ...")
+            runs[label] = run({**base, "model": label, "model_path": str(path), "realtime": is_main,
+                               "raw": is_main, "parts": is_main})
+        main = runs[main_label]
+        whole = window = fw = None
+        if not args.skip_whole:
+            say(f"{main_label}, the whole file in one pywhispercpp call ...")
+            whole = run({"kind": "whole", "model_path": str(models[main_label])})
+        if not args.skip_window and 0 < main["audio_ctx"] < 1500:
+            say(f"{main_label} at the full 30 s encoder window ...")
+            window = run({**base, "audio_ctx": 0, "model": main_label, "model_path": str(models[main_label])})
         if faster_whisper_installed() and not args.no_faster_whisper:
-            print("sttkb bench: faster-whisper ...", file=sys.stderr)
-            fw = run_child({"kind": "faster-whisper", "audio": str(wav), "reference": reference,
-                            "threads": threads, "ct2_dir": str(embedded_source()), "repeats": args.repeats})
+            say("faster-whisper ...")
+            fw = run({"kind": "faster-whisper", "ct2_dir": str(embedded_source())})
     note = "skipped (--no-faster-whisper)" if args.no_faster_whisper else \
         "not installed (pip install faster-whisper to compare)"
-    report = format_report(per_quant[main_quant], per_quant, fw, machine, note)
-    print(report)
+    machine += f", load average {load_at_start:.1f} at start, {load_average():.1f} at end"
+    print(format_report(speech, runs, machine, whole=whole, window=window, fw=fw, fw_note=note))
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine, "sttkb": per_quant, "faster_whisper": fw},
-                                              indent=2))
+        Path(args.json).write_text(json.dumps({"machine": machine, "speech": speech, "sttkb": runs, "whole": whole,
+                                               "full_window": window, "faster_whisper": fw}, indent=2))
     return 0
 
 
 def register(sub) -> None:
     """Add ``bench`` to the `sttkb` subparsers."""
-    p = sub.add_parser("bench", help="measure latency, CPU, WER per quant type and memory",
+    p = sub.add_parser("bench", help="measure latency, CPU, WER per clip and per model, and memory",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--audio", metavar="FILE", help="recording to use (default: the built-in espeak clip x3)")
-    p.add_argument("--text", metavar="TEXT|FILE", help="what is said in --audio (for WER)")
-    p.add_argument("--quants", nargs="+", metavar="Q", help=f"quant types to compare (of {', '.join(QUANTS)}; "
-                                                             f"default f16 q8_0)")
+    p.add_argument("--model", metavar="NAME|FILE", help="the model measured first, with streaming (as everywhere: "
+                                                        "a store name or a .bin file; default the configured one)")
+    p.add_argument("--quants", nargs="*", metavar="Q", help=f"also tiny.en at these quant types (of "
+                                                            f"{', '.join(QUANTS)}; default q8_0 f16; none: only "
+                                                            f"--model)")
+    speech = p.add_mutually_exclusive_group()
+    speech.add_argument("--audio", metavar="FILE", help="your recording instead of the built-in speech set")
+    speech.add_argument("--clips", metavar="DIR", help="your set instead: audio files, each with a same-named .txt")
+    p.add_argument("--text", metavar="TEXT|FILE", help="what is said in --audio (default: FILE's .txt beside it)")
     p.add_argument("--threads", type=int, default=0, help="whisper.cpp / CTranslate2 threads (default: all cores)")
     p.add_argument("--audio-ctx", type=int, default=None, help="override asr.audio_ctx (0 = full 30 s window)")
     p.add_argument("--no-faster-whisper", action="store_true", help="skip faster-whisper even if installed")
     p.add_argument("--skip-whole", action="store_true", help="skip the whole-file pywhispercpp run")
+    p.add_argument("--skip-window", action="store_true", help="skip the full 30 s encoder window comparison")
     p.add_argument("--repeats", type=int, default=2, help="batch/raw runs per model; the fastest counts")
     p.add_argument("--json", metavar="FILE", help="also write all numbers as JSON")
     p.set_defaults(func=cmd_bench)

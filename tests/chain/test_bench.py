@@ -1,5 +1,5 @@
-"""`sttkb bench`: the recording it builds, the report it prints, and one short real run (numbers are printed,
-never asserted: speed depends on the machine)."""
+"""`sttkb bench`: the speech it uses, how it scores each clip, the report it prints, and one short real run
+(numbers are printed, never asserted: speed depends on the machine)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,54 @@ import sys
 
 import pytest
 
-from sttkb.audio.files import write_wav
-from sttkb.cli.bench import TAIL_AFTER_SPEECH_S, cut_after_speech, default_recording, format_report
-from tests.speech import concat, paragraph, room
+from sttkb.audio.files import read_audio, write_wav
+from sttkb.cli.bench import (BENCH_DATA, PAUSE_S, TAIL_AFTER_SPEECH_S, Clip, cut_after_speech, dictation,
+                             format_report, load_clips, score_clips)
+from sttkb.models.wer import normalize_words
+from tests.speech import JFK_TEXT, JFK_WAV, paragraph, room, speak
 
 SENTENCES = [("The weather will be sunny and warm tomorrow afternoon.", "en-us", 160),
              ("Please remember to bring your notebook to the meeting.", "en-gb", 140)]
 
 
-def test_default_recording_is_a_dictation_with_pauses():
-    audio, text = default_recording(repeats=3)
-    assert 25 < len(audio) / 16000 < 30
-    assert text.count("blue folder") == 3
+def test_built_in_speech_is_real_and_varied():
+    clips = load_clips(BENCH_DATA)
+    jfk = next(c for c in clips if "jfk" in c.name)
+    assert jfk.path.read_bytes() == JFK_WAV.read_bytes() and jfk.text == JFK_TEXT
+    voices = {c.name.split("-", 1)[1].rsplit("-", 1)[0] for c in clips if c is not jfk}
+    assert len(voices) >= 6, voices
+    texts = [c.text for c in clips]
+    assert len(set(texts)) == len(texts), "every clip says something else"
+    assert sum(len(normalize_words(t)) for t in texts) >= 150  # one error moves the total WER < 0.7 points
+    for clip in clips:
+        assert 3.0 < len(read_audio(clip.path)) / 16000 < 14.0, clip.name  # one segment each at audio_ctx 768
+
+
+def test_dictation_says_the_clips_with_pauses_between(tmp_path):
+    first, second = speak("Good morning everyone.", "en-us", 160), speak("See you later.", "en-gb", 150)
+    write_wav(tmp_path / "a.wav", first)
+    write_wav(tmp_path / "b.flac", second)
+    for name, text in (("a", "Good morning everyone."), ("b", "See you later.")):
+        (tmp_path / f"{name}.txt").write_text(text + "\n")
+    (tmp_path / "no-text.wav").write_bytes((tmp_path / "a.wav").read_bytes())  # no .txt: not a clip
+    clips = load_clips(tmp_path)
+    assert [(c.name, c.text) for c in clips] == [("a", "Good morning everyone."), ("b", "See you later.")]
+    audio, spans = dictation(clips)
+    a, b = len(first) / 16000, len(second) / 16000
+    assert spans == [(0.0, pytest.approx(a, abs=1e-3)), (pytest.approx(a + PAUSE_S, abs=1e-3),
+                                                          pytest.approx(a + PAUSE_S + b, abs=1e-3))]
+    assert len(audio) / 16000 == pytest.approx(a + PAUSE_S + b, abs=1e-3)
+
+
+def test_each_piece_counts_for_the_clip_it_is_in():
+    clips = [Clip("one", JFK_WAV, "ask not what your country can do"), Clip("two", JFK_WAV, "see you later")]
+    spans = [(0.0, 4.0), (5.5, 8.0)]
+    pieces = [(0.2, 2.0, "Ask not what your"), (2.1, 3.9, " country can do."), (5.6, 7.9, " See you letter."),
+              (8.1, 8.4, " Bye.")]  # after the end: the nearest clip
+    one, two = score_clips(clips, spans, pieces)
+    assert (one.errors, one.reference_words) == (0, 7)
+    assert (two.errors, two.reference_words) == (2, 3)
+    assert score_clips([Clip("x", JFK_WAV, None)], [(0.0, 1.0)], pieces) == [None]
 
 
 def test_recording_ends_shortly_after_the_last_speech():
@@ -30,31 +66,55 @@ def test_recording_ends_shortly_after_the_last_speech():
 
 
 def test_report_has_every_measurement():
-    main = {"model": "tiny.en q8_0", "audio_s": 30.0, "segments": 4, "audio_ctx": 768, "stream_latency_s": 0.6,
-            "stream_last_asr_s": 0.55, "stream_pieces_before_release": 3, "batch_latency_s": 2.4,
-            "whole_latency_s": 3.0, "chain_cpu_s": 4.5, "raw_cpu_s": 4.2, "wer": 0.05, "peak_rss_mb": 150.0}
-    f16 = dict(main, wer=0.045, peak_rss_mb=190.0)
-    fw = {"batch_latency_s": 3.3, "chain_cpu_s": 9.0, "audio_s": 30.0, "wer": 0.05, "peak_rss_mb": 380.0}
-    report = format_report(main, {"f16": f16, "q8_0": main}, fw, "test machine")
-    assert "streaming / batch = 0.25" in report
-    assert "streaming / faster-whisper = 0.18" in report
-    assert "overhead x1.07" in report
-    assert "q8_0 - f16 WER = +0.5 points" in report
-    assert "faster-whisper int8" in report and "peak RSS" in report and "test machine" in report
+    speech = {"source": "test set", "audio_s": 30.0, "clips": [["01-jfk", 22], ["02-en-us", 18]]}
+
+    def scored(errors: tuple[int, int], **kw) -> dict:
+        return dict(scores=[[errors[0], 22], [errors[1], 18]], wer_errors=sum(errors), ref_words=40,
+                    wer=sum(errors) / 40, **kw)
+
+    main = scored((0, 2), model="tiny.en-q8_0", audio_s=30.0, segments=4, audio_ctx=768, stream_latency_s=0.6,
+                  stream_last_asr_s=0.55, stream_pieces_before_release=3, batch_latency_s=2.4, chain_cpu_s=4.5,
+                  raw_cpu_s=4.2, raw_prompted_cpu_s=4.4, vad_cpu_s=0.06, pipeline_cpu_s=0.0012,
+                  pipeline_segments=4, peak_rss_mb=150.0)
+    f16 = dict(main, **scored((0, 1)), peak_rss_mb=190.0)
+    whole = scored((1, 2), batch_latency_s=3.0, chain_cpu_s=6.0, audio_s=30.0)
+    window = dict(main, **scored((0, 3)), audio_ctx=0, chain_cpu_s=11.25, batch_latency_s=5.0)
+    fw = scored((0, 1), batch_latency_s=3.3, chain_cpu_s=9.0, audio_s=30.0, peak_rss_mb=380.0)
+    report = format_report(speech, {"tiny.en-q8_0": main, "tiny.en-f16": f16}, "test machine", whole=whole,
+                           window=window, fw=fw)
+    print(report)
+    assert "40 words (one word = 2.5 WER points)" in report and "test machine" in report
+    assert "streaming / batch = 0.25" in report and "streaming / faster-whisper = 0.18" in report
+    assert "overhead x1.07" in report and "overhead of the chain's own code x1.02" in report
+    assert "the VAD 0.0020 CPU s per audio s" in report and "text pipeline 0.30 ms per segment" in report
+    jfk_row = next(line for line in report.splitlines() if line.strip().startswith("01-jfk"))
+    assert jfk_row.split() == ["01-jfk", "22", "0", "0.0%", "0", "0.0%", "1", "4.5%", "0", "0.0%", "0", "0.0%"]
+    total_row = next(line for line in report.splitlines() if line.strip().startswith("total"))
+    assert total_row.split()[:4] == ["total", "40", "2", "5.0%"]
+    assert "5.0% (2 of 40)" in report  # the per-model table
+    assert "q8_0 - f16 WER = +2.5 points" in report
+    assert "CPU s per audio s 0.150 vs 0.375 (2.5x less); WER 5.0% (2 of 40) vs 7.5% (3 of 40)" in report
+    assert "faster-whisper int8" in report and "peak RSS" in report
 
 
 @pytest.mark.slow
 def test_bench_runs_end_to_end(default_model, tmp_path):
+    """Two espeak sentences and the JFK recording as a --clips folder, the default model, one quant type."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
     audio, _ = paragraph(SENTENCES, [1.5])
-    wav = tmp_path / "two.wav"
-    write_wav(wav, concat(audio, room(0.5)))
+    write_wav(clips / "a-espeak.wav", audio)
+    (clips / "a-espeak.txt").write_text(" ".join(t for t, _, _ in SENTENCES))
+    write_wav(clips / "b-jfk.wav", read_audio(JFK_WAV))
+    (clips / "b-jfk.txt").write_text(JFK_TEXT)
+    write_wav(clips / "c-room.wav", room(1.0))  # not a clip: no .txt
     env = dict(os.environ, STTKB_MODEL_STORE=str(default_model.parent))
-    run = subprocess.run([sys.executable, "-m", "sttkb", "bench", "--audio", str(wav), "--text",
-                          " ".join(t for t, _, _ in SENTENCES), "--quants", "q8_0", "--no-faster-whisper",
-                          "--skip-whole", "--repeats", "1", "--threads", "2"],
+    run = subprocess.run([sys.executable, "-m", "sttkb", "bench", "--clips", str(clips), "--quants", "q8_0",
+                          "--no-faster-whisper", "--skip-whole", "--skip-window", "--repeats", "1", "--threads", "2"],
                          capture_output=True, text=True, env=env, timeout=900)
     assert run.returncode == 0, run.stderr
     print(run.stdout)
-    assert "streaming (sttkb, replayed at 1x)" in run.stdout and "overhead x" in run.stdout
-    wer_line = next(line for line in run.stdout.splitlines() if line.strip().startswith("q8_0 "))
+    assert "2 clip(s)" in run.stdout and "streaming (sttkb, replayed at 1x)" in run.stdout
+    assert "overhead x" in run.stdout and "the VAD" in run.stdout and "text pipeline" in run.stdout
+    wer_line = next(line for line in run.stdout.splitlines() if line.strip().startswith("tiny.en-q8_0 "))
     assert float(wer_line.split()[1].rstrip("%")) <= 20.0
