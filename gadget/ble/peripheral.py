@@ -121,10 +121,6 @@ class BlePeripheral:
         """BlueZ's name of the adapter in use (hci0), once started (the setting may name it by its address)."""
         return self._adapter.name if self._adapter is not None else ""
 
-    @property
-    def adapter_path(self) -> str:
-        return self._adapter.path if self._adapter is not None else ""
-
     async def _setup(self) -> None:
         self._bus = bus = await bluez.connect_system_bus(self._bus_address)
         self._registrations = reg = Registrations(bus)
@@ -212,12 +208,8 @@ class BlePeripheral:
             await self._apply_policy_to_all()
 
     # ---- hosts ------------------------------------------------------------------------------------------------
-    def hosts_now(self) -> list[Host]:
-        """The devices BlueZ knows on this adapter (as last seen by the loop)."""
-        return self._devices.hosts()
-
     def hosts(self) -> list[Host]:
-        """The same, read on the loop thread (no update is half applied)."""
+        """The devices BlueZ knows on this adapter, as the loop last saw them."""
         return self._loop.run(self._hosts())
 
     async def _hosts(self) -> list[Host]:
