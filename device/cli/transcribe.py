@@ -140,7 +140,8 @@ def _dictate_to_keyboard(args) -> int:
         rest = typist.cancel()
         typist.close()
     if rest:
-        log.warning("%d character(s) were not typed (the host went away): %r", len(rest), rest)
+        log.warning("%d character(s) were not typed (the host went away)", len(rest))
+        log.debug("not typed: %r", rest)        # transcripts are private: their text only at DEBUG
     if transport is not None:
         print(transport.text)
     return rc
