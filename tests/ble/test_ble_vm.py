@@ -215,6 +215,12 @@ def test_hog_host_gets_the_rest_after_a_reconnect(hog_vm):
     """The host drops the link mid-text and reconnects: the rest arrives through its input device. Expected to
     fail only on its named evidence (an old host BlueZ given combined notifications after the reconnect); any
     other difference fails."""
+    if "no_keys_before_resume" in hog_vm["stages"]:  # the host typed nothing even before the link dropped
+        got = {k.split(".", 1)[1]: v for k, v in hog_vm.items() if k.startswith("no_keys_before_resume.")}
+        if old_hog_ignored_combined_notifications(got["decoded"], TEXT_LONG, got["combined"]):
+            pytest.xfail(f"host-side BlueZ < 5.67: {got['combined']} of {got['reports']} report(s) went out as "
+                         f"combined notifications from the first connection on, so its hog typed "
+                         f"{got['decoded']!r} and the reconnect could not be tried (docs/bluetooth.md)")
     need(hog_vm, "resume")
     assert hog_vm["resume.state_while_away"] == "paused"
     decoded = hog_vm["resume.decoded"]

@@ -146,11 +146,17 @@ async def run() -> None:
     # Leave after 20 key events, one report per 50 ms: the host's Disconnect can take seconds to drop the link,
     # and the text must still be going when it does (see guest_e2e.py).
     typist = Typist(transport, layout="us", key_delay_s=0.05)
+    combined_start = tracker.combined_reports if tracker is not None else 0
     typist.type_text(TEXT_LONG)
     deadline = time.monotonic() + 30.0
     while len(reader.events) - start < 20:
         if time.monotonic() > deadline:
-            stage("no_keys_before_resume", events=len(reader.events) - start)
+            # The host got (almost) nothing: record the box's side of it, as for the typed texts above.
+            trusted = tracker is not None and tracker.trusted
+            stage("no_keys_before_resume", events=len(reader.events) - start, decoded=reader.text("us", start),
+                  reports=typist.reports_sent,
+                  combined=tracker.combined_reports - combined_start if trusted else None)
+            typist.close()
             await asyncio.to_thread(kb.close)
             return
         await asyncio.sleep(0.05)
