@@ -7,7 +7,8 @@ environment variable ``STTKB_MODEL_STORE``, ``$STATE_DIRECTORY/models`` in the s
 ``$XDG_DATA_HOME/sttkb/models`` (default ``~/.local/share/sttkb/models``).
 
 Every change is atomic: files are written under a temporary name in the store and renamed into place, so a
-failed or interrupted import leaves the store as it was.
+failed or interrupted import leaves the store as it was. Ctrl-C (or SIGTERM) that comes in before the renames
+aborts with nothing renamed; one that comes in during them is held until they are done.
 
 The store only stores (install, look up, list, select, remove). It never converts anything: importing is
 :mod:`sttkb.models.importer`, and installing the embedded default is :mod:`sttkb.models.default`, a step the caller
@@ -82,20 +83,51 @@ def sha256_file(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold off Ctrl-C / SIGTERM for a few renames that must happen together (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def signals_deferred() -> Iterator[list[int]]:
+    """Hold off Ctrl-C / SIGTERM for a few steps that must happen together (main thread only). Yields the list of
+    signals caught so far, to check right before committing; they are delivered again on leaving."""
     caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
     previous = {s: signal.signal(s, lambda n, _f: caught.append(n)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield caught
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
         if caught:
             os.kill(os.getpid(), caught[0])
+
+
+@contextlib.contextmanager
+def _temp_file_in(directory: Path, suffix: str) -> Iterator[Path]:
+    """A new empty file ``.importing-*`` in ``directory``, removed on leaving unless it was renamed away. It is
+    created with signals held off, so a Ctrl-C cannot leave it behind before its name is known."""
+    tmp = None
+    try:
+        with signals_deferred():
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix=suffix)
+            os.close(fd)
+        yield Path(tmp)
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def _replace_together(pairs: list[tuple[Path, Path]]) -> None:
+    """``os.replace`` each (temp, final) pair with Ctrl-C / SIGTERM held off, so all or none happen. A signal that
+    came in after the caller's last check is delivered before the first rename: Ctrl-C (KeyboardInterrupt) then
+    leaves everything as it was. When its handler returns instead (a handler that only notes the signal), the
+    renames go ahead."""
+    done = False
+    while not done:
+        with signals_deferred() as caught:
+            if not caught:
+                for tmp, final in pairs:
+                    os.replace(tmp, final)
+                done = True
 
 
 def _umask() -> int:
@@ -105,18 +137,13 @@ def _umask() -> int:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with _temp_file_in(path.parent, ".tmp") as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        _replace_together([(tmp, path)])
 
 
 @dataclass(frozen=True)
@@ -233,13 +260,8 @@ class ModelStore:
     def temp_file(self) -> Iterator[Path]:
         """A new empty file in the store; removed again unless it was installed (renamed away)."""
         self.ensure_dir()
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=TEMP_PREFIX, suffix=".bin.tmp")
-        os.close(fd)
-        try:
-            yield Path(tmp)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        with _temp_file_in(self.root, ".bin.tmp") as tmp:
+            yield tmp
 
     def install(self, name: str, tmp_model: Path, manifest: dict[str, Any], overwrite: bool = False) -> Path:
         """Move ``tmp_model`` (a file in the store) into place as ``name`` with its manifest, atomically."""
@@ -250,9 +272,8 @@ class ModelStore:
             if not overwrite and (path.exists() or mpath.exists()):
                 raise ModelExistsError(f"a model named {name!r} is already in {self.root}: choose another --name, "
                                        f"or `sttkb model remove {name}` first")
-            fd, tmp_manifest = tempfile.mkstemp(dir=self.root, prefix=TEMP_PREFIX, suffix=".json.tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
+            with _temp_file_in(self.root, ".json.tmp") as tmp_manifest:
+                with open(tmp_manifest, "w", encoding="utf-8") as f:
                     json.dump(manifest, f, indent=2, sort_keys=True)
                     f.write("\n")
                     f.flush()
@@ -262,12 +283,7 @@ class ModelStore:
                 mode = 0o666 & ~_umask()
                 os.chmod(tmp_model, mode)         # mkstemp makes 0600; models are readable like any data file
                 os.chmod(tmp_manifest, mode)
-                with signals_deferred():
-                    os.replace(tmp_model, path)
-                    os.replace(tmp_manifest, mpath)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp_manifest)
+                _replace_together([(tmp_model, path), (tmp_manifest, mpath)])
         log.info("installed model %s at %s", name, path)
         return path
 

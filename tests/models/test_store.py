@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import sttkb.models.ggml as ggml_module
+import sttkb.models.store as store_module
 from sttkb.cli import main
 from sttkb.models.convert import convert
 from sttkb.models.default import DEFAULT_NAME
@@ -189,21 +191,76 @@ def test_failed_validation_leaves_the_store_unchanged(tmp_path, small_src, monke
     assert dir_state(store.root) == before
 
 
-def test_ctrl_c_during_a_real_import_leaves_nothing(tmp_path, ct2_dir):
-    """A real SIGINT to `sttkb model import` while it converts tiny.en: exit 130, store as before."""
+@pytest.mark.parametrize("stage", ["converting", "validating", "committing"])
+def test_ctrl_c_during_a_real_import_leaves_nothing(tmp_path, ct2_dir, stage):
+    """A real SIGINT to `sttkb model import` of tiny.en at each stage (the child stops there until the signal, so
+    the import has provably not committed): exit 130, "interrupted", the store as before."""
     root = tmp_path / "s"
     root.mkdir()
     (root / "current").write_text("x\n")
     before = dir_state(root)
-    proc = subprocess.Popen([sys.executable, "-m", "sttkb", "model", "import", str(ct2_dir), "--store", str(root),
-                             "--quant", "q5_0"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not any(p.name.startswith(".importing-") for p in root.iterdir()):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.01)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err.decode()
-    assert b"interrupted" in err
+    proc = subprocess.Popen([sys.executable, "-m", "tests.models.interrupt_child", stage, "--", "model", "import",
+                             str(ct2_dir), "--store", str(root), "--quant", "q5_0"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()            # the child is at the stage, waiting
+        assert line == f"stage {stage}\n", (line, proc.communicate(timeout=60))
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "sttkb: interrupted" in err and "Traceback" not in err, err
     assert {k: v for k, v in dir_state(root).items() if k != ".lock"} == before
+
+
+def _signal_on_entering(n: int, real):
+    """signals_deferred that receives SIGINT right after its n-th entry, while signals are held off."""
+    entries = []
+
+    @contextlib.contextmanager
+    def deferred():
+        with real() as caught:
+            entries.append(1)
+            if len(entries) == n:
+                os.kill(os.getpid(), signal.SIGINT)
+                deadline = time.monotonic() + 5
+                while not caught and time.monotonic() < deadline:
+                    pass                        # until the held-off handler has run: delivery is now pending
+            yield caught
+    return deferred
+
+
+@pytest.mark.parametrize(("n", "what"), [(1, "the model's temp file"), (2, "the manifest's temp file"),
+                                         (3, "the renames, after the last check")])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_ctrl_c_held_off_at_any_commit_step_still_leaves_nothing(tmp_path, small_src, monkeypatch, n, what,
+                                                                  overwrite):
+    """Ctrl-C that comes in while signals are held off — creating a temp file, or between the last check and the
+    first rename — is delivered there and aborts: no rename, no temp file left, the old model intact."""
+    store = ModelStore(tmp_path / "s")
+    import_model(small_src, store, quant=Quant.F16, name="keep", validate=False, progress=False)
+    store.use("keep")
+    before = dir_state(store.root)
+    monkeypatch.setattr(store_module, "signals_deferred", _signal_on_entering(n, store_module.signals_deferred))
+    with pytest.raises(KeyboardInterrupt):
+        import_model(small_src, store, quant=Quant.Q8_0, name="keep" if overwrite else "new", overwrite=overwrite,
+                     validate=False, progress=False)
+    assert dir_state(store.root) == before, what
+
+
+def test_a_signal_whose_handler_returns_does_not_stop_the_commit(tmp_path, small_src, monkeypatch):
+    """A held-off SIGINT whose handler only notes it (not Ctrl-C's KeyboardInterrupt) is delivered, then the
+    renames go ahead: nothing is lost either way."""
+    store = ModelStore(tmp_path / "s")
+    noted = []
+    previous = signal.signal(signal.SIGINT, lambda n, _f: noted.append(n))
+    try:
+        monkeypatch.setattr(store_module, "signals_deferred", _signal_on_entering(3, store_module.signals_deferred))
+        import_model(small_src, store, quant=Quant.Q8_0, name="new", validate=False, progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert noted == [signal.SIGINT] and store.names() == ["new"]
+    assert not [p for p in store.root.iterdir() if p.name.startswith(".importing-")]
