@@ -49,6 +49,15 @@ class Keyboards:
     virtual: VirtualTransport | None = None
     """kind "virtual": the simulated host (``.text`` is what it shows)."""
 
+    def close(self) -> None:
+        """Close the keyboard (all keys up, transports closed), then the Bluetooth peripheral (unregistered)."""
+        try:
+            self.keyboard.close()
+        finally:
+            close = getattr(self.pairing, "close", None)
+            if close is not None:
+                close()
+
 
 def build_keyboard(kind: str, keyboard: KeyboardSettings, usb: UsbSettings, bluetooth: BluetoothSettings, *,
                    roots: Roots = Roots(), caps_lock: bool = False) -> Keyboards:
@@ -117,13 +126,13 @@ def usb_typist(keyboard: KeyboardSettings, usb: UsbSettings, *, roots: Roots = R
 def bluetooth_typist(keyboard: KeyboardSettings, bluetooth: BluetoothSettings, *,
                      roots: Roots = Roots()) -> tuple[Typist, PairingWindow]:
     """Start the BLE HID peripheral (raises when bluetoothd or the adapter is missing) and a typist over it."""
-    from sttkb.gadget.ble.keyboard import BleKeyboard
-    from sttkb.gadget.ble.transport import BleTransport
+    from sttkb.gadget.ble.keyboard import open_ble_keyboard
+    kw = {} if roots.bluetooth_state is None else {"state_dir": roots.bluetooth_state}
     try:
-        peripheral = BleKeyboard(bluetooth, state_dir=roots.bluetooth_state).start()
+        peripheral, transport = open_ble_keyboard(bluetooth, **kw)
     except SttkbError as e:
         raise TransportError(f"the Bluetooth keyboard cannot start: {e}") from e
-    return typist_over(BleTransport(peripheral), keyboard), peripheral
+    return typist_over(transport, keyboard), peripheral
 
 
 # -- simulated host ----------------------------------------------------------------------------------------

@@ -271,6 +271,7 @@ class Typist:
             if self._was_paused:
                 self._was_paused = False
                 with self._cond:
+                    self._paused = False   # also when the pause ended by a cancel: the host took this report
                     self._cond.notify_all()
                 log.info("host is back on %s; typing resumed", self.transport.name)
             # Pace by deadline: reports start at least key_delay_s apart; time spent delivering counts.

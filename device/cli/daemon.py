@@ -318,7 +318,7 @@ def cmd_run(args) -> int:
             button.close()
         keyboard.wait_idle(10)
         daemon.close()
-        keyboard.close()
+        keyboards.close()
         if printer is not None:
             printer.close()
     if simulate:

@@ -138,7 +138,7 @@ def _dictate_to_keyboard(args) -> int:
         typist.wait_idle(None)
     finally:
         rest = typist.cancel()
-        typist.close()
+        built.close()
     if rest:
         log.warning("%d character(s) were not typed (the host went away)", len(rest))
         log.debug("not typed: %r", rest)        # transcripts are private: their text only at DEBUG
