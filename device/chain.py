@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sttkb.asr.engine import AsrResult, WhisperEngine
 from sttkb.asr.prompt import build_prompt
-from sttkb.audio.segment import Segment
+from sttkb.audio.segment import Segment, joined
 from sttkb.audio.sources import AudioSource
 from sttkb.audio.vad import Segmenter
 from sttkb.config import Config
@@ -26,6 +26,9 @@ from sttkb.config import Config
 log = logging.getLogger(__name__)
 
 _END = object()
+_QUIET = object()   # from the capture thread: hold_sentence_end_s of silence since the last segment's speech
+_LAST = object()    # marks the segment the stream's end closed
+QUIET_S = 2.0       # the same, when held sentence ends are off but short phrases wait (seconds)
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,11 @@ class TextPiece:
     """whisper.cpp's text after the repetition guard, before the text pipeline."""
     segment_start_s: float
     """Stream position where the segment's audio starts (seconds)."""
-    segment_end_s: float
+    segment_end_s: float | None
     """Stream position where the segment's audio ends (seconds)."""
-    speech_end_s: float
-    """Stream position where its last speech ends (seconds)."""
+    speech_end_s: float | None
+    """Stream position where its last speech ends (seconds); None for a held sentence end typed after a long
+    silence (it belongs to no speech that just ended)."""
     asr_s: float
     """Wall time whisper.cpp spent on it (seconds)."""
     closed_at: float
@@ -60,6 +64,8 @@ class TextPiece:
     ready_at: float
     """``time.monotonic()`` when the text was ready."""
     dropped_reason: str | None = None
+    sentence_end: bool = False
+    """This piece only types a sentence end the text pipeline held back (no segment of its own)."""
     """Why the recognizer produced nothing ("loop", "empty"), or None."""
 
 
@@ -85,6 +91,8 @@ class ChainStats:
     """Segments decoded while their pause was still going on (speculatively: ``[vad] speculate_ms``)."""
     early_used: int = 0
     """Of those, the ones whose pause lasted, so the early result was typed (no decode after the segment ended)."""
+    joined_short: int = 0
+    """Short phrases held to be decoded with the next one (``[vad] join_short_s``)."""
 
 
 class Transcriber:
@@ -120,7 +128,25 @@ class Transcriber:
 
     # -- one segment ---------------------------------------------------------------------------------------
     def _prompt(self) -> str:
-        return build_prompt(self.config.asr.vocabulary, self._history, self.config.asr.context_chars)
+        history = self._history
+        if getattr(self.pipeline, "held", ""):
+            # The last phrase's closing mark is held back: decode the next one as the rest of the sentence.
+            history = history.rstrip().rstrip(".!?") + ","
+        return build_prompt(self.config.asr.vocabulary, history, self.config.asr.context_chars)
+
+    def _held_mark(self, last: TextPiece | None, *, after_silence: bool = False) -> TextPiece | None:
+        """A piece typing the sentence end the pipeline holds back (at the stream's end, or after a silence of
+        ``[text] hold_sentence_end_s``); None when nothing is held."""
+        flush = getattr(self.pipeline, "flush", None)
+        text = flush() if flush else ""
+        if not text:
+            return None
+        now = time.monotonic()
+        start = last.segment_start_s if last else 0.0
+        end = None if after_silence or last is None else last.segment_end_s
+        speech_end = None if after_silence or last is None else last.speech_end_s
+        return TextPiece(text=text, raw_text="", segment_start_s=start, segment_end_s=end, speech_end_s=speech_end,
+                         asr_s=0.0, closed_at=now, ready_at=now, sentence_end=True)
 
     def _transcribe(self, seg: Segment, is_first: bool, closed_at: float,
                     early: tuple[str, AsrResult] | None = None) -> TextPiece:
@@ -162,12 +188,23 @@ class Transcriber:
         segments: queue.Queue = queue.Queue()
         stop = threading.Event()
 
+        hold_s = getattr(self.config.text, "hold_sentence_end_s", 0.0)
+        join_short_s = getattr(self.config.vad, "join_short_s", 0.0)
+        # After this much silence a held sentence end is typed and a short phrase waiting for company is decoded.
+        quiet_s = hold_s or (QUIET_S if join_short_s else 0.0)
+
         def capture() -> None:
+            quiet_since = None           # stream time the last closed segment's speech ended
             try:
                 for chunk in source.chunks():
                     self.stats.audio_s += len(chunk) / 16000
                     for seg in segmenter.feed(chunk):
                         segments.put((seg, time.monotonic()))
+                        quiet_since = seg.speech_end_s
+                    if (quiet_s and quiet_since is not None and not segmenter.in_speech
+                            and segmenter.position_s - quiet_since >= quiet_s):
+                        segments.put(_QUIET)
+                        quiet_since = None
                     pending = segmenter.tentative()
                     if pending is not None:
                         segments.put(_Pause(pending))
@@ -175,61 +212,113 @@ class Transcriber:
                         break
                 self.stats.source_ended_at = time.monotonic()
                 for seg in segmenter.flush():
-                    segments.put((seg, time.monotonic()))
+                    segments.put((seg, time.monotonic(), _LAST))
                 segments.put(_END)
             except BaseException as e:  # handed to the consumer, raised there
                 segments.put(e)
 
         thread = threading.Thread(target=capture, name="sttkb-capture", daemon=True)
         thread.start()
-        first = True
-        early: tuple[Segment, str, AsrResult] | None = None   # decoded during the pause: (segment, prompt, result)
-        try:
+
+        def items() -> Iterator[object]:
             while True:
                 item = segments.get()
-                if item is _END:
-                    break
                 if isinstance(item, BaseException):
                     raise item
-                if isinstance(item, _Pause):
-                    # A pause has begun. Decode its segment now, while the user is silent, unless a closed segment
-                    # is waiting (then the work is behind); the result is kept only if the pause lasts.
-                    if segments.empty():
-                        prompt = self._prompt()
-                        early = (item.segment, prompt, self.engine.transcribe(item.segment, prompt))
-                        self.stats.early_decodes += 1
-                    continue
-                seg, closed_at = item
-                self.stats.max_backlog = max(self.stats.max_backlog, segments.qsize() + 1)
-                same = early is not None and _same_audio(early[0], seg)
-                piece = self._transcribe(seg, first, closed_at, (early[1], early[2]) if same else None)
-                early = None
-                first = first and not piece.text
-                yield piece
+                if not isinstance(item, _Pause):
+                    self.stats.max_backlog = max(self.stats.max_backlog, segments.qsize() + 1)
+                yield item
+                if item is _END:
+                    return
+
+        try:
+            yield from self._decode_all(items(), idle=segments.empty)
         finally:
             stop.set()
             source.stop()
             thread.join(timeout=5.0)
             self.stats.overflows = source.overflows
 
+    def _decode_all(self, items: Iterator[object], idle: Callable[[], bool]) -> Iterator[TextPiece]:
+        """Closed segments (and the capture's other news) in, text pieces out, in speech order.
+
+        Items: ``(segment, closed_at)`` or ``(segment, closed_at, _LAST)`` for the one the stream's end closed;
+        ``_Pause(segment)``: a pause began (decode it early if ``idle()``, i.e. nothing closed is waiting);
+        ``_QUIET``: a long silence (type what is held); ``_END``.
+        """
+        join_short_s = getattr(self.config.vad, "join_short_s", 0.0)
+        longest_gap_s = getattr(self.config.text, "hold_sentence_end_s", 0.0) or QUIET_S
+        first = True
+        last: TextPiece | None = None
+        early: tuple[Segment, str, AsrResult] | None = None   # decoded during the pause: (segment, prompt, result)
+        waiting: tuple[Segment, float, tuple[str, AsrResult] | None] | None = None  # a short phrase, held
+
+        def decode(seg: Segment, closed_at: float, result: tuple[str, AsrResult] | None) -> TextPiece:
+            nonlocal first, last
+            piece = self._transcribe(seg, first, closed_at, result)
+            first = first and not piece.text
+            last = piece
+            return piece
+
+        def with_waiting(seg: Segment) -> Segment:
+            """``seg`` after the short phrase that waits for it, when both fit the encoder window."""
+            if waiting is None:
+                return seg
+            if seg.start_s - waiting[0].end_s > longest_gap_s:   # not the same train of thought
+                return seg
+            both = joined(waiting[0], seg)
+            return both if both.duration_s <= self.max_segment_s else seg
+
+        for item in items:
+            if item is _END or item is _QUIET:
+                if waiting is not None:           # no next phrase to join: the short one goes alone
+                    yield decode(*waiting)
+                    waiting = None
+                held = self._held_mark(last, after_silence=item is _QUIET)
+                if held is not None:
+                    yield held
+                if item is _END:
+                    return
+                continue
+            if isinstance(item, _Pause):
+                # A pause has begun. Decode its segment now, while the user is silent, unless a closed segment
+                # is waiting (then the work is behind); the result is kept only if the pause lasts.
+                if idle():
+                    target = with_waiting(item.segment)
+                    prompt = self._prompt()
+                    early = (target, prompt, self.engine.transcribe(target, prompt))
+                    self.stats.early_decodes += 1
+                continue
+            seg, closed_at, *how = item          # type: ignore[misc]
+            last_one = bool(how)                 # closed by the end of the stream (the release): nothing follows
+            if waiting is not None:
+                both = with_waiting(seg)
+                if both is seg:
+                    yield decode(*waiting)
+                seg = both
+                waiting = None
+            result = (early[1], early[2]) if early is not None and _same_audio(early[0], seg) else None
+            early = None
+            if join_short_s and seg.duration_s < join_short_s and not last_one:
+                waiting = (seg, closed_at, result)      # decoded with the next phrase, for its context
+                self.stats.joined_short += 1
+                continue
+            yield decode(seg, closed_at, result)
+
     # -- batch ---------------------------------------------------------------------------------------------
     def batch(self, source: AudioSource, on_audio_end: Callable[[], None] | None = None) -> Iterator[TextPiece]:
         """Read the whole source, then transcribe every segment (the benchmark's "batch at release")."""
         self._reset()
         segmenter = self.new_segmenter()
-        closed: list[tuple[Segment, float]] = []
+        closed: list[object] = []
         for chunk in source.chunks():
             self.stats.audio_s += len(chunk) / 16000
             closed.extend((seg, time.monotonic()) for seg in segmenter.feed(chunk))
         self.stats.source_ended_at = time.monotonic()
-        closed.extend((seg, time.monotonic()) for seg in segmenter.flush())
+        closed.extend((seg, time.monotonic(), _LAST) for seg in segmenter.flush())
         if on_audio_end:
             on_audio_end()
-        first = True
-        for seg, closed_at in closed:
-            piece = self._transcribe(seg, first, closed_at)
-            first = first and not piece.text
-            yield piece
+        yield from self._decode_all(iter([*closed, _END]), idle=lambda: False)
         self.stats.overflows = source.overflows
 
     def text_of(self, pieces: Iterator[TextPiece]) -> str:

@@ -31,3 +31,14 @@ class Segment:
     def duration_s(self) -> float:
         """Length of the audio (seconds)."""
         return len(self.samples) / SAMPLE_RATE
+
+
+def joined(first: Segment, second: Segment) -> Segment:
+    """``first`` and ``second`` as one segment, the pause between them as digital silence (the segmenter keeps no
+    audio of a pause beyond its post-roll): a short phrase decoded together with the next one."""
+    gap = max(0, int(round((second.start_s - first.end_s) * SAMPLE_RATE)))
+    samples = np.concatenate([first.samples, np.zeros(gap, dtype=np.float32), second.samples])
+    mean_power = (10.0 ** (first.speech_rms_dbfs / 10.0) + 10.0 ** (second.speech_rms_dbfs / 10.0)) / 2.0
+    return Segment(samples=samples, start_s=first.start_s, end_s=first.start_s + len(samples) / SAMPLE_RATE,
+                   speech_rms_dbfs=10.0 * float(np.log10(mean_power)), pause_before_s=first.pause_before_s,
+                   speech_end_s=second.speech_end_s)

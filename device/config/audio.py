@@ -28,6 +28,9 @@ class VadSettings:
     speculate_ms: int = setting(300, "Start decoding a phrase after this much silence, and keep the result if the "
                                      "pause reaches end_silence_ms or the button is released; 0 = off "
                                      "(milliseconds)", min=0, max=10000)
+    join_short_s: float = setting(2.0, "A phrase shorter than this waits and is decoded together with the next one "
+                                       "while you keep talking (more context: better words and punctuation); "
+                                       "0 = off (seconds)", min=0.0, max=10.0)
     min_speech_ms: int = setting(250, "Shorter bursts of speech are dropped (milliseconds)", min=0, max=5000)
     max_segment_s: float = setting(14.0, "Longest segment; longer speech is cut at its quietest point; never more "
                                          "than the asr.audio_ctx window minus 1 s (seconds)",

@@ -32,6 +32,10 @@ class TextSettings:
     quiet_dbfs: float = setting(-40.0, "Below this speech level, stock phrases ('Thank you.', 'Bye.') are "
                                        "dropped as made up (dBFS)", min=-90.0, max=0.0)
     trailing_space: bool = setting(True, "Type a space after each transcript so the next one joins cleanly")
+    hold_sentence_end_s: float = setting(2.0, "Keep a phrase's closing . ! ? back until the next phrase shows "
+                                              "whether the sentence goes on (a thinking pause must not end it), "
+                                              "at most this long after the speech; 0 = type it at once (seconds)",
+                                         min=0.0, max=30.0)
 
     def __post_init__(self) -> None:
         for table in ("commands", "replacements"):

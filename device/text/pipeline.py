@@ -14,7 +14,16 @@ Steps, in this order, for each segment:
    space (see :mod:`sttkb.text.join`); with ``trailing_space`` the space goes after each segment instead of
    before the next, so the next transcript joins cleanly even after the user moved the cursor.
 
-The pipeline remembers only the tail of what it produced (for the join); :meth:`TextPipeline.reset` forgets it.
+9. Sentence ends held back (``hold_sentence_end_s``): Whisper ends every phrase it hears as a sentence, but people
+   pause mid-sentence. A segment's closing ``.``, ``!`` or ``?`` (and the space after it) is kept back; the next
+   segment decides: if it continues the sentence (starts in lower case, or with a comma-like mark or "..."), the
+   mark is dropped and the words join with a space; anything else (upper case, a digit, a paragraph break) types
+   the mark first. :meth:`TextPipeline.flush` types a held mark (the caller calls it at the button release, at
+   hands-free stop, and after ``hold_sentence_end_s`` of silence). A mark that a spoken command produced is never
+   held, and nothing already typed is ever taken back.
+
+The pipeline remembers only the tail of what it produced (for the join) and the held mark; :meth:`TextPipeline.reset`
+forgets both.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from sttkb.text.replacements import Replacements
 log = logging.getLogger(__name__)
 
 _TAIL_CHARS = 4
+_SENTENCE_END = ".!?"
 
 
 def has_content(text: str) -> bool:
@@ -53,10 +63,28 @@ class TextPipeline:
         self._commands = (SpokenCommands(settings.commands, settings.literal_word)
                           if settings.spoken_commands else None)
         self._tail = ""
+        self._held = ""
+        self._last_used_command = False
 
     def reset(self) -> None:
-        """Start a new transcript: the next segment gets no joining space or paragraph break."""
+        """Start a new transcript: the next segment gets no joining space or paragraph break (a held mark is
+        forgotten: call :meth:`flush` first to type it)."""
         self._tail = ""
+        self._held = ""
+
+    @property
+    def held(self) -> str:
+        """The closing mark kept back from the last segment ("" when none): not typed yet."""
+        return self._held
+
+    def flush(self) -> str:
+        """The held mark to type now (with the trailing space, if on); "" when none is held."""
+        if not self._held:
+            return ""
+        out = self._held + (" " if self.settings.trailing_space else "")
+        self._held = ""
+        self._tail = (self._tail + out)[-_TAIL_CHARS:]
+        return out
 
     def transform(self, segment_text: str, *, speech_dbfs: float = 0.0) -> str:
         """Steps 1-7 on one segment, without the join: the cleaned text, or "" when the segment is dropped."""
@@ -69,8 +97,11 @@ class TextPipeline:
             text = self._fillers.apply(text)
         if self._replacements:
             text = self._replacements.apply(text)
+        self._last_used_command = False
         if self._commands:
-            text = self._commands.apply(text)
+            commanded = self._commands.apply(text)
+            self._last_used_command = commanded != text
+            text = commanded
         if s.numbers_to_digits:
             text = numbers_to_digits(text, s.numbers_language, s.numbers_min)
         text = clean(text)
@@ -93,17 +124,45 @@ class TextPipeline:
                 log.debug("segment dropped: %r", segment_text)
             return ""
         done = self._tail
-        if starts_paragraph(pause_before_s, self.settings.paragraph_pause_s, is_first=not done):
+        paragraph = starts_paragraph(pause_before_s, self.settings.paragraph_pause_s, is_first=not done)
+        held, self._held = self._held, ""
+        if held and (paragraph or not continues_sentence(text)):
+            done = (done + held)[-_TAIL_CHARS:]     # the sentence did end: type its mark first
+        else:
+            if held:
+                log.debug("a pause, not a sentence end: %r dropped before the next words", held)
+            held = ""
+        if paragraph:
             sep = paragraph_separator(done)
             text = text.lstrip("\n")
             sep_after, text = join_pair(done + sep, text)
             sep += sep_after
         else:
             sep, text = join_pair(done, text)
-        out = sep + text
+        out = held + sep + text
         if not out:
             return ""
-        if self.settings.trailing_space and not out[-1].isspace():
+        if (self.settings.hold_sentence_end_s > 0 and not self._last_used_command and len(out) > 1
+                and out[-1] in _SENTENCE_END and out[-2] not in _SENTENCE_END):
+            out, self._held = out[:-1], out[-1]
+        elif self.settings.trailing_space and not out[-1].isspace():
             out += " "
-        self._tail = (done + out)[-_TAIL_CHARS:]
+        self._tail = (self._tail + out)[-_TAIL_CHARS:]
         return out
+
+
+def continues_sentence(text: str) -> bool:
+    """True when a segment's cleaned text reads as the rest of the sentence before it: its first letter is lower
+    case, or it starts with a comma-like mark or a continuation marker ("...", "…"). "I" and names start upper case:
+    they count as a new sentence (the held mark is typed; a wrong guess leaves Whisper's own punctuation)."""
+    stripped = text.lstrip(" ")
+    if not stripped:
+        return False
+    if stripped[0] in ",;:" or stripped.startswith(("..", "…")):
+        return True
+    for ch in stripped:
+        if ch.isalpha():
+            return ch.islower()
+        if not (ch in "\"'“‘(" or ch.isspace()):
+            return False
+    return False

@@ -20,10 +20,12 @@ ALL_ON = TextSettings(trailing_space=False, spoken_commands=True, numbers_to_dig
 
 
 def run(settings: TextSettings, segments: list[tuple[str, float, float]]) -> tuple[str, list[str]]:
-    """Feed (text, pause_before_s, speech_dbfs) segments; return the typed text and the pieces."""
+    """Feed (text, pause_before_s, speech_dbfs) segments, then end the transcript (the release: a held sentence end
+    is typed); return the typed text and the pieces."""
     pipeline = TextPipeline(settings)
     pieces = [pipeline.process(text, pause_before_s=pause, speech_dbfs=dbfs, is_first=(i == 0))
               for i, (text, pause, dbfs) in enumerate(segments)]
+    pieces.append(pipeline.flush())
     return "".join(pieces), pieces
 
 
@@ -67,17 +69,72 @@ def test_pipeline(settings, segments, typed):
 
 def test_dropped_segment_returns_empty_string_and_keeps_the_join():
     pipeline = TextPipeline(PLAIN)
-    assert pipeline.process("Hello.", pause_before_s=0, speech_dbfs=LOUD, is_first=True) == "Hello."
+    assert pipeline.process("Hello.", pause_before_s=0, speech_dbfs=LOUD, is_first=True) == "Hello"
     assert pipeline.process("[Music]", pause_before_s=1, speech_dbfs=LOUD, is_first=False) == ""
-    assert pipeline.process("Bye.", pause_before_s=1, speech_dbfs=LOUD, is_first=False) == " Bye."
+    assert pipeline.held == "."                       # a dropped segment decides nothing
+    assert pipeline.process("Bye.", pause_before_s=1, speech_dbfs=LOUD, is_first=False) == ". Bye"
+    assert pipeline.flush() == "."
 
 
 def test_reset_and_is_first_start_a_new_transcript():
     pipeline = TextPipeline(PLAIN)
     pipeline.process("Hello.", pause_before_s=0, speech_dbfs=LOUD, is_first=True)
     pipeline.reset()
-    assert pipeline.process("Again.", pause_before_s=0, speech_dbfs=LOUD, is_first=False) == "Again."
-    assert pipeline.process("New.", pause_before_s=0, speech_dbfs=LOUD, is_first=True) == "New."
+    assert pipeline.held == ""
+    assert pipeline.process("again.", pause_before_s=0, speech_dbfs=LOUD, is_first=False) == "again"
+    assert pipeline.process("New.", pause_before_s=0, speech_dbfs=LOUD, is_first=True) == "New"
+
+
+# --- sentence ends held back (hold_sentence_end_s) ----------------------------------------------------------
+SPACED = TextSettings()            # trailing_space on, as shipped
+COMMANDS = TextSettings(trailing_space=False, spoken_commands=True, commands={"period": ".", "full stop": "."})
+
+
+@pytest.mark.parametrize(("settings", "segments", "pieces"), [
+    # a thinking pause: the next phrase starts in lower case, so the first one's period was not a sentence end
+    (PLAIN, ["And so my fellow Americans.", "ask not what your country can do for you."],
+     ["And so my fellow Americans", " ask not what your country can do for you", "."]),
+    # a new sentence: the held mark is typed first, then the space and the words
+    (PLAIN, ["The meeting is at noon.", "Please bring the report."],
+     ["The meeting is at noon", ". Please bring the report", "."]),
+    # "?" and "!" confirmed by the next sentence are typed, never swallowed
+    (PLAIN, ["Are you there?", "Hello!", "Good."], ["Are you there", "? Hello", "! Good", "."]),
+    # "I" starts upper case: counted as a new sentence (Whisper's own mark stays)
+    (PLAIN, ["I think so.", "I will."], ["I think so", ". I will", "."]),
+    # with the trailing space: it is held with the mark
+    (SPACED, ["One.", "two.", "Three."], ["One", " two", ". Three", ". "]),
+    # a comma-like start or "..." continues the sentence
+    (PLAIN, ["We went home.", ", then we slept."], ["We went home", ", then we slept", "."]),
+    (PLAIN, ["I went to the shop.", "...and then home."], ["I went to the shop", " and then home", "."]),
+    # a digit is not a continuation we can tell: the mark is typed
+    (PLAIN, ["Call me at.", "5 o'clock."], ["Call me at", ". 5 o'clock", "."]),
+    # spoken punctuation is the user's own: typed at once, never held
+    (COMMANDS, ["It works period", "next"], ["It works.", " next", ""]),
+    # off
+    (TextSettings(trailing_space=False, hold_sentence_end_s=0), ["One.", "two."], ["One.", " two.", ""]),
+    # "..." and "?!" at the end are typed as they are
+    (PLAIN, ["Well...", "maybe?!"], ["Well...", " maybe?!", ""]),
+])
+def test_sentence_ends_wait_for_the_next_phrase(settings, segments, pieces):
+    assert run(settings, [(text, 1.0, LOUD) for text in segments])[1] == pieces
+
+
+def test_a_paragraph_break_types_the_held_mark_before_it():
+    settings = TextSettings(trailing_space=False, paragraph_pause_s=3.0)
+    assert run(settings, [("First part.", 0, LOUD), ("second part.", 5.0, LOUD)])[1] == [
+        "First part", ".\n\nsecond part", "."]
+
+
+def test_what_is_typed_is_never_taken_back():
+    """Every piece only appends: the whole text is the pieces in order, and each held mark appears at most once."""
+    pipeline = TextPipeline(PLAIN)
+    typed = ""
+    for i, text in enumerate(["Hello.", "world.", "How are you?", "fine!", "Bye."]):
+        piece = pipeline.process(text, pause_before_s=1.0, speech_dbfs=LOUD, is_first=i == 0)
+        assert "\b" not in piece and "\x7f" not in piece
+        typed += piece
+    typed += pipeline.flush()
+    assert typed == "Hello world. How are you fine! Bye."
 
 
 def test_settings_from_toml_drive_the_pipeline():
