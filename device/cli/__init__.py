@@ -23,7 +23,7 @@ COMMAND_MODULES = (
     "sttkb.cli.bench",        # bench
     "sttkb.cli.config",       # config check/example
     "sttkb.cli.keyboard",     # gadget up/down/status, type
-    "sttkb.gadget.ble.cli",   # bt list/pair/forget/use, check
+    "sttkb.cli.bluetooth",    # bt list/pair/forget/use/status, check
 )
 
 

@@ -21,7 +21,7 @@ def _run(coro):
     import asyncio
     return asyncio.run(coro)
 
-DEFAULT_STATE_DIR = "/var/lib/sttkb"
+DEFAULT_STATE_DIR = "/var/lib/sttkb"   # the same as sttkb.gadget.ble.hosts.DEFAULT_STATE_DIR (not imported: startup)
 
 
 def register(sub) -> None:
