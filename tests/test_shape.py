@@ -234,6 +234,31 @@ def test_every_code_folder_is_a_listed_package():
             assert folder.resolve() in listed, f"{folder} is not in pyproject's packages: the wheel would lack it"
 
 
+def test_every_data_file_ships_in_the_wheel():
+    """Data the code reads at run time (the example config, the reference clip, the benchmark's speech) must match
+    a package-data pattern, or the box gets a package without it."""
+    table = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = table.get("package-data", {})
+    for pkg, folder in package_dirs().items():
+        if pkg.startswith("sttkb_image"):
+            continue
+        top = pkg.split(".")[0] if pkg.split(".")[0] in patterns else pkg
+        root = package_dirs()[top]
+        for file in folder.iterdir():
+            if file.is_dir() or file.suffix in (".py", ".pyc"):
+                continue
+            rel = file.relative_to(root).as_posix()
+            assert any(Path(rel).match(pattern) for pattern in patterns.get(top, ())), \
+                f"{file} is not in [tool.setuptools.package-data] {top}: the wheel would lack it"
+        for sub in folder.iterdir():
+            if sub.is_dir() and sub.name != "__pycache__" and not (sub / "__init__.py").exists():
+                for file in sub.rglob("*"):
+                    if file.is_file() and file.suffix not in (".pyc",):
+                        rel = file.relative_to(root).as_posix()
+                        assert any(Path(rel).match(p) for p in patterns.get(top, ())), \
+                            f"{file} is not in [tool.setuptools.package-data] {top}: the wheel would lack it"
+
+
 def test_no_generic_top_level_names_are_installed():
     tops = {pkg.split(".")[0] for pkg in package_dirs()}
     assert tops == {"sttkb", "sttkb_image"}
