@@ -118,7 +118,7 @@ def cut_after_speech(audio: np.ndarray) -> np.ndarray:
 
 def score_clips(clips: list[Clip], spans: list[tuple[float, float]],
                 pieces: list[tuple[float, float, str]]) -> list[WerResult | None]:
-    """WER of each clip: every recognized piece (start, end seconds, text) counts for the clip nearest its
+    """WER of each clip: every recognized piece (start, end seconds or None, text) counts for the clip nearest its
     middle (the pauses between clips are longer than the VAD's end of phrase, so a piece is inside one clip)."""
     from sttkb.models.wer import word_error_rate
 
@@ -127,7 +127,8 @@ def score_clips(clips: list[Clip], spans: list[tuple[float, float]],
 
     said = [""] * len(clips)
     for start, end, text in pieces:
-        nearest = min(range(len(spans)), key=lambda k: distance((start + end) / 2, spans[k]))
+        middle = (start + end) / 2 if end is not None else start
+        nearest = min(range(len(spans)), key=lambda k: distance(middle, spans[k]))
         said[nearest] += " " + text
     return [word_error_rate(c.text, t) if c.text is not None else None for c, t in zip(clips, said)]
 
@@ -208,17 +209,18 @@ def child_sttkb(job: dict) -> dict:
         best["chain_cpu_s"] = min(chain_cpu, best.get("chain_cpu_s", chain_cpu))
     out.update(best)
     out["pieces"] = [(p.segment_start_s, p.segment_end_s, p.text) for p in pieces]
-    out["segments"] = len(segments)  # a last piece may carry no segment (text the pipeline held back)
+    out["segments"] = len(segments)
     if job.get("parts"):
-        out.update(parts_cost(transcriber, audio, pieces, segments))
+        out.update(parts_cost(transcriber, audio, decoded_pieces(pieces)))
 
     if job.get("realtime"):
         source = ArraySource(audio, realtime=True)
         pieces = list(transcriber.stream(source))
-        ended, decoded = transcriber.stats.source_ended_at, pieces[:len(transcriber.stats.segments_list)]
+        ended, decoded = transcriber.stats.source_ended_at, decoded_pieces(pieces)
         out["stream_latency_s"] = pieces[-1].ready_at - ended if pieces else float("nan")
         out["stream_last_asr_s"] = decoded[-1].asr_s if decoded else float("nan")
         out["stream_pieces_before_release"] = sum(p.ready_at < ended for p in decoded)
+        out["stream_pieces"] = len(decoded)
         out["segment_asr_s"] = [round(p.asr_s, 3) for p in decoded]
         out["overflows"] = transcriber.stats.overflows
     out["peak_rss_mb"] = _peak_rss_mb()
@@ -226,9 +228,14 @@ def child_sttkb(job: dict) -> dict:
     return out
 
 
-def parts_cost(transcriber, audio: np.ndarray, pieces: list, segments: list, passes: int = 5) -> dict:
+def decoded_pieces(pieces: list) -> list:
+    """The pieces whisper.cpp decoded (not the sentence ends the text pipeline held back and typed later)."""
+    return [p for p in pieces if not p.sentence_end]
+
+
+def parts_cost(transcriber, audio: np.ndarray, pieces: list, passes: int = 5) -> dict:
     """CPU of the chain's own parts, each alone, the fastest of ``passes``: the VAD segmenter over the whole
-    recording, and the text pipeline over the batch run's whisper.cpp texts (what the chain gave it)."""
+    recording, and the text pipeline over the whisper.cpp texts of the batch run's ``pieces``."""
     from sttkb.audio.sources import ArraySource
     from sttkb.text.pipeline import TextPipeline
     vad, pipeline = [], []
@@ -239,10 +246,9 @@ def parts_cost(transcriber, audio: np.ndarray, pieces: list, segments: list, pas
         segmenter.flush()
         vad.append(time.process_time() - cpu0)
         text_pipeline, cpu0 = TextPipeline(transcriber.config.text), time.process_time()
-        for i, (piece, seg) in enumerate(zip(pieces, segments)):
+        for i, piece in enumerate(pieces):
             if piece.raw_text:
-                text_pipeline.process(piece.raw_text, pause_before_s=seg.pause_before_s,
-                                      speech_dbfs=seg.speech_rms_dbfs, is_first=i == 0)
+                text_pipeline.process(piece.raw_text, is_first=i == 0)
         pipeline.append(time.process_time() - cpu0)
     return {"vad_cpu_s": min(vad), "pipeline_cpu_s": min(pipeline),
             "pipeline_segments": sum(bool(p.raw_text) for p in pieces)}
@@ -377,7 +383,8 @@ def format_report(speech: dict, runs: dict[str, dict], machine: str, *, whole: d
     lines.append("(1,2) release -> final text (s)")
     lines.append(f"  streaming (sttkb, replayed at 1x)      {_f(main.get('stream_latency_s'))}"
                  f"   [last segment {_f(main.get('stream_last_asr_s'))} s to decode; "
-                 f"{main.get('stream_pieces_before_release', '-')} of {main['segments']} pieces out before release]")
+                 f"{main.get('stream_pieces_before_release', '-')} of {main.get('stream_pieces', '-')} decoded pieces "
+                 f"out before release]")
     lines.append(f"  batch at release (sttkb chain)         {_f(main['batch_latency_s'])}")
     if whole:
         lines.append(f"  batch, whole file in one pywhispercpp call (defaults) {_f(whole['batch_latency_s'])}")
