@@ -116,7 +116,7 @@ def install_cpp_log_handler() -> None:
             return
         pw.whisper_log_set(_forward_cpp_log)
         atexit.register(pw.whisper_log_set, None)
-        # pywhispercpp logs "Transcribing ..." / "Inference time" at INFO for every call: keep that for -vv.
+        # pywhispercpp logs "Transcribing ..." / "Inference time" at INFO for every call: keep that for -v (debug).
         if logging.getLogger("pywhispercpp").level == logging.NOTSET:
             logging.getLogger("pywhispercpp").setLevel(logging.WARNING)
         _log_installed = True

@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sttkb", description="Speech-to-text keyboard: listens, transcribes on the device, types as a keyboard.")
     parser.add_argument("--version", action="version", version=f"sttkb {__version__}")
     parser.add_argument("--config", metavar="PATH", help="config file (default /etc/sttkb/config.toml if present)")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr (-vv: debug)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="debug output on stderr (the default shows what the box does at INFO: state changes, latency; "
+                             "never transcripts)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose + 1, 2)]
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose else logging.INFO)
     logging.basicConfig(level=level, stream=sys.stderr, format="sttkb: %(levelname)s: %(name)s: %(message)s")
 
 
