@@ -19,18 +19,10 @@ from sttkb.gadget.ble.keyboard import open_ble_keyboard
 from sttkb.gadget.ble.peripheral import APP_ROOT, BlePeripheral
 from sttkb.gadget.errors import HostDisconnected
 from sttkb.gadget.reports import REPORT_DESCRIPTOR, key_report
+from tests.polling import wait_for
 
 HOST = "11:22:33:44:55:66"
 OTHER = "AA:BB:CC:DD:EE:01"
-
-
-def wait_for(cond, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 @pytest.fixture

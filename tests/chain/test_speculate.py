@@ -67,16 +67,23 @@ def plain_text(engine, audio: np.ndarray) -> str:
     return "".join(p.text for p in t.batch(ArraySource(audio)))
 
 
-def test_a_pause_that_lasts_types_the_early_result(engine, counting):
-    first = speak("The quick brown fox jumps over the lazy dog.", wpm=150)
-    second = speak("Please send the report before lunch.", wpm=150, voice="en-gb")
-    # pause 1: 0.4 s (early decode happens), then 1.1 s more: the pause lasts, the segment closes
-    parts = [room(0.4), first, room(0.4, seed=1), room(1.1, seed=2), second, room(0.4, seed=3), room(1.0, seed=4)]
+def speculated(engine, counting, parts: list[np.ndarray]) -> tuple[Transcriber, list, str]:
+    """Stream ``parts`` with speculation on, the speaker waiting out the early decode in the two pauses (after parts
+    2 and 5); also the text without speculation, for comparison."""
     expected = plain_text(engine, concat(*parts))
     counting.clear()
     t = Transcriber(config(300), engine=engine)
     pieces = list(t.stream(PatientSpeaker(parts, {2, 5}, t)))
     assert "".join(p.text for p in pieces) == expected
+    return t, pieces, expected
+
+
+def test_a_pause_that_lasts_types_the_early_result(engine, counting):
+    first = speak("The quick brown fox jumps over the lazy dog.", wpm=150)
+    second = speak("Please send the report before lunch.", wpm=150, voice="en-gb")
+    # pause 1: 0.4 s (early decode happens), then 1.1 s more: the pause lasts, the segment closes
+    t, _, expected = speculated(engine, counting, [room(0.4), first, room(0.4, seed=1), room(1.1, seed=2), second,
+                                                   room(0.4, seed=3), room(1.0, seed=4)])
     assert "lazy dog" in expected and "report" in expected
     assert t.stats.early_decodes == 2 and t.stats.early_used == 2
     assert len(counting) == 2          # nothing was decoded again after a segment ended
@@ -86,12 +93,8 @@ def test_speech_that_resumes_throws_the_early_result_away(engine, counting):
     start = speak("I would like to order", wpm=150)
     rest = speak("two large pizzas with extra cheese.", wpm=150)
     # a thinking pause of 0.5 s (longer than speculate_ms, shorter than end_silence_ms) inside one sentence
-    parts = [room(0.4), start, room(0.45, seed=1), room(0.05, seed=2), rest, room(0.4, seed=3), room(1.0, seed=4)]
-    expected = plain_text(engine, concat(*parts))
-    counting.clear()
-    t = Transcriber(config(300), engine=engine)
-    pieces = list(t.stream(PatientSpeaker(parts, {2, 5}, t)))
-    assert "".join(p.text for p in pieces) == expected
+    t, pieces, expected = speculated(engine, counting, [room(0.4), start, room(0.45, seed=1), room(0.05, seed=2), rest,
+                                                        room(0.4, seed=3), room(1.0, seed=4)])
     assert len([p for p in pieces if not p.sentence_end]) == 1   # one segment: the pause did not end it
     assert t.stats.early_decodes == 2 and t.stats.early_used == 1
     assert len(counting) == 2                             # the thrown-away guess, then the whole sentence early

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -18,34 +16,20 @@ import pytest
 from sttkb.config import Config
 from sttkb.errors import SttkbError
 from sttkb.gadget.factory import Roots, build_keyboard
+from tests.polling import wait_for
 
 
 
 @pytest.fixture
-def usb_tree(tmp_path, monkeypatch):
-    dev = tmp_path / "hidg0"
-    os.mkfifo(dev)
-    state = tmp_path / "sys/class/udc/dummy_udc.0/state"
-    state.parent.mkdir(parents=True)
-    state.write_text("configured\n")
-    reader = os.open(dev, os.O_RDONLY | os.O_NONBLOCK)
+def usb_tree(fake, tmp_path, monkeypatch):
+    dev, sysfs, _, reader = fake
     # No system D-Bus here, whatever the machine has: Bluetooth must fail fast and clearly.
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/no-system-bus")
     config = Config()
     config = dataclasses.replace(config, usb=dataclasses.replace(config.usb, hidg_device=str(dev)),
                                  keyboard=dataclasses.replace(config.keyboard, key_delay_ms=0.0))
-    yield config, Roots(sysfs=str(tmp_path / "sys"), configfs=str(tmp_path / "configfs"),
-                        bluetooth_state=str(tmp_path / "bt")), reader
-    os.close(reader)
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
+    return config, Roots(sysfs=str(sysfs), configfs=str(tmp_path / "configfs"),
+                         bluetooth_state=str(tmp_path / "bt")), reader
 
 
 def test_usb_follows_the_udc_state_under_the_given_sysfs_root(usb_tree):

@@ -15,18 +15,6 @@ from sttkb.gadget.usb.hidg import HidgTransport
 REPORT = bytes([0, 0, 4, 0, 0, 0, 0, 0])
 
 
-@pytest.fixture
-def fake(tmp_path):
-    dev = tmp_path / "hidg0"
-    os.mkfifo(dev)
-    state = tmp_path / "sys/class/udc/dummy_udc.0/state"
-    state.parent.mkdir(parents=True)
-    state.write_text("configured\n")
-    reader = os.open(dev, os.O_RDONLY | os.O_NONBLOCK)
-    yield dev, tmp_path / "sys", state, reader
-    os.close(reader)
-
-
 def read_reports(fd: int) -> list[bytes]:
     try:
         data = os.read(fd, 65536)
