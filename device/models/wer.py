@@ -5,6 +5,11 @@ apostrophe inside a word becomes a space, then split on whitespace. So "Hello, W
 "don't" stays one word; numbers are NOT spelled out ("10" ≠ "ten").
 
 Used by ``sttkb model import --check``, ``sttkb bench`` and the tests (one WER for all of them).
+
+The **formatted error rate** (:func:`formatted_error_rate`) is the same edit distance over tokens that keep their
+case and the punctuation attached to them: Unicode NFKC, curly quotes and apostrophes made straight, split on
+whitespace, nothing else. "Ask not! What" against "ask not what" is 3 errors in 3 words (every token differs); "Americans," against
+"Americans" is one. It measures how the text reads — sentence breaks, capitals, commas — as well as its words.
 """
 
 from __future__ import annotations
@@ -64,3 +69,17 @@ def word_error_rate(reference: str, hypothesis: str) -> WerResult:
 def wer(reference: str, hypothesis: str) -> float:
     """Shorthand for ``word_error_rate(reference, hypothesis).wer``."""
     return word_error_rate(reference, hypothesis).wer
+
+
+_STRAIGHT = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def formatted_tokens(text: str) -> list[str]:
+    """Text → the tokens the formatted error rate compares (case and attached punctuation kept)."""
+    return unicodedata.normalize("NFKC", text).translate(_STRAIGHT).split()
+
+
+def formatted_error_rate(reference: str, hypothesis: str) -> WerResult:
+    """Edit distance over :func:`formatted_tokens` (see the module docstring), with the reference's token count."""
+    ref, hyp = formatted_tokens(reference), formatted_tokens(hypothesis)
+    return WerResult(edit_distance(ref, hyp), len(ref))

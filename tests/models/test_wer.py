@@ -43,3 +43,16 @@ def test_agrees_with_jiwer(ref, hyp):
 def test_the_shorthands_the_tests_use():
     assert normalize("Ask not — what your COUNTRY can-do,  for you!") == "ask not what your country can do for you"
     assert wer("ask not what your country", "ask what your country") == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(("reference", "hypothesis", "errors"), [
+    ("And so my fellow Americans, ask not", "And so my fellow Americans, ask not", 0),
+    ("Americans, ask not what", "Americans. Ask not! What", 4),   # a period, two capitals, an exclamation
+    ("Hello world.", "hello world", 2),
+    ("It’s “fine”.", "It's \"fine\".", 0),                           # curly and straight quotes are the same
+    ("one two", "", 2),
+])
+def test_formatted_error_rate_counts_case_and_punctuation(reference, hypothesis, errors):
+    from sttkb.models.wer import formatted_error_rate
+    result = formatted_error_rate(reference, hypothesis)
+    assert (result.errors, result.reference_words) == (errors, len(reference.split()))
