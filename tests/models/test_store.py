@@ -233,11 +233,20 @@ def _signal_on_entering(n: int, real):
     return deferred
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt, as in a terminal. A test runner started in the background of a
+    non-interactive shell has SIGINT ignored, and then a Ctrl-C test would prove nothing (and fail)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize(("n", "what"), [(1, "the model's temp file"), (2, "the manifest's temp file"),
                                          (3, "the renames, after the last check")])
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_ctrl_c_held_off_at_any_commit_step_still_leaves_nothing(tmp_path, small_src, monkeypatch, n, what,
-                                                                  overwrite):
+                                                                  overwrite, ctrl_c_raises):
     """Ctrl-C that comes in while signals are held off — creating a temp file, or between the last check and the
     first rename — is delivered there and aborts: no rename, no temp file left, the old model intact."""
     store = ModelStore(tmp_path / "s")
