@@ -15,7 +15,8 @@ Every measurement runs in a child process (clean peak RSS per model, no library 
 3. CPU seconds per audio second: the whole chain (VAD, prompt, whisper.cpp, guard, text pipeline) vs plain
    pywhispercpp calls on the same segments with the same decoding parameters and no prompt, and with the prompts
    the chain used (what is left is the chain's own code); the VAD and the text pipeline measured on their own.
-4. WER per clip and in total, for every model run (normalizer: sttkb.models.wer).
+4. WER per clip and in total, for every model run (normalizer: sttkb.models.wer), and the formatted error rate of
+   the whole dictation (case and attached punctuation kept: how it reads, sentence breaks included).
 5. Per model: ``--model`` (what it means everywhere: sttkb.speech.choose_model) and tiny.en at the ``--quants``
    types (converted from the embedded tiny.en into a temporary store); peak RSS of each child.
 6. The encoder window: the chain at the configured ``asr.audio_ctx`` against whisper.cpp's full 30 s window.
@@ -133,11 +134,25 @@ def score_clips(clips: list[Clip], spans: list[tuple[float, float]],
     return [word_error_rate(c.text, t) if c.text is not None else None for c, t in zip(clips, said)]
 
 
+def formatted_score(clips: list[Clip], pieces: list[tuple[float, float | None, str]]) -> list[int]:
+    """[errors, tokens] of the whole dictation's text against the clips' texts, case and attached punctuation kept
+    (sttkb.models.wer.formatted_error_rate): how the text reads, sentence breaks and capitals included."""
+    from sttkb.models.wer import formatted_error_rate
+    text = ""
+    for _, _, piece in pieces:             # in speech order; the chain's pieces carry their own spaces
+        joint = not text or text[-1:].isspace() or piece[:1].isspace() or piece[:1] in ".,!?;:"
+        text += ("" if joint else " ") + piece
+    result = formatted_error_rate(" ".join(c.text or "" for c in clips), text)
+    return [result.errors, result.reference_words]
+
+
 def add_scores(result: dict, clips: list[Clip], spans: list[tuple[float, float]]) -> dict:
     """``result`` (a child's answer, with its "pieces") with per-clip "scores" [errors, words] and the totals."""
-    scores = score_clips(clips, spans, result.pop("pieces"))
+    pieces = result.pop("pieces")
+    scores = score_clips(clips, spans, pieces)
     if any(s is None for s in scores):
         return result
+    result["formatted"] = formatted_score(clips, pieces)
     result["scores"] = [[s.errors, s.reference_words] for s in scores]
     result["wer_errors"] = sum(s.errors for s in scores)
     result["ref_words"] = sum(s.reference_words for s in scores)
@@ -423,6 +438,10 @@ def format_report(speech: dict, runs: dict[str, dict], machine: str, *, whole: d
         for i, (name, n) in enumerate(speech["clips"]):
             lines.append(f"  {name[:24]:<24} {n:>5}" + "".join(_errors(r["scores"][i][0], n) for r in columns.values()))
         lines.append(f"  {'total':<24} {words:>5}" + "".join(_errors(r["wer_errors"], words) for r in columns.values()))
+        if all(r.get("formatted") for r in columns.values()):
+            tokens = next(iter(columns.values()))["formatted"][1]
+            lines.append(f"  {'formatted (case, punct.)':<24} {tokens:>5}"
+                         + "".join(_errors(r["formatted"][0], tokens) for r in columns.values()))
         lines.append("")
     lines.append("(5) per model")
     lines.append(f"  {'model':<28} {'WER':<18}  {'batch s':>7}  {'CPU s/audio s':>13}  {'peak RSS MB':>11}")

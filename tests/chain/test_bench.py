@@ -11,7 +11,7 @@ import pytest
 
 from sttkb.audio.files import read_audio, write_wav
 from sttkb.cli.bench import (BENCH_DATA, PAUSE_S, TAIL_AFTER_SPEECH_S, Clip, cut_after_speech, dictation,
-                             format_report, load_clips, score_clips)
+                             format_report, formatted_score, load_clips, score_clips)
 from sttkb.models.wer import normalize_words
 from tests.speech import JFK_TEXT, JFK_WAV, paragraph, room, speak
 
@@ -57,6 +57,17 @@ def test_each_piece_counts_for_the_clip_it_is_in():
     assert (one.errors, one.reference_words) == (0, 7)
     assert (two.errors, two.reference_words) == (2, 3)
     assert score_clips([Clip("x", JFK_WAV, None)], [(0.0, 1.0)], pieces) == [None]
+
+
+def test_the_formatted_score_reads_the_whole_dictation_as_typed():
+    """Sentence breaks and capitals count: the chain's pieces carry their own spaces and held marks, other engines'
+    segments are joined with a space."""
+    clips = [Clip("a", JFK_WAV, "And so my fellow Americans, ask not."), Clip("b", JFK_WAV, "Thank you.")]
+    typed = [(0.0, 2.0, "And so my fellow Americans"), (2.5, 4.0, ", ask not"), (2.5, None, ". "),
+             (6.0, 7.0, "Thank you"), (6.0, 7.0, ". ")]
+    assert formatted_score(clips, typed) == [0, 9]
+    choppy = [(0.0, 2.0, " And so my fellow Americans."), (2.5, 4.0, " Ask not!"), (6.0, 7.0, " Thank you.")]
+    assert formatted_score(clips, choppy) == [3, 9]     # "Americans." "Ask" "not!"; "Thank you." is right
 
 
 def test_recording_ends_shortly_after_the_last_speech():
