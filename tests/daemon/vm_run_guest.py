@@ -204,8 +204,8 @@ def main() -> int:
         say(f"daemon exited with {daemon.returncode} after {res['exited'] - sigterm:.1f} s")
         daemon = None
         reader.finish()
-        res["typed"] = reader.decoder.text
-        res["held_at_end"] = sorted(reader.decoder.down)
+        res["typed"] = reader.host.text
+        res["held_at_end"] = sorted(reader.host.down)
         res["key_times"] = reader.key_times()
         res["connects"] = reader.connects
         res["notify"] = notify.messages
