@@ -127,6 +127,12 @@ class Transcriber:
         return Segmenter(self.config.vad, max_segment_s=self.max_segment_s)
 
     # -- one segment ---------------------------------------------------------------------------------------
+    @property
+    def quiet_s(self) -> float:
+        """The silence after which nothing waits any longer for the next phrase: a held sentence end is typed, a
+        short phrase is decoded alone (seconds)."""
+        return self.config.text.hold_sentence_end_s or QUIET_S
+
     def _prompt(self) -> str:
         history = self._history
         if getattr(self.pipeline, "held", ""):
@@ -188,10 +194,9 @@ class Transcriber:
         segments: queue.Queue = queue.Queue()
         stop = threading.Event()
 
-        hold_s = getattr(self.config.text, "hold_sentence_end_s", 0.0)
-        join_short_s = getattr(self.config.vad, "join_short_s", 0.0)
         # After this much silence a held sentence end is typed and a short phrase waiting for company is decoded.
-        quiet_s = hold_s or (QUIET_S if join_short_s else 0.0)
+        holding = self.config.text.hold_sentence_end_s or self.config.vad.join_short_s
+        quiet_s = self.quiet_s if holding else 0.0
 
         def capture() -> None:
             quiet_since = None           # stream time the last closed segment's speech ended
@@ -246,8 +251,7 @@ class Transcriber:
         ``_Pause(segment)``: a pause began (decode it early if ``idle()``, i.e. nothing closed is waiting);
         ``_QUIET``: a long silence (type what is held); ``_END``.
         """
-        join_short_s = getattr(self.config.vad, "join_short_s", 0.0)
-        longest_gap_s = getattr(self.config.text, "hold_sentence_end_s", 0.0) or QUIET_S
+        join_short_s = self.config.vad.join_short_s
         first = True
         last: TextPiece | None = None
         early: tuple[Segment, str, AsrResult] | None = None   # decoded during the pause: (segment, prompt, result)
@@ -264,7 +268,7 @@ class Transcriber:
             """``seg`` after the short phrase that waits for it, when both fit the encoder window."""
             if waiting is None:
                 return seg
-            if seg.start_s - waiting[0].end_s > longest_gap_s:   # not the same train of thought
+            if seg.start_s - waiting[0].end_s > self.quiet_s:   # not the same train of thought
                 return seg
             both = joined(waiting[0], seg)
             return both if both.duration_s <= self.max_segment_s else seg
