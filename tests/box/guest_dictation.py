@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from sttkb.gadget.virtual import HostDecoder
+from xkb_host import XkbHost  # tests/xkb_host.py, copied beside this script (libxkbcommon alone)
 
 EVENT = struct.Struct("llHHi")  # struct input_event on 64-bit Linux: timeval, type, code, value
 EV_KEY = 0x01
@@ -57,7 +57,7 @@ def find_keyboard(timeout: float) -> tuple[int, str]:
 class Reader(threading.Thread):
     def __init__(self, fd: int) -> None:
         super().__init__(daemon=True)
-        self.fd, self.decoder, self.key_times = fd, HostDecoder("us"), []
+        self.fd, self.decoder, self.key_times = fd, XkbHost("us"), []
         self.stop_flag = threading.Event()
 
     def run(self) -> None:

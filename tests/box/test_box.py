@@ -156,6 +156,7 @@ def box_runs(box_image, tmp_path_factory):
     share = work / "share-first"
     shutil.copyfile(REPO / "tests/data/jfk.wav", share / "jfk.wav")
     shutil.copyfile(Path(__file__).with_name("guest_dictation.py"), share / "guest_dictation.py")
+    shutil.copyfile(Path(__file__).parents[1] / "xkb_host.py", share / "xkb_host.py")
     first = _boot(box_image, disk, share, WAIT_AND_RECORD + DICTATE + POWEROFF, work / "console-first.log")
     runs["first"] = (first, share)
     # 3. reboot: no first boot, the daemon comes up again

@@ -52,7 +52,7 @@ CASES = [
     *({"name": f"bench-{ms}ms", "kind": "bench", "text": (LINE * 40)[:300], "delay": ms / 1000} for ms in (2, 5)),
 ]
 
-SCRIPT = ".venv/bin/python tests/gadget/vm_usb_guest.py"
+SCRIPT = ".venv/bin/python -m tests.gadget.vm_usb_guest"
 
 
 @pytest.fixture(scope="module")

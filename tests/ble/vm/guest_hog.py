@@ -20,7 +20,7 @@ from pathlib import Path
 from sttkb.config.keyboard import BluetoothSettings
 from sttkb.gadget.ble.keyboard import open_ble_keyboard
 from sttkb.gadget.typist import Typist
-from sttkb.gadget.virtual import HostDecoder
+from tests.xkb_host import XkbHost
 from tests.ble.vm.guest_e2e import TEXT_DE, TEXT_LONG, TEXT_US
 from tests.ble.vm.host import Host
 from tests.ble.vm.kernel_host import EV_KEY, EVENT, event_node
@@ -84,7 +84,7 @@ class EventReader:
         log.info("reader: %s", what)
 
     def text(self, layout: str, start: int = 0) -> str:
-        decoder = HostDecoder(layout)
+        decoder = XkbHost(layout)
         for code, value in self.events[start:]:
             decoder.key(code, value)
         return decoder.text

@@ -16,7 +16,7 @@ import struct
 import time
 from pathlib import Path
 
-from sttkb.gadget.virtual import HostDecoder
+from tests.xkb_host import XkbHost
 
 UHID_CREATE2 = 11
 UHID_INPUT2 = 12
@@ -54,7 +54,7 @@ class KernelKeyboard:
 
     def __init__(self, report_map: bytes, layout: str) -> None:
         self.name = f"sttkb test host keyboard {next(_names)}"
-        self.decoder = HostDecoder(layout)
+        self.decoder = XkbHost(layout)
         self._uhid = os.open("/dev/uhid", os.O_RDWR | os.O_CLOEXEC)
         os.write(self._uhid, CREATE2.pack(UHID_CREATE2, self.name.encode(), b"", b"", len(report_map),
                                           BUS_BLUETOOTH, 0x1D6B, 0x0104, 0, 0, report_map))
