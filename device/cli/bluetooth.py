@@ -85,7 +85,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("no bonded hosts; pair one with `sttkb bt pair` (or hold the button)", file=sys.stderr)
         return 0
     for h in bonded:
-        print(h.describe(preferred=h.address == state.preferred, last=h.address == state.last))
+        print(h.describe(preferred=h.address == state.preferred, last=h.address == state.last,
+                         pairing=state.pairing.get(h.address)))
     return 0
 
 

@@ -43,6 +43,9 @@ class BluetoothSettings:
     adapter: str = setting("hci0", "BlueZ adapter")
     pairing_timeout_s: float = setting(120.0, "How long a pairing window stays open (seconds)",
                                        min=10.0, max=600.0)
+    pairing: str = setting("passkey", "How hosts pair: passkey (the user says the code a host shows; Just Works for "
+                           "hosts without a display), passkey-only (refuse Just Works, Secure Connections only), "
+                           "just-works (no code)", choices=("passkey", "passkey-only", "just-works"))
     reconnect: bool = setting(True, "Reconnect to the last host after boot")
     report_interval_ms: float = setting(10.0, "Least time between two key reports over Bluetooth (milliseconds)",
                                         min=0.0, max=100.0)

@@ -108,7 +108,8 @@ class GattCharacteristic(ServiceInterface):
     @method()
     def WriteValue(self, value: "ay", options: "a{sv}"):  # noqa: N802
         if not any(f in self.flags for f in ("write", "write-without-response", "encrypt-write",
-                                             "encrypt-authenticated-write", "authenticated-signed-writes")):
+                                             "encrypt-authenticated-write", "secure-write",
+                                             "authenticated-signed-writes")):
             raise DBusError(defs.ERR_NOT_PERMITTED, "not writable")
         if _offset(options):
             raise DBusError(defs.ERR_INVALID_OFFSET, "offset writes are not supported")

@@ -4,11 +4,12 @@ Device Information (0x180A) with the PnP ID is served by bluetoothd itself from 
 services/bluetooth/main.conf (BlueZ always registers one; a second DIS from the app confused hosts, which then
 see two PnP IDs).
 
-Security: every HID and battery characteristic needs an *encrypted* link (BlueZ flags ``encrypt-read``,
-``encrypt-write``, ``encrypt-notify``). A host that reads one unencrypted gets "Insufficient Encryption" and starts
-pairing (iOS relies on this). The ``encrypt-authenticated-*`` variants would need MITM-protected keys, which
-Just Works pairing (the only method a box with no display and no keypad has) can never produce: the host could
-then never read the Report Map.
+Security (``security``): by default every HID and battery characteristic needs an *encrypted* link (BlueZ flags
+``encrypt-read``, ``encrypt-write``, ``encrypt-notify``). A host that reads one unencrypted gets "Insufficient
+Encryption" and starts pairing (iOS relies on this). That admits Just Works bonds, which hosts without a display
+need. ``security="secure"`` (``[bluetooth] pairing = "passkey-only"``) uses BlueZ's ``secure-*`` flags instead: the
+link must be encrypted with an authenticated LE Secure Connections key (a code was entered), so a Just Works or
+legacy-pairing bond, even an old one, reads and subscribes to nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 HID_INFO_FLAG_REMOTE_WAKE = 0x01
 HID_INFO_FLAG_NORMALLY_CONNECTABLE = 0x02
+
+SECURITY = ("encrypt", "secure")
+"""BlueZ flag prefixes: any encrypted link, or an authenticated Secure Connections one (see the module doc)."""
 
 
 def hid_information(country_code: int = 0, flags: int = HID_INFO_FLAG_NORMALLY_CONNECTABLE) -> bytes:
@@ -48,7 +52,10 @@ class HidServices:
 
     def __init__(self, root: str, report_map: bytes, *, battery_level: int = 100, country_code: int = 0,
                  on_subscription: Callable[[bool], None] | None = None,
-                 on_leds: Callable[[int], None] | None = None) -> None:
+                 on_leds: Callable[[int], None] | None = None, security: str = "encrypt") -> None:
+        if security not in SECURITY:
+            raise ValueError(f"security {security!r}: choose one of {', '.join(SECURITY)}")
+        read, write, notify = (f"{security}-{what}" for what in ("read", "write", "notify"))
         summary = parse_report_map(report_map)
         if summary.errors:
             raise ValueError(f"bad report map: {'; '.join(summary.errors)}")
@@ -65,32 +72,32 @@ class HidServices:
 
         self.hid = GattService(f"{root}/service0", defs.UUID_HID)
         hid = self.hid
-        GattCharacteristic(hid, 0, defs.UUID_HID_INFORMATION, ["encrypt-read"], hid_information(country_code))
-        GattCharacteristic(hid, 1, defs.UUID_REPORT_MAP, ["encrypt-read"], self.report_map)
+        GattCharacteristic(hid, 0, defs.UUID_HID_INFORMATION, [read], hid_information(country_code))
+        GattCharacteristic(hid, 1, defs.UUID_REPORT_MAP, [read], self.report_map)
         self.protocol_mode_char = GattCharacteristic(
-            hid, 2, defs.UUID_PROTOCOL_MODE, ["encrypt-read", "write-without-response"],
+            hid, 2, defs.UUID_PROTOCOL_MODE, [read, "write-without-response"],
             bytes([defs.PROTOCOL_MODE_REPORT]), on_write=self._write_protocol_mode)
         GattCharacteristic(hid, 3, defs.UUID_HID_CONTROL_POINT, ["write-without-response"], b"\x00",
                            on_write=self._write_control_point)
         self.input_report = GattCharacteristic(
-            hid, 4, defs.UUID_REPORT, ["encrypt-read", "encrypt-notify"], ALL_KEYS_UP,
+            hid, 4, defs.UUID_REPORT, [read, notify], ALL_KEYS_UP,
             on_notify_change=lambda on: self._notify_changed(defs.PROTOCOL_MODE_REPORT, on))
         GattDescriptor(self.input_report, 0, defs.UUID_REPORT_REFERENCE, ["read"],
                        report_reference(self.input_report_id, defs.REPORT_TYPE_INPUT))
-        out_flags = ["encrypt-read", "encrypt-write", "write-without-response"]
+        out_flags = [read, write, "write-without-response"]
         if self.output_report_id is not None:
             self.output_report = GattCharacteristic(hid, 5, defs.UUID_REPORT, out_flags, b"\x00",
                                                     on_write=self._write_leds)
             GattDescriptor(self.output_report, 0, defs.UUID_REPORT_REFERENCE, ["read"],
                            report_reference(self.output_report_id, defs.REPORT_TYPE_OUTPUT))
         self.boot_input = GattCharacteristic(
-            hid, 6, defs.UUID_BOOT_KEYBOARD_INPUT, ["encrypt-read", "encrypt-notify"], ALL_KEYS_UP,
+            hid, 6, defs.UUID_BOOT_KEYBOARD_INPUT, [read, notify], ALL_KEYS_UP,
             on_notify_change=lambda on: self._notify_changed(defs.PROTOCOL_MODE_BOOT, on))
         GattCharacteristic(hid, 7, defs.UUID_BOOT_KEYBOARD_OUTPUT, out_flags, b"\x00", on_write=self._write_leds)
 
         self.battery = GattService(f"{root}/service1", defs.UUID_BATTERY)
         self.battery_level = GattCharacteristic(self.battery, 0, defs.UUID_BATTERY_LEVEL,
-                                                ["encrypt-read", "encrypt-notify"], bytes([battery_level]))
+                                                [read, notify], bytes([battery_level]))
 
     @property
     def services(self) -> list[GattService]:

@@ -1,7 +1,8 @@
 """Bonded hosts: who they are (from BlueZ's Device1 objects), which one to prefer, and the state file.
 
 The state file (``<state_dir>/bluetooth.json``, default /var/lib/sttkb) remembers the last host that was typed to
-and the host chosen with `sttkb bt use`, so the keyboard reconnects to it after boot. Pure functions except
+and the host chosen with `sttkb bt use`, so the keyboard reconnects to it after boot, and how each host paired
+("passkey": the user entered the code it showed, an authenticated bond; "just-works": no code, not authenticated). Pure functions except
 :class:`HostState` (a small JSON file, written atomically).
 """
 
@@ -40,9 +41,12 @@ class Host:
         """Has stored keys: it may reconnect. (BlueZ < 5.63 has no "Bonded"; Paired is the best we have there.)"""
         return self.bonded or self.paired
 
-    def describe(self, *, preferred: bool = False, last: bool = False) -> str:
+    def describe(self, *, preferred: bool = False, last: bool = False, pairing: str | None = None) -> str:
+        """One line for `sttkb bt list`; ``pairing`` is how it paired (:attr:`HostState.pairing`), if known."""
+        how = {"passkey": "passkey (authenticated)", "just-works": "Just Works (not authenticated)"}.get(
+            pairing or "", "paired before sttkb recorded how" if self.is_bonded else "")
         flags = [w for w, on in (("connected", self.connected), ("bonded", self.is_bonded),
-                                 ("preferred", preferred), ("last used", last)) if on]
+                                 ("preferred", preferred), ("last used", last), (how, bool(how))) if on]
         return f"{self.address}  {self.name or '(no name)'}" + (f"  [{', '.join(flags)}]" if flags else "")
 
 
@@ -84,12 +88,14 @@ def match_host(hosts: list[Host], query: str) -> Host:
 
 
 class HostState:
-    """The remembered hosts: ``last`` (last host typed to) and ``preferred`` (`sttkb bt use`), by address."""
+    """The remembered hosts: ``last`` (last host typed to) and ``preferred`` (`sttkb bt use`), by address, and
+    ``pairing``: address -> "passkey" | "just-works"."""
 
     def __init__(self, state_dir: str | os.PathLike = DEFAULT_STATE_DIR) -> None:
         self.path = Path(state_dir) / STATE_FILE
         self.last: str | None = None
         self.preferred: str | None = None
+        self.pairing: dict[str, str] = {}
         self._load()
 
     def reload(self) -> None:
@@ -107,12 +113,15 @@ class HostState:
         if isinstance(data, dict):
             self.last = data.get("last") if isinstance(data.get("last"), str) else None
             self.preferred = data.get("preferred") if isinstance(data.get("preferred"), str) else None
+            pairing = data.get("pairing")
+            self.pairing = {str(k): str(v) for k, v in pairing.items()} if isinstance(pairing, dict) else {}
 
     def save(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"last": self.last, "preferred": self.preferred}) + "\n", encoding="utf-8")
+            tmp.write_text(json.dumps({"last": self.last, "preferred": self.preferred,
+                                       "pairing": self.pairing}) + "\n", encoding="utf-8")
             os.replace(tmp, self.path)
         except OSError as e:
             raise BluetoothError(f"cannot write the Bluetooth state file {self.path}: {e}. Check that the "
@@ -127,8 +136,14 @@ class HostState:
         self.preferred = address
         self.save()
 
+    def set_pairing(self, address: str, method: str) -> None:
+        """How ``address`` bonded: "passkey" or "just-works"."""
+        if self.pairing.get(address) != method:
+            self.pairing[address] = method
+            self.save()
+
     def forget(self, address: str) -> None:
-        changed = False
+        changed = self.pairing.pop(address, None) is not None
         if self.last == address:
             self.last, changed = None, True
         if self.preferred == address:

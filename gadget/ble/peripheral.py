@@ -34,6 +34,7 @@ from sttkb.gadget.ble.loop_thread import LoopThread
 from sttkb.gadget.ble.pairing_window import PairingWindowControl
 from sttkb.gadget.ble.registrations import Advertising, Registrations
 from sttkb.gadget.reports import REPORT_DESCRIPTOR
+from sttkb.keyboard import PasskeyRequest
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,13 @@ class BlePeripheral:
         self._bus_address = bus_address
         self._app_root = app_root
         self._check_version = check_version
-        self.hid = HidServices(app_root, report_map, on_subscription=lambda _on: self._update_ready())
         self.advertisement = Advertisement(f"{app_root}/advertisement0", settings.name, discoverable=False)
+        self.pairing_mode = getattr(settings, "pairing", "passkey")
+        self.hid = HidServices(app_root, report_map, on_subscription=lambda _on: self._update_ready(),
+                               security="secure" if self.pairing_mode == "passkey-only" else "encrypt")
         self.agent = PairingAgent(f"{app_root}/agent", is_open=lambda: self.pairing_window_open,
-                                  is_bonded=lambda path: self._devices.is_bonded(path))
+                                  is_bonded=lambda path: self._devices.is_bonded(path), mode=self.pairing_mode,
+                                  describe=self._describe_host)
         self._loop = LoopThread()
         self._bus: MessageBus | None = None
         self._adapter: Adapter | None = None
@@ -138,7 +142,7 @@ class BlePeripheral:
 
         bus.export(self.agent.path, self.agent)
         await reg.register(defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "RegisterAgent", "os",
-                           [self.agent.path, defs.AGENT_CAPABILITY], "register the pairing agent")
+                           [self.agent.path, self.agent.capability], "register the pairing agent")
         await bluez.call(bus, defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "RequestDefaultAgent", "o", [self.agent.path],
                          what="make sttkb the default pairing agent")
         for obj in all_objects(self.hid.services):
@@ -190,6 +194,14 @@ class BlePeripheral:
     def close_pairing_window(self) -> None:
         """Close the window now (``on_done(False)`` follows unless a host already paired)."""
         self._loop.run(self._window_control().close())
+
+    def on_passkey_request(self, handler: Callable[[PasskeyRequest], None] | None) -> None:
+        """``handler(request)`` gets the code a host shows while pairing (see :mod:`sttkb.gadget.ble.agent`)."""
+        self.agent.passkey_handler = handler
+
+    def _describe_host(self, path: str) -> str:
+        host = self._devices.host(path)
+        return (host.name or host.address) if host is not None else path.rsplit("/", 1)[-1]
 
     def _window_control(self) -> PairingWindowControl:
         if self._window is None:
@@ -255,7 +267,18 @@ class BlePeripheral:
         if not self._window.is_open:
             # Only possible through a race with the window closing; the kernel refuses bonding when not pairable.
             log.warning("host %s paired while the window was closed", host.address)
-        log.info("paired with %s (%s)", host.address, host.name or "no name")
+        method = "passkey" if path in self.agent.passkey_entered else "just-works"
+        self.agent.passkey_entered.discard(path)
+        if method != "passkey" and self.pairing_mode == "passkey-only":
+            # The agent refuses Just Works in this mode; a bond made some other way is removed, not used.
+            log.warning("host %s bonded without entering a code; [bluetooth] pairing = \"passkey-only\": "
+                        "removing it", host.address)
+            await self._adapter.forget(host.address, self._devices.hosts(), self.state)
+            self._devices.remove(path)
+            return
+        log.info("paired with %s (%s) by %s", host.address, host.name or "no name",
+                 "passkey" if method == "passkey" else "Just Works (not authenticated: no code was entered)")
+        self.state.set_pairing(host.address, method)
         await self._adapter.trust(host)
         self.state.set_last(host.address)
         await self._window.host_paired()

@@ -7,6 +7,7 @@ tree itself. Here the test reads the exported tree the way bluetoothd does (GetM
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import dbus
@@ -52,7 +53,7 @@ def read_value(bluez, kb, path: str, iface: str = defs.GATT_CHARACTERISTIC) -> b
 def test_start_registers_agent_application_and_advertisement(bluez, keyboard):
     kb = keyboard
     agent_calls = bluez.calls("/org/bluez", "RegisterAgent")
-    assert agent_calls == [(kb.agent.path, "NoInputNoOutput")]
+    assert agent_calls == [(kb.agent.path, "KeyboardOnly")], "the default pairing is passkey: the box enters codes"
     assert bluez.calls("/org/bluez", "RequestDefaultAgent") == [(kb.agent.path,)]
     assert [c[0] for c in bluez.calls("/org/bluez/hci0", "RegisterApplication")] == [APP_ROOT]
     assert bluez.adapter_obj.Get(defs.LE_ADVERTISING_MANAGER, "ActiveInstances",
@@ -147,11 +148,123 @@ def test_agent_says_yes_only_inside_the_window(bluez, keyboard):
     assert e.value.get_dbus_name() == defs.ERR_REJECTED
     with pytest.raises(dbus.exceptions.DBusException):
         agent.RequestConfirmation(dev, dbus.UInt32(0), dbus_interface=defs.AGENT)
-    keyboard.open_pairing_window(30.0)
-    agent.RequestAuthorization(dev, dbus_interface=defs.AGENT)
-    agent.RequestConfirmation(dev, dbus.UInt32(0), dbus_interface=defs.AGENT)
-    with pytest.raises(dbus.exceptions.DBusException):  # no keypad: never a passkey
+    with pytest.raises(dbus.exceptions.DBusException):
         agent.RequestPasskey(dev, dbus_interface=defs.AGENT)
+    keyboard.open_pairing_window(30.0)
+    agent.RequestAuthorization(dev, dbus_interface=defs.AGENT)   # Just Works for a host without a display
+    agent.RequestConfirmation(dev, dbus.UInt32(0), dbus_interface=defs.AGENT)
+    with pytest.raises(dbus.exceptions.DBusException) as e:  # nothing registered to hear the code
+        agent.RequestPasskey(dev, dbus_interface=defs.AGENT)
+    assert e.value.get_dbus_name() == defs.ERR_REJECTED
+
+
+@pytest.fixture
+def passkey_keyboard(bluez, system_bus, tmp_path, request):
+    mode = getattr(request, "param", "passkey")
+    kb = BlePeripheral(BluetoothSettings(name="test keyboard", pairing=mode), bus_address=system_bus.address,
+                       state_dir=tmp_path, check_version=False)
+    kb.start()
+    yield kb
+    kb.close()
+
+
+def test_the_code_the_daemon_hears_is_the_answer_to_bluez(bluez, passkey_keyboard):
+    """The handler (the daemon, here a test double of it) gets a PasskeyRequest naming the host; its answer is the
+    D-Bus reply bluetoothd passes to the kernel's SMP (a uint32: "047291" is 47291)."""
+    kb = passkey_keyboard
+    bluez.bluez.AddDevice("hci0", HOST, "laptop")
+    asked = []
+
+    def handler(req):
+        asked.append((req.host, round(req.seconds_left())))
+        req.answer("047291")
+
+    kb.on_passkey_request(handler)
+    kb.open_pairing_window(30.0)
+    agent = our_object(bluez, kb, kb.agent.path)
+    dev = dbus.ObjectPath("/org/bluez/hci0/dev_11_22_33_44_55_66")
+    assert agent.RequestPasskey(dev, dbus_interface=defs.AGENT) == 47291
+    assert asked == [("laptop", 29)], "the host by name, and the time left before the host's SMP timeout"
+    assert dev in kb.agent.passkey_entered
+    assert "047291" not in repr(kb.agent.requests) and "47291" not in repr(kb.agent.requests)
+
+
+@pytest.mark.parametrize("outcome, error", [("refuse", defs.ERR_REJECTED), ("cancel", defs.ERR_CANCELED)])
+def test_no_code_means_no_pairing(bluez, system_bus, passkey_keyboard, outcome, error):
+    """Digits the daemon could not hear (answer None), or BlueZ cancelling the request (the host gave up): the
+    agent answers an error, never a number; the window stays open to try again."""
+    kb = passkey_keyboard
+    agent_obj = our_object(bluez, kb, kb.agent.path)
+    pending = []
+    kb.on_passkey_request(lambda req: req.answer(None) if outcome == "refuse" else pending.append(req))
+    kb.open_pairing_window(30.0)
+    dev = dbus.ObjectPath("/org/bluez/hci0/dev_11_22_33_44_55_66")
+    if outcome == "cancel":
+        def cancel_soon():  # bluetoothd's Cancel comes while RequestPasskey waits: a second connection
+            assert wait_for(lambda: bool(pending))
+            conn = dbus.bus.BusConnection(system_bus.address)
+            conn.get_object(kb._bus.unique_name, kb.agent.path).Cancel(dbus_interface=defs.AGENT)
+        threading.Thread(target=cancel_soon, daemon=True).start()
+    with pytest.raises(dbus.exceptions.DBusException) as e:
+        agent_obj.RequestPasskey(dev, dbus_interface=defs.AGENT, timeout=20)
+    assert e.value.get_dbus_name() == error
+    if outcome == "cancel":
+        assert pending[0].done and pending[0].outcome == "cancelled by the host"
+    assert dev not in kb.agent.passkey_entered
+    assert kb.pairing_window_open
+
+
+@pytest.mark.parametrize("passkey_keyboard", ["passkey-only"], indirect=True)
+def test_passkey_only_refuses_just_works_and_needs_secure_connections(bluez, passkey_keyboard):
+    kb = passkey_keyboard
+    agent = our_object(bluez, kb, kb.agent.path)
+    dev = dbus.ObjectPath("/org/bluez/hci0/dev_11_22_33_44_55_66")
+    kb.open_pairing_window(30.0)
+    for call in (lambda: agent.RequestAuthorization(dev, dbus_interface=defs.AGENT),
+                 lambda: agent.RequestConfirmation(dev, dbus.UInt32(0), dbus_interface=defs.AGENT)):
+        with pytest.raises(dbus.exceptions.DBusException) as e:
+            call()
+        assert e.value.get_dbus_name() == defs.ERR_REJECTED
+    assert bluez.calls("/org/bluez", "RegisterAgent") == [(kb.agent.path, "KeyboardOnly")]
+    tree = managed_tree(bluez, kb)
+    flags = {str(f) for i in tree.values() if defs.GATT_CHARACTERISTIC in i
+             for f in i[defs.GATT_CHARACTERISTIC]["Flags"]}
+    assert not any(f.startswith("encrypt-") for f in flags), flags
+    assert {"secure-read", "secure-notify", "secure-write"} <= flags
+    # A host that bonded without entering a code (here: the mock pairs it directly) is removed, not used.
+    bluez.bluez.AddDevice("hci0", HOST, "laptop")
+    bluez.bluez.PairDevice("hci0", HOST)
+    assert wait_for(lambda: bluez.calls("/org/bluez/hci0", "RemoveDevice") != [])
+    assert kb.pairing_window_open, "the window stays open for a host that can show a code"
+
+
+@pytest.mark.parametrize("passkey_keyboard", ["just-works"], indirect=True)
+def test_just_works_mode_offers_no_input(bluez, passkey_keyboard):
+    kb = passkey_keyboard
+    assert bluez.calls("/org/bluez", "RegisterAgent") == [(kb.agent.path, "NoInputNoOutput")]
+    kb.on_passkey_request(lambda req: req.answer("123456"))
+    kb.open_pairing_window(30.0)
+    with pytest.raises(dbus.exceptions.DBusException):
+        our_object(bluez, kb, kb.agent.path).RequestPasskey(
+            dbus.ObjectPath("/org/bluez/hci0/dev_11_22_33_44_55_66"), dbus_interface=defs.AGENT)
+
+
+def test_how_each_host_paired_is_remembered(bluez, passkey_keyboard, tmp_path):
+    kb = passkey_keyboard
+    kb.on_passkey_request(lambda req: req.answer("123456"))
+    kb.open_pairing_window(30.0)
+    bluez.bluez.AddDevice("hci0", HOST, "laptop")
+    our_object(bluez, kb, kb.agent.path).RequestPasskey(
+        dbus.ObjectPath("/org/bluez/hci0/dev_11_22_33_44_55_66"), dbus_interface=defs.AGENT)
+    bluez.bluez.PairDevice("hci0", HOST)
+    assert wait_for(lambda: json.loads((tmp_path / "bluetooth.json").read_text()).get("pairing") == {
+        HOST: "passkey"})
+    kb.open_pairing_window(30.0)
+    bluez.bluez.AddDevice("hci0", OTHER, "tv")
+    bluez.bluez.PairDevice("hci0", OTHER)   # no code asked: Just Works
+    assert wait_for(lambda: json.loads((tmp_path / "bluetooth.json").read_text()).get("pairing") == {
+        HOST: "passkey", OTHER: "just-works"})
+    assert "123456" not in (tmp_path / "bluetooth.json").read_text()
 
 
 def test_unbonded_host_is_disconnected_while_the_window_is_closed(bluez, keyboard):

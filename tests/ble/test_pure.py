@@ -69,8 +69,12 @@ def test_host_state_survives_restarts_and_forgets(tmp_path):
     s.set_preferred("AA:BB:CC:DD:EE:01")
     again = HostState(tmp_path)
     assert (again.last, again.preferred) == ("11:22:33:44:55:66", "AA:BB:CC:DD:EE:01")
+    again.set_pairing("11:22:33:44:55:66", "passkey")
+    again.set_pairing("AA:BB:CC:DD:EE:01", "just-works")
+    assert HostState(tmp_path).pairing == {"11:22:33:44:55:66": "passkey", "AA:BB:CC:DD:EE:01": "just-works"}
     again.forget("AA:BB:CC:DD:EE:01")
-    assert json.loads((tmp_path / "bluetooth.json").read_text()) == {"last": "11:22:33:44:55:66", "preferred": None}
+    assert json.loads((tmp_path / "bluetooth.json").read_text()) == {
+        "last": "11:22:33:44:55:66", "preferred": None, "pairing": {"11:22:33:44:55:66": "passkey"}}
     (tmp_path / "bluetooth.json").write_text("{not json")
     assert HostState(tmp_path).last is None  # unreadable file: ignored, rewritten on next change
 
