@@ -2,7 +2,8 @@
 (`btvirt -L -l2`), the sttkb keyboard on hci0 and a host on hci1 (BlueZ's client API over dbus-fast).
 
 One VM boot (~60-90 s under TCG) runs every stage in tests/ble/vm/guest_e2e.py; the tests below check its
-result. Nothing is mocked: pairing (Just Works, LE Secure Connections, resolvable private addresses), bonding,
+result. Nothing is mocked: pairing (Just Works — this host has no display, the fallback of the default passkey
+pairing, which tests/ble/test_passkey_vm.py covers —, LE Secure Connections, resolvable private addresses), bonding,
 GATT, notifications and the kernel's SMP all run for real. bluetoothd runs with `-P input,hog` so its HID host
 does not claim the service the test host reads; the reports the test host received go through the guest kernel's
 HID layer (uhid, tests/ble/vm/kernel_host.py) and xkbcommon in the host layout. Every text is compared with the

@@ -276,14 +276,22 @@ def _build_initramfs(modroot: Path, version: str) -> bytes:
     return archive.finish()
 
 
+def new_outdir() -> Path:
+    """A fresh directory for a guest's results (shared with it as ``$STTKB_VM_OUT``)."""
+    outdir = Path(tempfile.mkdtemp(prefix="sttkb-vm-", dir=os.environ.get("STTKB_VM_OUTDIR_BASE")))
+    os.chmod(outdir, 0o777)
+    return outdir
+
+
 def run_in_vm(script: str, *, modules: list[str] | tuple[str, ...] = (), drives: tuple | list = (),
               timeout: float = 120.0, memory_mb: int = 1024, cwd: Path | str = REPO,
-              env: dict[str, str] | None = None) -> VmResult:
+              env: dict[str, str] | None = None, outdir: Path | None = None) -> VmResult:
     """Boot the kernel and run ``script`` (bash) as root inside the guest; return its status and console.
 
     ``modules`` are modprobe'd before the script. ``drives`` are disk image paths attached as
     ``-drive file=PATH,format=raw,if=virtio`` (appearing as /dev/vda, /dev/vdb, ...; virtio_blk is loaded).
-    ``env`` adds variables. ``$STTKB_VM_OUT`` is a writable directory shared with the host (``result.outdir``);
+    ``env`` adds variables. ``$STTKB_VM_OUT`` is a writable directory shared with the host (``result.outdir``; pass
+    ``outdir``, an empty directory made by :func:`new_outdir`, to work with it while the guest runs);
     the script runs with ``cwd`` (the checkout) as its working directory and ``set -e`` is NOT implied.
     Raises :class:`VmUnavailable` if qemu or the kernel cannot be had.
     """
@@ -291,8 +299,7 @@ def run_in_vm(script: str, *, modules: list[str] | tuple[str, ...] = (), drives:
     if reason:
         raise VmUnavailable(reason)
     kernel = prepare_kernel()
-    outdir = Path(tempfile.mkdtemp(prefix="sttkb-vm-", dir=os.environ.get("STTKB_VM_OUTDIR_BASE")))
-    os.chmod(outdir, 0o777)
+    outdir = outdir or new_outdir()
     lines = ["export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
              "export HOME=/root PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8",
              f"export STTKB_VM_OUT={shlex.quote(str(outdir))}", "export STTKB_IN_VM=1"]

@@ -2,7 +2,7 @@
 daemon does), a BlueZ client on hci1 as the host.
 
 Stages (each recorded in result.json, so a failure says how far it got): advertise + pairing window, discover,
-connect, pair (Just Works) and bond, read the HID service, subscribe, type text through the shared Typist and
+connect, pair (Just Works: the host has no display) and bond, read the HID service, subscribe, type text through the shared Typist and
 turn what the host received into text through the guest kernel's HID layer (tests/ble/vm/kernel_host.py), host
 disconnects mid-text and comes back, throughput. test_ble_vm.py compares the texts with the input.
 """

@@ -26,8 +26,12 @@ log = logging.getLogger("vm-host")
 class Host:
     """A BLE central on ``adapter`` that receives the keyboard's input reports."""
 
-    def __init__(self, adapter: str = "hci1") -> None:
+    def __init__(self, adapter: str = "hci1", capability: str = "NoInputNoOutput", on_display=None) -> None:
+        """``capability``: the host's pairing agent — NoInputNoOutput (Just Works: a host without a display) or
+        KeyboardDisplay (a laptop: it shows a code, ``on_display(passkey)``, which the keyboard must enter)."""
         self.adapter = adapter
+        self.capability = capability
+        self._on_display = on_display
         self.adapter_path = f"/org/bluez/{adapter}"
         self.bus: MessageBus | None = None
         self.device_path = ""
@@ -39,13 +43,24 @@ class Host:
     async def open(self) -> None:
         self.bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
         self.bus.add_message_handler(self._on_message)
-        self.agent = HostAgent()
+        self.agent = HostAgent(self._on_display)
         self.bus.export("/sttkb_test/host_agent", self.agent)
         await self._call(defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "RegisterAgent", "os",
-                         ["/sttkb_test/host_agent", "KeyboardDisplay"])
+                         ["/sttkb_test/host_agent", self.capability])
         await bluez.call(self.bus, "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s",
                          [f"type='signal',sender='{defs.BLUEZ_SERVICE}',member='PropertiesChanged'"],
                          destination="org.freedesktop.DBus")
+
+    async def close(self) -> None:
+        """Unregister the host's agent and leave the bus (a new Host may then register another)."""
+        if self.bus is None:
+            return
+        try:
+            await self._call(defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "UnregisterAgent", "o", ["/sttkb_test/host_agent"])
+        except Exception as e:  # noqa: BLE001
+            log.info("UnregisterAgent: %s", e)
+        self.bus.disconnect()
+        self.bus = None
 
     async def _call(self, path: str, iface: str, member: str, sig: str = "", body: list | None = None) -> list:
         assert self.bus is not None
@@ -121,7 +136,7 @@ class Host:
         raise RuntimeError("cannot connect to the keyboard")
 
     async def pair(self, timeout: float = 30.0) -> None:
-        """Device1.Pair (connects if needed; Just Works), then wait for ServicesResolved."""
+        """Device1.Pair (connects if needed), then wait for ServicesResolved."""
         if not await self.prop("Paired"):
             try:
                 await self._call(self.device_path, defs.DEVICE, "Pair")

@@ -14,9 +14,22 @@ from sttkb.gadget.ble import defs
 
 
 class HostAgent(ServiceInterface):
-    def __init__(self) -> None:
+    """``on_display(passkey)`` is called when BlueZ asks the host to show a code (passkey entry: the host has a
+    display, the keyboard enters it) — what the user reads off the laptop's screen."""
+
+    def __init__(self, on_display=None) -> None:
         super().__init__(defs.AGENT)
         self.requests: list[str] = []
+        self.displayed: list[int] = []
+        self._on_display = on_display
+
+    @method()
+    def DisplayPasskey(self, device: "o", passkey: "u", entered: "q"):  # noqa: N802
+        self.requests.append("DisplayPasskey")
+        if entered == 0 and passkey not in self.displayed[-1:]:
+            self.displayed.append(passkey)
+            if self._on_display is not None:
+                self._on_display(passkey)
 
     @method()
     def Release(self):  # noqa: N802

@@ -1,0 +1,230 @@
+"""Runs INSIDE the qemu guest (see tests/ble/test_passkey_vm.py): pairing by a spoken passkey, with real bluetoothd
+and the kernel's SMP on both sides.
+
+The keyboard (hci0) is built by open_ble_keyboard with the default ``[bluetooth] pairing = "passkey"``; the host
+(hci1) is a BlueZ client whose agent has a display (KeyboardDisplay), so LE Secure Connections runs Passkey Entry:
+the host's kernel picks six digits and BlueZ shows them on the host's agent (DisplayPasskey), and asks the
+keyboard's agent for them (RequestPasskey). The person who reads the code and says it, and the box's ears (the
+project's passkey listener with real whisper.cpp), run on the machine outside the VM (whisper.cpp is ~100x slower
+under this emulator: one decode would take minutes, the host gives 30 s). They meet here through the shared
+directory ``$STTKB_VM_OUT/ears``:
+
+    shown-N.json    the guest: what host N's screen shows (the person reads it)
+    request-N.json  the guest: the keyboard's agent was asked for the code (the box starts listening)
+    answer-N.json   outside: what the ears heard ({"passkey": "123456"} or {"passkey": null})
+
+The keyboard's passkey handler is the only stand-in for the daemon: it writes the request and answers with what
+the ears heard, nothing else. Every attempt is recorded in result.json for the test to check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from sttkb.config.keyboard import BluetoothSettings
+from sttkb.gadget.ble import defs
+from sttkb.gadget.ble.keyboard import open_ble_keyboard
+from sttkb.gadget.typist import Typist
+from sttkb.keyboard import PasskeyRequest
+from tests.ble.vm.guest_e2e import TEXT_US, decode
+from tests.ble.vm.host import Host
+
+OUT = Path(os.environ.get("STTKB_VM_OUT", "/tmp"))
+EARS = OUT / "ears"
+log = logging.getLogger("vm-guest")
+RESULT: dict = {"stages": []}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One pairing attempt: how the person answers (``say``: "code", "wrong" digits, or None = silence), in which
+    espeak-ng ``voice`` and ``way`` (see tests/ble/test_passkey_vm.py), with which host agent and box mode."""
+
+    name: str
+    say: str | None = "code"
+    voice: str = "en-us"
+    way: str = "digits"
+    host_capability: str = "KeyboardDisplay"
+    box_pairing: str = "passkey"
+
+
+ATTEMPTS = (
+    Attempt("silence", say=None),                       # nobody says anything: the request ends, the window stays
+    Attempt("wrong", say="wrong"),                      # other digits: pairing fails, nothing is bonded
+    Attempt("digits", voice="en-us", way="digits"),     # "four seven two, nine one three" ("oh" for 0)
+    Attempt("groups", voice="en-gb", way="groups"),     # "472 913" read by espeak as numbers
+    Attempt("pairs", voice="en-us+m3", way="pairs"),    # "forty seven, twenty nine, thirteen"
+    Attempt("just-works-host", say=None, host_capability="NoInputNoOutput", box_pairing="passkey-only"),
+)
+
+
+def stage(label: str, /, **info) -> None:
+    RESULT["stages"].append(label)
+    RESULT.update({f"{label}.{k}": v for k, v in info.items()})
+    log.info("STAGE %s %s", label, {k: v for k, v in info.items() if k != "passkey_shown"})
+    (OUT / "result.json").write_text(json.dumps(RESULT, indent=1))
+
+
+def _write(name: str, data: dict) -> None:
+    tmp = EARS / f".{name}.tmp"
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, EARS / name)
+
+
+class EarsBridge:
+    """The keyboard's passkey handler in this guest: tell the ears outside, answer with what they heard."""
+
+    def __init__(self) -> None:
+        self.attempt = 0
+        self.timings: dict[int, dict] = {}
+
+    def handle(self, request: PasskeyRequest) -> None:
+        n = self.attempt
+        t0 = time.monotonic()
+        _write(f"request-{n}.json", {"host": request.host, "seconds_left": round(request.seconds_left(), 1)})
+        threading.Thread(target=self._answer, args=(n, request, t0), daemon=True).start()
+
+    def _answer(self, n: int, request: PasskeyRequest, t0: float) -> None:
+        path = EARS / f"answer-{n}.json"
+        while not request.done and not path.exists():
+            time.sleep(0.05)
+        answered = False
+        if path.exists():
+            answered = request.answer(json.loads(path.read_text())["passkey"])
+        self.timings[n] = {"request_to_answer_s": round(time.monotonic() - t0, 2), "answered": answered,
+                           "outcome": request.outcome}
+
+
+def bond_info(adapter_address: str, host_address: str) -> dict:
+    """bluetoothd's stored keys for the host (key values left out): {section: {field: value}}."""
+    path = Path("/var/lib/bluetooth") / adapter_address / host_address / "info"
+    if not path.exists():
+        return {}
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read(path)
+    return {s: {k: v for k, v in parser[s].items() if k != "Key"} for s in parser.sections()
+            if "Key" in s or s == "General"}
+
+
+def adapter_address(name: str) -> str:
+    out = subprocess.run(["hciconfig", name], capture_output=True, text=True).stdout
+    return out.split("BD Address: ", 1)[1].split()[0]
+
+
+async def attempt(n: int, spec: Attempt, kb, ears: EarsBridge) -> Host:
+    ears.attempt = n
+    shown: list[int] = []
+
+    def on_display(passkey: int) -> None:
+        shown.append(passkey)
+        _write(f"shown-{n}.json", {"passkey": f"{passkey:06d}"})
+
+    window: list[bool] = []
+    await asyncio.to_thread(kb.open_pairing_window, 120.0, window.append)
+    host = Host("hci1", spec.host_capability, on_display=on_display)
+    await host.open()
+    await host.find(30.0)
+    t0 = time.monotonic()
+    error = ""
+    try:
+        await host.pair(timeout=30.0)
+    except Exception as e:  # noqa: BLE001 - a refused pairing is an expected outcome
+        error = str(e)[:300]
+    took = round(time.monotonic() - t0, 1)
+    for _ in range(50):   # the bonded signal reaches the keyboard a moment after the host's Pair returns
+        if window or error:
+            break
+        await asyncio.sleep(0.1)
+    bonded = [h.address for h in await asyncio.to_thread(kb.hosts) if h.is_bonded]
+    info = {a: bond_info(adapter_address("hci0"), a) for a in bonded}
+    for _ in range(40):
+        if n in ears.timings or not (EARS / f"request-{n}.json").exists():
+            break
+        await asyncio.sleep(0.1)
+    stage(spec.name, error=error, pair_seconds=took, host_paired=bool(await host.prop("Paired")),
+          box_bonded=bonded, bond_info=info, shown=len(shown), asked=(EARS / f"request-{n}.json").exists(),
+          window_result=window, window_open_after=kb.pairing_window_open,
+          pairing_recorded=dict(kb.state.pairing), **ears.timings.get(n, {}))
+    return host
+
+
+async def forget_both(kb, host: Host) -> None:
+    for address in [h.address for h in await asyncio.to_thread(kb.hosts) if h.is_bonded]:
+        await asyncio.to_thread(kb.forget, address)
+    if host.device_path:
+        await host.disconnect()
+        await host.forget()
+    await host.close()
+    if kb.pairing_window_open:
+        await asyncio.to_thread(kb.close_pairing_window)
+
+
+async def run() -> None:
+    EARS.mkdir(exist_ok=True)
+    ears = EarsBridge()
+    kb = transport = None
+    mode = ""
+    for n, spec in enumerate(ATTEMPTS):
+        if spec.box_pairing != mode:
+            if transport is not None:
+                await asyncio.to_thread(transport.close)
+                await asyncio.to_thread(kb.close)
+            settings = BluetoothSettings(name="sttkb vm keyboard", adapter="hci0", pairing=spec.box_pairing,
+                                         reconnect=False, reconnect_settle_s=4.0)
+            kb, transport = await asyncio.to_thread(open_ble_keyboard, settings, state_dir="/tmp/sttkb-state")
+            kb.on_passkey_request(ears.handle)
+            mode = spec.box_pairing
+        host = await attempt(n, spec, kb, ears)
+        if spec.name == "pairs" and await host.prop("Paired"):
+            await type_text(kb, transport, host)
+        await forget_both(kb, host)
+    await asyncio.to_thread(transport.close)
+    await asyncio.to_thread(kb.close)
+    stage("closed")
+
+
+async def type_text(kb, transport, host: Host) -> None:
+    """After a passkey pairing the host reads the HID service and the keyboard types to it."""
+    if not await host.prop("Connected"):
+        await host.connect()
+    report_map = await host.read(defs.UUID_HID, defs.UUID_REPORT_MAP)
+    await host.subscribe()
+    ready = await asyncio.to_thread(kb.wait_ready, 20.0)
+    typist = Typist(transport, layout="us", key_delay_s=0.0)
+    n0 = len(host.reports)
+    typist.type_text(TEXT_US)
+    idle = await asyncio.to_thread(typist.wait_idle, 120.0)
+    await host.wait_reports(n0 + typist.reports_sent, 10.0)
+    stage("typed", ready=ready, idle=idle, decoded=decode(host.reports[n0:], "us", report_map))
+    typist.close()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, filename=str(OUT / "guest.log"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(asyncio.wait_for(run(), 600))
+        return 0
+    except BaseException as e:  # noqa: BLE001 - report where it stopped
+        RESULT["error"] = f"{type(e).__name__}: {e}"
+        RESULT["traceback"] = traceback.format_exc()
+        (OUT / "result.json").write_text(json.dumps(RESULT, indent=1))
+        log.exception("guest failed")
+        return 1
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "guest"
+    sys.exit(main())
