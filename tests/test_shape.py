@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: Module-name prefixes of each layer; the longest matching prefix decides.
 LAYERS = {
     "core": ("sttkb", "sttkb.errors", "sttkb.config", "sttkb.keyboard"),
-    "speech": ("sttkb.audio", "sttkb.asr", "sttkb.models", "sttkb.text", "sttkb.chain", "sttkb.speech"),
+    "speech": ("sttkb.audio", "sttkb.asr", "sttkb.models", "sttkb.text", "sttkb.chain", "sttkb.speech",
+               "sttkb.passkey_listener"),
     "keyboard": ("sttkb.gadget",),
     "daemon": ("sttkb.daemon",),
     "root": ("sttkb.cli", "sttkb.__main__"),

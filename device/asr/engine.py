@@ -238,13 +238,19 @@ class WhisperEngine:
             return False
         return pw.whisper_full_get_token_id(ctx, n - 1, count - 1) != pw.whisper_token_eot(ctx)
 
-    def _decode(self, audio: np.ndarray, prompt: str, temperature: float = 0.0) -> tuple[str, float, bool]:
-        """(text, seconds, ran out of tokens)."""
+    def _decode(self, audio: np.ndarray, prompt: str, temperature: float = 0.0,
+                **overrides) -> tuple[str, float, bool]:
+        """(text, seconds, ran out of tokens). ``overrides``: whisper.cpp parameters that :meth:`_params` also sets
+        (pywhispercpp keeps parameters between calls, so only those may differ from one call to the next)."""
         duration = len(audio) / SAMPLE_RATE
         if duration < MIN_INPUT_S:
             audio = np.concatenate([audio, np.zeros(int(MIN_INPUT_S * SAMPLE_RATE) - len(audio), np.float32)])
+        params = self._params(duration, prompt, temperature=temperature)
+        if not overrides.keys() <= params.keys():
+            raise ValueError(f"the next decode would not reset {sorted(overrides.keys() - params.keys())}")
+        params.update(overrides)
         start = time.perf_counter()
-        segments = self._model.transcribe(audio, **self._params(duration, prompt, temperature=temperature))
+        segments = self._model.transcribe(audio, **params)
         spent = time.perf_counter() - start
         self.calls += 1
         self.audio_s += duration
@@ -291,6 +297,17 @@ class WhisperEngine:
         log.debug("segment %.1f s -> %r (%.2f s)", duration, text, spent)
         return AsrResult(text=text, dropped_reason=None if text else "empty", raw_text=raw,
                          loop_fraction=loop.loop_fraction, retried=retried, asr_s=spent, audio_s=duration)
+
+    def decode_private(self, segment: Segment | np.ndarray, *, max_tokens: int) -> str:
+        """A quick, fixed decode of a few private words (a spoken pairing code): no prompt, no temperature
+        fallback, no retry, at most ``max_tokens`` tokens. whisper.cpp's text, "" when it heard nothing.
+
+        Unlike :meth:`transcribe`, nothing of the text is logged, not even at DEBUG: it is a secret.
+        """
+        audio = segment.samples if isinstance(segment, Segment) else segment
+        text, _, _ = self._decode(np.ascontiguousarray(audio, dtype=np.float32), "", temperature_inc=0.0,
+                                  max_tokens=max_tokens)
+        return text
 
     def warm_up(self) -> float:
         """Run one short decode so the first real segment does not pay for allocations; returns seconds."""
