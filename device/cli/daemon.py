@@ -69,6 +69,9 @@ def cmd_status(args) -> int:
         print(json.dumps(reply, indent=2, sort_keys=True))
         return 0
     print(f"state:     {reply['state']}")
+    if reply.get("passkey"):
+        print(f"pairing:   say the code {reply['passkey']['host']} shows "
+              f"({reply['passkey']['seconds_left']:.0f} s left)")
     print(f"keyboard:  {reply['keyboard']}")
     print(f"mic:       {reply['mic']}")
     print(f"model:     {reply['model'] or '?'}")
@@ -202,6 +205,16 @@ def _gpio(key: str, pin: str, build):
                          f"{key} = \"\"") from e
 
 
+def passkey_listener(config):
+    """The daemon's ``Parts.hear_passkey``: a spoken pairing code, heard with whichever model the daemon uses now
+    (``sttkb model use`` may swap it), and the box's [vad] settings."""
+    from sttkb.passkey_listener import hear_passkey
+
+    def hear(chunks, transcriber, *, deadline: float):
+        return hear_passkey(chunks, transcriber.engine, deadline=deadline, vad=config.vad)
+    return hear
+
+
 def cmd_run(args) -> int:
     from sttkb.config import load_config
     from sttkb.daemon.button import ButtonGestures, make_pin_factory
@@ -269,7 +282,8 @@ def cmd_run(args) -> int:
     daemon = Daemon(config, Parts(
         keyboard=keyboard, transcriber=transcriber, open_mic=open_mic, load_model=load_model,
         model_name=model.name, pairing=keyboards.pairing, journal=journal, notifier=Notifier(), led=led,
-        reload_config=lambda: load_config(args.config), mic_ends_run=simulate))
+        reload_config=lambda: load_config(args.config), mic_ends_run=simulate,
+        hear_passkey=passkey_listener(config) if keyboards.pairing is not None else None))
 
     button = None
     pin_name = config.button.pin or ("GPIO17" if simulate else "")

@@ -9,6 +9,7 @@ transcribing   breathing, 0.8 s per breath            blinking 0.3 s on / 0.3 s 
 typing         fast flicker, 0.05 s on / 0.05 s off   same
 host_gone      typing paused, no host: 0.1 s blip/1 s same
 pairing        slow blink, 0.5 s on / 0.5 s off       same
+passkey        on, dark for 0.1 s every 0.5 s         same ("say the code": listening, while pairing)
 error          double blink, then 0.9 s dark          same
 =============  =====================================  =======================================
 """
@@ -40,6 +41,7 @@ PWM_PATTERNS: dict[str, tuple[Step, ...]] = {
     "typing": ((1.0, 0.05), (0.0, 0.05)),
     "host_gone": ((1.0, 0.1), (0.0, 0.9)),
     "pairing": ((1.0, 0.5), (0.0, 0.5)),
+    "passkey": ((1.0, 0.4), (0.0, 0.1)),
     "error": ((1.0, 0.1), (0.0, 0.1), (1.0, 0.1), (0.0, 0.9)),
 }
 ONOFF_PATTERNS: dict[str, tuple[Step, ...]] = {

@@ -5,7 +5,15 @@ commands); only the loop changes state. The loop pings the systemd watchdog, so 
 and systemd restarts the daemon.
 
 Every outside part comes in through the constructor (see :class:`Parts`): the keyboard, the transcriber and
-how to load another model, the microphone, the pairing window, the LED. ``sttkb run`` builds them.
+how to load another model, the microphone, the pairing window, the LED, how to hear a spoken pairing code.
+``sttkb run`` builds them.
+
+Pairing codes (Bluetooth passkey entry): the pairing window hands the daemon a
+:class:`sttkb.keyboard.PasskeyRequest` when a host shows a code. In idle or pairing the daemon enters ``passkey``,
+opens a capture session and runs ``Parts.hear_passkey`` on a worker thread; its six digits (or None) go straight
+into the request, never to the keyboard, the journal or the log. When the request ends (answered, or given up by the
+host or BlueZ) the capture ends and the daemon is back in ``pairing`` — or in ``idle`` when the window is not its
+own (`sttkb bt pair` opened it: the daemon gets no word when that window closes, so it does not wait for it).
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from sttkb.daemon.led import pattern_for
 from sttkb.daemon.notify import Notifier, watchdog_interval_s
 from sttkb.daemon.state import ACTIONS, Event, IllegalTransition, State, transition
 from sttkb.daemon.typing_tracker import Piece, TypingTracker
-from sttkb.keyboard import Keyboard, PairingWindow
+from sttkb.keyboard import Keyboard, PairingWindow, PasskeyRequest
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +66,10 @@ class Parts:
     led: Any = None                                           # StatusLed-like: .show(pattern), .close()
     reload_config: Callable[[], Config] | None = None
     mic_ends_run: bool = False   # simulate: the replayed file ending ends the run instead of "mic lost"
+    hear_passkey: Callable[..., str | None] | None = None
+    """``hear_passkey(chunks, transcriber, *, deadline)`` → the six digits said, or None: listens to ``chunks``
+    (a capture session, which the daemon ends to stop it) with the daemon's current transcriber's model until
+    ``deadline`` (time.monotonic). None: pairing codes are refused."""
 
 
 @dataclass
@@ -71,6 +83,15 @@ class Session:
     pair_candidate: bool = False
     pieces: list[Piece] = field(default_factory=list)
     ended: bool = False
+
+
+@dataclass
+class PasskeyListen:
+    """The pairing code being listened for: its request and the capture session it hears."""
+
+    request: PasskeyRequest
+    audio: SessionAudio
+    started: float                     # daemon clock when listening began
 
 
 class _Resumable:
@@ -119,11 +140,15 @@ class Daemon:
         self.typed_text: list[str] = []
         self.run_done = threading.Event()        # simulate: the replayed file ended and everything was typed
         self._source_ended = False
+        self.passkey: PasskeyListen | None = None   # the pairing code being listened for
+        self._window_open = False                   # the daemon's own pairing window is open
         self.hub = CaptureHub(parts.open_mic, on_lost=self._mic_lost_cb, pre_roll_s=config.daemon.pre_roll_s,
                               clock=clock)
         self.tracker = TypingTracker(self.keyboard, self._typed_cb, clock=clock)
         missing = [a for a in ACTIONS if not hasattr(self, "_do_" + a)]
         assert not missing, f"state table names actions the daemon lacks: {missing}"
+        if parts.pairing is not None and hasattr(parts.pairing, "on_passkey_request"):
+            parts.pairing.on_passkey_request(self._passkey_requested)
 
     # -- threads hand work to the loop -----------------------------------------------------------------------
     def post(self, event: Event, **data: Any) -> None:
@@ -138,6 +163,10 @@ class Daemon:
     def call_soon(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` on the loop, without waiting."""
         self._queue.put((fn, {}))
+
+    def _passkey_requested(self, request: PasskeyRequest) -> None:
+        """The pairing window's handler (any thread): a host shows a code. Returns at once."""
+        self.post(Event.PASSKEY_REQUEST, request=request)
 
     def gesture(self, g: Gesture) -> None:
         """Button callback (any thread): map the gesture to an event and post it."""
@@ -212,6 +241,9 @@ class Daemon:
         self._stop.set()
         if self.session:
             self.hub.end_session(self.session.audio)
+        self._end_passkey()
+        if self.parts.pairing is not None and hasattr(self.parts.pairing, "on_passkey_request"):
+            self.parts.pairing.on_passkey_request(None)
         self.hub.close()
         self.tracker.close()
         self.journal.close()
@@ -250,6 +282,11 @@ class Daemon:
             event = Event.STREAM_END_PAIR
         if event is Event.TYPING_DONE and (self.tracker.busy or not self.keyboard.wait_idle(0)):
             return  # more text was queued meanwhile: still typing
+        if event is Event.PASSKEY_DONE and (self.passkey is None or self.passkey.request is not data.get("request")):
+            log.debug("a pairing code request the daemon already let go of has ended")
+            return
+        if event is Event.PAIRING_DONE:
+            self._window_open = False
         try:
             t = transition(self.state, event)
         except IllegalTransition as e:
@@ -301,6 +338,8 @@ class Daemon:
             threading.Thread(target=self._probe_mic, name="sttkb-mic-retry", daemon=True).start()
         if self.parts.led is not None and self.state is State.TYPING:
             self.parts.led.show(pattern_for(self.state, self.keyboard.state))
+        if self.passkey is not None and self.passkey.request.seconds_left() <= 0:
+            self.hub.end_session(self.passkey.audio)  # the host has given up: stop listening (the worker answers)
 
     # -- workers ---------------------------------------------------------------------------------------------
     def _probe_mic(self) -> None:
@@ -353,6 +392,26 @@ class Daemon:
                             self.hub.end_session(session.audio)
                         break
         self.post(Event.STREAM_END, session=session.id)
+
+    def _passkey_worker(self, listen: PasskeyListen) -> None:
+        """Hear the code and answer the request (the code goes nowhere else). The answer ends the request, whose
+        done callback brings the daemon back (``PASSKEY_DONE``)."""
+        passkey = None
+        try:
+            with self._asr_lock:  # the model has one user at a time; a model swap waits
+                if not listen.request.done:
+                    passkey = self.parts.hear_passkey(listen.audio, self.transcriber,  # type: ignore[misc]
+                                                      deadline=listen.request.deadline)
+        except Exception as e:
+            log.error("listening for the pairing code failed (%s): refused", type(e).__name__)
+            log.debug("pairing code listener failure", exc_info=True)
+        finally:
+            self.hub.end_session(listen.audio)
+        try:
+            listen.request.answer(passkey)
+        except ValueError:
+            log.error("the pairing code listener gave something that is not six digits: refused")
+            listen.request.answer(None)
 
     def _typed_cb(self, pieces: list[Piece]) -> None:
         for p in pieces:
@@ -518,6 +577,7 @@ class Daemon:
         timeout = self.config.bluetooth.pairing_timeout_s
         self.parts.pairing.open_pairing_window(timeout, lambda paired: self.post(Event.PAIRING_DONE,
                                                                                  paired=paired))
+        self._window_open = True
         log.info("Bluetooth pairing window open for %g s", timeout)
 
     def _do_close_pairing(self, data: dict) -> None:
@@ -527,9 +587,65 @@ class Daemon:
     def _do_pairing_done(self, data: dict) -> None:
         log.info("pairing window closed (%s)", "a host paired" if data.get("paired") else "no host paired")
 
+    # -- pairing codes ---------------------------------------------------------------------------------------
+    def _back_from_passkey(self) -> None:
+        """Where the daemon goes when a pairing code is done with: its own window is still open, or not."""
+        self._enter(State.PAIRING if self._window_open else State.IDLE)
+
+    def _end_passkey(self) -> PasskeyListen | None:
+        """Let go of the code being listened for: refuse it if nothing answered yet, end its capture."""
+        listen, self.passkey = self.passkey, None
+        if listen is not None:
+            listen.request.answer(None)          # nothing if it has ended; its PASSKEY_DONE is then ignored
+            self.hub.end_session(listen.audio)   # the listener returns soon after
+        return listen
+
+    def _do_start_passkey(self, data: dict) -> None:
+        request: PasskeyRequest = data["request"]
+        if self.parts.hear_passkey is None:
+            request.answer(None)
+            self._back_from_passkey()
+            raise Error(f"{request.host} shows a pairing code, but this daemon cannot listen for one: refused")
+        try:
+            audio = self.hub.session()
+        except OSError as e:
+            request.answer(None)
+            self._back_from_passkey()
+            self.post(Event.MIC_LOST, error=str(e))
+            raise Error(f"{request.host} shows a pairing code, but there is no microphone to hear it: refused") \
+                from e
+        self.passkey = PasskeyListen(request, audio, self.clock())
+        request.add_done_callback(lambda: self.post(Event.PASSKEY_DONE, request=request))
+        threading.Thread(target=self._passkey_worker, args=(self.passkey,), name="sttkb-passkey",
+                         daemon=True).start()
+        log.info("%s shows a pairing code: listening for it (%.0f s left)", request.host, request.seconds_left())
+
+    def _do_refuse_passkey(self, data: dict) -> None:
+        request: PasskeyRequest = data["request"]
+        request.answer(None)
+        log.warning("%s shows a pairing code, but the box is busy (%s): refused; pair again when it is idle",
+                    request.host, self.state.value)
+
+    def _do_passkey_done(self, data: dict) -> None:
+        listen = self._end_passkey()
+        if listen is not None:
+            log.info("pairing code for %s: %s after %.1f s", listen.request.host, listen.request.outcome,
+                     self.clock() - listen.started)
+        self._back_from_passkey()
+
+    def _do_stop_passkey(self, data: dict) -> None:
+        listen = self._end_passkey()
+        if listen is not None:
+            log.info("pairing code for %s refused: the button was pressed; closing the pairing window",
+                     listen.request.host)
+        if not self._window_open:
+            self._enter(State.IDLE)    # no PAIRING_DONE comes for a window the daemon did not open
+        self._do_close_pairing(data)  # `sttkb bt pair`'s window too: the press means "stop pairing"
+
     def _do_mic_lost(self, data: dict) -> None:
         if self.session:
             self.hub.end_session(self.session.audio)
+        self._end_passkey()
         self._mic_retry_at = self.clock() + self.config.daemon.mic_retry_s
 
     def _do_mic_back(self, data: dict) -> None:
@@ -576,6 +692,8 @@ class Daemon:
             "untyped": sum(1 for e in entries if e.state == "untyped"),
             "last_latency_s": round(self.final_latencies[-1], 3) if self.final_latencies else None,
             "median_latency_s": round(statistics.median(self.latencies), 3) if self.latencies else None,
+            "passkey": None if self.passkey is None else {
+                "host": self.passkey.request.host, "seconds_left": round(self.passkey.request.seconds_left(), 1)},
         }
 
     def status_line(self) -> str:

@@ -1,6 +1,7 @@
 """Optional feedback sounds ([led] feedback_sounds, off by default): a rising beep when listening starts, a
-falling one when it stops, a low double beep on an error. Played on the default output through pyaudio from a
-thread; a box without a speaker just logs that it cannot play."""
+falling one when it stops, a low double beep on an error, three rising beeps when a pairing host shows a code to
+say. Played on the default output through pyaudio from a thread; a box without a speaker just logs that it cannot
+play."""
 
 from __future__ import annotations
 
@@ -29,10 +30,11 @@ SOUNDS = {
     "start": tone((660.0, 880.0)),
     "stop": tone((880.0, 660.0)),
     "error": tone((220.0, 0.0, 220.0)),
+    "passkey": tone((523.0, 659.0, 784.0)),
 }
 
 #: pattern shown on the LED → sound played when it begins
-PATTERN_SOUNDS = {"listening": "start", "transcribing": "stop", "error": "error"}
+PATTERN_SOUNDS = {"listening": "start", "transcribing": "stop", "error": "error", "passkey": "passkey"}
 
 
 class FeedbackSounds:

@@ -3,9 +3,12 @@
     idle ─hold─▶ listening ─release─▶ transcribing ─tail done─▶ typing ─typed─▶ idle
     idle ─double press─▶ handsfree ─double press / N s silence─▶ transcribing ...
     idle ─pair─▶ pairing ─window closed─▶ idle          any ─mic lost─▶ error ─mic back─▶ idle
+    idle, pairing ─a host shows a code─▶ passkey ─answered/cancelled─▶ pairing (idle: the window is not ours)
 
 ``handsfree`` is listening without holding the button (the LED shows it as listening). While listening,
 each finished segment is typed at once (``SEGMENT_READY`` → ``type_piece``); on release only the tail is left.
+``passkey`` is listening for the pairing code a host shows (Bluetooth passkey entry): the code goes to the
+request, never to the keyboard or the journal. A request while the box is busy is refused at once.
 
 :func:`transition` returns the next state and the name of the daemon method to run (or None: nothing to do).
 A pair missing from :data:`TRANSITIONS` cannot happen when the daemon works (e.g. a segment while idle): it
@@ -27,6 +30,7 @@ class State(enum.Enum):
     TRANSCRIBING = "transcribing"    # capture stopped, the tail is being transcribed
     TYPING = "typing"                # all text produced, the keyboard is still sending it
     PAIRING = "pairing"              # Bluetooth pairing window open
+    PASSKEY = "passkey"              # listening for the code a pairing host shows ("say the code")
     ERROR = "error"                  # microphone missing; retried every few seconds
 
 
@@ -50,6 +54,8 @@ class Event(enum.Enum):
     SILENCE_TIMEOUT = "silence_timeout"
     TYPING_DONE = "typing_done"
     PAIRING_DONE = "pairing_done"
+    PASSKEY_REQUEST = "passkey_request"  # a pairing host shows a code the keyboard must enter
+    PASSKEY_DONE = "passkey_done"    # that request ended: answered, refused, or given up by the host or BlueZ
     MIC_LOST = "mic_lost"
     MIC_BACK = "mic_back"
 
@@ -91,6 +97,7 @@ def _listening_rows(state: State) -> dict[Event, tuple[State, str | None]]:
         E.MIC_LOST: (S.ERROR, "mic_lost"),
         E.MIC_BACK: (state, None),
         E.PAIRING_DONE: (state, None),
+        E.PASSKEY_REQUEST: (state, "refuse_passkey"),
     }
 
 
@@ -111,6 +118,7 @@ TRANSITIONS: dict[tuple[State, Event], Transition] = {
         E.PAIRING_DONE: (S.IDLE, None),
         E.MIC_LOST: (S.ERROR, "mic_lost"),
         E.MIC_BACK: (S.IDLE, None),
+        E.PASSKEY_REQUEST: (S.PASSKEY, "start_passkey"),   # the window was opened by `sttkb bt pair`
     }),
     **_rows(S.LISTENING, {
         **_listening_rows(S.LISTENING),
@@ -148,6 +156,7 @@ TRANSITIONS: dict[tuple[State, Event], Transition] = {
         E.PAIRING_DONE: (S.TRANSCRIBING, None),
         E.MIC_LOST: (S.ERROR, "mic_lost"),
         E.MIC_BACK: (S.TRANSCRIBING, None),
+        E.PASSKEY_REQUEST: (S.TRANSCRIBING, "refuse_passkey"),
     }),
     **_rows(S.TYPING, {
         E.TYPING_DONE: (S.IDLE, "typing_done"),
@@ -165,6 +174,7 @@ TRANSITIONS: dict[tuple[State, Event], Transition] = {
         E.PAIRING_DONE: (S.TYPING, None),
         E.MIC_LOST: (S.ERROR, "mic_lost"),
         E.MIC_BACK: (S.TYPING, None),
+        E.PASSKEY_REQUEST: (S.TYPING, "refuse_passkey"),
     }),
     **_rows(S.PAIRING, {
         E.PAIRING_DONE: (S.IDLE, "pairing_done"),
@@ -182,6 +192,26 @@ TRANSITIONS: dict[tuple[State, Event], Transition] = {
         E.TYPING_DONE: (S.PAIRING, None),
         E.MIC_LOST: (S.ERROR, "mic_lost"),
         E.MIC_BACK: (S.PAIRING, None),
+        E.PASSKEY_REQUEST: (S.PASSKEY, "start_passkey"),
+    }),
+    **_rows(S.PASSKEY, {
+        E.PASSKEY_DONE: (S.PAIRING, "passkey_done"),     # idle instead when the window is not the daemon's
+        E.PASSKEY_REQUEST: (S.PASSKEY, "refuse_passkey"),  # one code at a time
+        E.PRESS: (S.PAIRING, "stop_passkey"),            # refuse and close the window, like a press in pairing
+        E.STOP: (S.PAIRING, "stop_passkey"),
+        E.PAIRING_DONE: (S.PASSKEY, "pairing_done"),     # the window timed out: the request still runs its course
+        E.PAIR: (S.PASSKEY, None),
+        E.START_PTT: (S.PASSKEY, None),                  # a hold that began before the request
+        E.END_PTT: (S.PASSKEY, None),
+        E.LONG_HOLD: (S.PASSKEY, None),
+        E.TOGGLE_HANDSFREE: (S.PASSKEY, None),
+        E.LISTEN: (S.PASSKEY, "reject_busy"),
+        E.RETYPE: (S.PASSKEY, "reject_busy"),            # nothing is typed while the code is being said
+        E.TYPE_TEXT: (S.PASSKEY, "reject_busy"),
+        E.SILENCE_TIMEOUT: (S.PASSKEY, None),
+        E.TYPING_DONE: (S.PASSKEY, None),
+        E.MIC_LOST: (S.ERROR, "mic_lost"),               # refuses the request: nothing left to hear it with
+        E.MIC_BACK: (S.PASSKEY, None),
     }),
     **_rows(S.ERROR, {
         E.MIC_BACK: (S.IDLE, "mic_back"),
@@ -203,6 +233,7 @@ TRANSITIONS: dict[tuple[State, Event], Transition] = {
         E.SILENCE_TIMEOUT: (S.ERROR, None),
         E.TYPING_DONE: (S.ERROR, None),
         E.PAIRING_DONE: (S.ERROR, None),
+        E.PASSKEY_REQUEST: (S.ERROR, "refuse_passkey"),  # no microphone to hear the code
     }),
 }
 

@@ -101,17 +101,24 @@ class WordTranscriber:
 
 
 class FakePairing:
-    """The Bluetooth pairing window (BlueZ is tested in tests/ble): records opens, closes on request."""
+    """The Bluetooth pairing window (BlueZ is tested in tests/ble): records opens, closes on request, and keeps the
+    daemon's pairing-code handler so a test can play the Bluetooth side asking for a code."""
 
     def __init__(self) -> None:
         self.opened: list[float] = []
+        self.closed = 0
         self.on_done = None
+        self.passkey_handler = None
+
+    def on_passkey_request(self, handler):
+        self.passkey_handler = handler
 
     def open_pairing_window(self, timeout_s, on_done):
         self.opened.append(timeout_s)
         self.on_done = on_done
 
     def close_pairing_window(self):
+        self.closed += 1
         if self.on_done:
             self.on_done(False)
 
@@ -125,7 +132,7 @@ def make_config(**daemon_overrides) -> Config:
 
 class Rig:
     def __init__(self, tmp_path, *, key_delay_s=0.0, load_model=None, config=None, journal=True,
-                 notifier=None, led=None) -> None:
+                 notifier=None, led=None, hear_passkey=None) -> None:
         from sttkb.gadget.typist import Typist
         from sttkb.gadget.virtual import VirtualTransport
 
@@ -138,7 +145,7 @@ class Rig:
         self.daemon = Daemon(config or make_config(), Parts(
             keyboard=self.keyboard, transcriber=self.transcriber, open_mic=self.mic.open, load_model=load_model,
             model_name="tiny", pairing=self.pairing, journal=self.journal,
-            notifier=notifier, led=led))
+            notifier=notifier, led=led, hear_passkey=hear_passkey))
         self.daemon.start()
         self.thread = threading.Thread(target=self.daemon.run, daemon=True)
         self.thread.start()

@@ -13,7 +13,7 @@ from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 from sttkb.daemon.led import ONOFF_PATTERNS, PWM_PATTERNS, StatusLed, pattern_for
 from sttkb.daemon.state import State
 
-STATE_PATTERNS = ("idle", "listening", "transcribing", "typing", "pairing", "error")
+STATE_PATTERNS = ("idle", "listening", "transcribing", "typing", "pairing", "passkey", "error")
 
 
 def _values_since(pin, start_index: int) -> list[tuple[float, float]]:
@@ -63,6 +63,21 @@ def test_error_is_a_double_blink_with_its_timing(pwm_led):
     gaps = [t for t, _ in seen[1:5]]  # time each value lasted before the next change
     assert gaps[0] == pytest.approx(0.1, abs=0.05) and gaps[2] == pytest.approx(0.1, abs=0.05)
     assert gaps[3] == pytest.approx(0.9, abs=0.1)
+
+
+def test_passkey_is_on_with_a_short_dark_blink(pwm_led):
+    """"Say the code": mostly on like listening, blinking at 2 Hz unlike it and unlike pairing's even 1 Hz."""
+    led, pin = pwm_led
+    led.show("idle")
+    time.sleep(0.05)
+    start = len(pin.states)
+    led.show("passkey")
+    time.sleep(1.15)
+    seen = _values_since(pin, start)
+    assert [v for _, v in seen][:5] == [1.0, 0.0, 1.0, 0.0, 1.0]
+    lasted = [t for t, _ in seen[1:5]]  # time each value lasted before the next change
+    assert lasted[0] == pytest.approx(0.4, abs=0.05) and lasted[1] == pytest.approx(0.1, abs=0.05)
+    assert lasted[2] == pytest.approx(0.4, abs=0.05)
 
 
 def test_transcribing_breathes_through_intermediate_levels(pwm_led):

@@ -12,7 +12,7 @@ def test_tones_are_short_clickless_and_distinct():
     for name, s in SOUNDS.items():
         assert s.dtype == np.int16 and 0.1 < len(s) / RATE < 0.3, name
         assert abs(int(s[0])) < 200 and abs(int(s[-1])) < 200  # faded in and out
-    assert len({s.tobytes() for s in SOUNDS.values()}) == 3
+    assert len({s.tobytes() for s in SOUNDS.values()}) == len(SOUNDS) == 4
     up = tone((660.0, 880.0))
     half = len(up) // 2
     crossings = [np.count_nonzero(np.diff(np.sign(part.astype(float))) != 0) for part in (up[:half], up[half:])]
@@ -27,6 +27,7 @@ def test_sounds_follow_the_led_pattern_changes():
             played.append(name)
 
     led = SoundingLed(LogLed(), Recorder())
-    for p in ("idle", "listening", "listening", "transcribing", "typing", "idle", "error"):
+    for p in ("idle", "listening", "listening", "transcribing", "typing", "idle", "error", "idle", "pairing",
+              "passkey", "pairing"):
         led.show(p)
-    assert played == ["start", "stop", "error"]
+    assert played == ["start", "stop", "error", "passkey"]  # "say the code"; back to pairing is silent

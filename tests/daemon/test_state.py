@@ -1,7 +1,8 @@
 """The daemon's state machine, table-driven: every (state, event) pair, the legal ones and the illegal ones.
 
-SPEC below is the behaviour written out by hand from the issue (what the user sees), independent of how
-device/daemon/state.py builds its table. "-" = illegal (cannot happen), "=" = stay, nothing to do.
+SPEC below is the behaviour written out by hand from the issues (what the user sees; issue #14 for
+``passkey``, saying a Bluetooth pairing code), independent of how device/daemon/state.py builds its table.
+"-" = illegal (cannot happen), "=" = stay, nothing to do.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sttkb.daemon.state import (CAPTURING, TRANSITIONS, Event, IllegalTransition
 
 SPEC = {
     "idle": {
+        "passkey_request": "passkey:start_passkey", "passkey_done": "-",
         "press": "=", "start_ptt": "listening:start_ptt", "end_ptt": "=", "long_hold": "pairing:open_pairing",
         "toggle_handsfree": "handsfree:start_handsfree", "listen": "handsfree:start_handsfree", "stop": "=",
         "retype": "typing:retype", "type_text": "typing:type_text", "pair": "pairing:open_pairing",
@@ -21,6 +23,7 @@ SPEC = {
         "mic_back": "=",
     },
     "listening": {
+        "passkey_request": "listening:refuse_passkey", "passkey_done": "-",
         "press": "=", "start_ptt": "=", "end_ptt": "transcribing:stop_capture",
         "long_hold": "listening:mark_pair_candidate", "toggle_handsfree": "=", "listen": "=",
         "stop": "transcribing:stop_capture", "retype": "listening:reject_busy",
@@ -30,6 +33,7 @@ SPEC = {
         "typing_done": "=", "pairing_done": "=", "mic_lost": "error:mic_lost", "mic_back": "=",
     },
     "handsfree": {
+        "passkey_request": "handsfree:refuse_passkey", "passkey_done": "-",
         "press": "=", "start_ptt": "=", "end_ptt": "=", "long_hold": "=",
         "toggle_handsfree": "transcribing:stop_capture", "listen": "=", "stop": "transcribing:stop_capture",
         "retype": "handsfree:reject_busy", "type_text": "handsfree:reject_busy", "pair": "handsfree:reject_busy",
@@ -39,6 +43,7 @@ SPEC = {
         "mic_lost": "error:mic_lost", "mic_back": "=",
     },
     "transcribing": {
+        "passkey_request": "transcribing:refuse_passkey", "passkey_done": "-",
         "press": "=", "start_ptt": "listening:start_ptt", "end_ptt": "=", "long_hold": "=",
         "toggle_handsfree": "handsfree:start_handsfree", "listen": "handsfree:start_handsfree", "stop": "=",
         "retype": "transcribing:reject_busy", "type_text": "transcribing:reject_busy",
@@ -48,6 +53,7 @@ SPEC = {
         "pairing_done": "=", "mic_lost": "error:mic_lost", "mic_back": "=",
     },
     "typing": {
+        "passkey_request": "typing:refuse_passkey", "passkey_done": "-",
         "press": "idle:cancel_typing", "start_ptt": "listening:start_ptt", "end_ptt": "=", "long_hold": "=",
         "toggle_handsfree": "handsfree:start_handsfree", "listen": "handsfree:start_handsfree", "stop": "=",
         "retype": "typing:retype", "type_text": "typing:type_text", "pair": "typing:reject_busy",
@@ -56,6 +62,7 @@ SPEC = {
         "mic_lost": "error:mic_lost", "mic_back": "=",
     },
     "pairing": {
+        "passkey_request": "passkey:start_passkey", "passkey_done": "-",
         "press": "pairing:close_pairing", "start_ptt": "=", "end_ptt": "=", "long_hold": "=",
         "toggle_handsfree": "=", "listen": "pairing:reject_busy", "stop": "pairing:close_pairing",
         "retype": "pairing:reject_busy", "type_text": "pairing:reject_busy", "pair": "=",
@@ -63,7 +70,16 @@ SPEC = {
         "silence_timeout": "=", "typing_done": "=", "pairing_done": "idle:pairing_done",
         "mic_lost": "error:mic_lost", "mic_back": "=",
     },
+    "passkey": {
+        "passkey_request": "passkey:refuse_passkey", "passkey_done": "pairing:passkey_done",
+        "press": "pairing:stop_passkey", "stop": "pairing:stop_passkey", "start_ptt": "=", "end_ptt": "=",
+        "long_hold": "=", "toggle_handsfree": "=", "listen": "passkey:reject_busy", "retype": "passkey:reject_busy",
+        "type_text": "passkey:reject_busy", "pair": "=", "segment_ready": "-", "asr_error": "-", "stream_end": "-",
+        "stream_end_pair": "-", "silence_timeout": "=", "typing_done": "=", "pairing_done": "passkey:pairing_done",
+        "mic_lost": "error:mic_lost", "mic_back": "=",
+    },
     "error": {
+        "passkey_request": "error:refuse_passkey", "passkey_done": "-",
         "press": "error:cancel_typing", "start_ptt": "error:reject_no_mic", "end_ptt": "=",
         "long_hold": "error:open_pairing", "toggle_handsfree": "error:reject_no_mic",
         "listen": "error:reject_no_mic", "stop": "=", "retype": "error:retype", "type_text": "error:type_text",
@@ -125,6 +141,22 @@ def test_handsfree_stops_after_silence_and_a_press_cancels_the_typing():
 def test_a_silent_long_hold_opens_the_pairing_window_at_release():
     assert _walk(["start_ptt", "long_hold", "end_ptt", "stream_end_pair", "pairing_done"]) == [
         "listening", "listening", "transcribing", "pairing", "idle"]
+
+
+def test_a_spoken_pairing_code_returns_to_the_open_window_and_its_closing_to_idle():
+    assert _walk(["pair", "passkey_request", "passkey_done", "passkey_request", "passkey_done",
+                  "pairing_done"]) == ["pairing", "passkey", "pairing", "passkey", "pairing", "idle"]
+
+
+def test_a_press_while_the_code_is_said_closes_the_window():
+    assert _walk(["pair", "passkey_request", "press", "pairing_done"]) == ["pairing", "passkey", "pairing", "idle"]
+
+
+def test_a_busy_box_refuses_a_pairing_code_and_nothing_is_typed_meanwhile():
+    for state in (State.LISTENING, State.HANDSFREE, State.TRANSCRIBING, State.TYPING, State.ERROR):
+        assert transition(state, Event.PASSKEY_REQUEST) == Transition(state, "refuse_passkey")
+    for event in (Event.RETYPE, Event.TYPE_TEXT, Event.LISTEN):
+        assert transition(State.PASSKEY, event) == Transition(State.PASSKEY, "reject_busy")
 
 
 def test_mic_loss_anywhere_goes_to_error_and_back_to_idle():
