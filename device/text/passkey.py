@@ -7,7 +7,9 @@ nothing here logs it.
 
 Accepted, in any mix, case-insensitively:
 
-* figures, in any grouping: "472913", "472 913", "47 29 13", "4 7 2 9 1 3", "472-913", "4, 7, 2, 9, 1, 3.";
+* figures, in any grouping: "472913", "472 913", "47 29 13", "4 7 2 9 1 3", "472-913", "4, 7, 2, 9, 1, 3.", and
+  with points or colons between them, as Whisper often writes digits read out one by one ("0.2.9. 7.24.",
+  "8.00, 8.75"): only the digits and their order count, and those are what was said;
 * digit words: "zero", "oh", "o", "nought", "naught", "one" ... "nine" ("oh five" -> "05");
 * Whisper's sound-alikes of digit words: "to"/"too" -> 2, "for"/"fore" -> 4, "won" -> 1, "ate" -> 8. They can
   only ever be digits here because no other word is allowed beside the digits: "please type it to me" is refused
@@ -27,7 +29,6 @@ Refused (None):
 * any other word or sign: "please", "thousand", "point", "nil", "[BLANK_AUDIO]", "Thank you.", quotes, "$", "%";
   "nil" is not needed to read a code, and "thousand" would make "four hundred seventy two thousand ..." a
   second way to say the same thing, not worth its ambiguities (Whisper writes such a number as "472,913" anyway);
-* a decimal point or a colon between figures ("47.2913", "4:72913"): the recognizer heard a number, not a code;
 * readings that could mean two codes: a tens word and a unit separated by a pause or hesitation ("forty, seven",
   "forty um seven": 47 or 40 7?), a tens word before a one-figure number ("forty 7"), and anything after "hundred"
   but its own tens/units ("four hundred, 72", "four hundred oh two", "forty four hundred");
@@ -63,7 +64,6 @@ PAUSE = ","
 
 _SCAN = re.compile(r"(?P<word>[a-z]+(?:'[a-z]+)*)|(?P<figures>[0-9]+)|(?P<pause>[,.:;!?\u2026]+)"
                    r"|(?P<space>[\s\-\u2010-\u2013]+)|(?P<other>.)", re.DOTALL)
-_POINT_BETWEEN_FIGURES = re.compile(r"[0-9][.:][0-9]")
 
 Reading = tuple[str, int, int]
 """Digits of one number, index of the token after it, and how many of its digits may still change."""
@@ -72,8 +72,6 @@ Reading = tuple[str, int, int]
 def _tokens(text: str) -> list[str] | None:
     """Lower-case words, figure runs and PAUSE marks (never first, last or doubled); None on any other sign."""
     text = text.lower().replace("\u2019", "'")
-    if _POINT_BETWEEN_FIGURES.search(text):
-        return None
     tokens: list[str] = []
     for match in _SCAN.finditer(text):
         kind, token = match.lastgroup, match.group()
