@@ -21,6 +21,7 @@ One call is one attempt:
   answer;
 * more than six digits, or words that cannot be part of a code once digits began: None at once. The host then
   reports a failed pairing and the user can try again while the window is open, rather than wait out 30 s;
+* some digits, then :data:`GIVE_UP_S` of silence without six: None (the user can say it again at once);
 * the deadline, or the end of the chunks (the caller stopped listening): None.
 """
 
@@ -48,6 +49,10 @@ BEHIND_S = 0.2
 """A pause is decoded early only if the listener is at most this far behind a live microphone (seconds): further
 behind, the audio after the pause is waiting already, so the phrase's end (or more speech) is read at once and the
 early decode would be wasted (a slow CPU, or a decode of the previous phrase still running)."""
+GIVE_UP_S = 4.0
+"""Once some digits were heard, this much silence without six (seconds of audio) ends the attempt: the user has
+stopped talking, and failing now lets them say the code again at once instead of waiting out the host's 30 s.
+Longer than any pause inside a code read aloud."""
 MAX_TOKENS = 32
 """Token budget of one decode: "the code is four hundred and seventy two, nine hundred and thirteen" takes about
 20 tokens."""
@@ -77,6 +82,7 @@ def hear_passkey(chunks: Iterable[np.ndarray], engine: PrivateDecoder, *, deadli
     started = clock()
     taken_s = 0.0                 # audio read so far (seconds)
     origin = float("inf")         # earliest clock() time at which a live microphone could have begun this audio
+    last_phrase_end_s = 0.0       # audio time at which the last closed phrase ended
     for chunk in chunks:
         now = clock()
         if now >= deadline:
@@ -87,6 +93,11 @@ def hear_passkey(chunks: Iterable[np.ndarray], engine: PrivateDecoder, *, deadli
         for segment in segmenter.feed(chunk):
             if heard.phrase(segment, segmenter.position_s):
                 return heard.answer
+            last_phrase_end_s = segment.end_s
+        if (heard.said and not segmenter.in_speech
+                and segmenter.position_s - last_phrase_end_s > GIVE_UP_S):
+            log.info("some digits, then %.0f s of silence: no code this time", GIVE_UP_S)
+            return None
         pending = segmenter.tentative()
         if pending is None:
             continue

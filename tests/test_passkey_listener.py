@@ -18,7 +18,7 @@ import pytest
 from sttkb.asr.engine import WhisperEngine
 from sttkb.audio.sources import ArraySource
 from sttkb.config.asr import AsrSettings
-from sttkb.passkey_listener import hear_passkey, starts_like_a_code
+from sttkb.passkey_listener import GIVE_UP_S, hear_passkey, starts_like_a_code
 from tests.speech import RATE, concat, have_espeak, keyboard_clicks, pink_noise, room, speak
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not have_espeak(), reason="espeak-ng missing")]
@@ -105,6 +105,15 @@ def test_seven_digits_are_no_code_and_end_the_attempt_at_once(engine):
     heard = listen(engine, said)
     assert heard.answer is None
     assert heard.taken_s < said.speech_end_s + 1.0  # long before the 25 s deadline
+
+
+def test_some_digits_then_silence_end_the_attempt_without_waiting_for_the_deadline(engine):
+    """The user said part of the code and stopped (or the rest was not heard): after GIVE_UP_S of silence the
+    attempt ends with no code, so they can say it again at once rather than wait out the host's 30 s."""
+    said = Said("four seven two", "en-us", 150, tail_s=GIVE_UP_S + 3.0)
+    heard = listen(engine, said)
+    assert heard.answer is None
+    assert said.speech_end_s + GIVE_UP_S <= heard.taken_s < said.speech_end_s + GIVE_UP_S + 1.5
 
 
 def test_digits_then_other_words_are_no_code(engine):

@@ -9,9 +9,13 @@ project's passkey listener with real whisper.cpp), run on the machine outside th
 under this emulator: one decode would take minutes, the host gives 30 s). They meet here through the shared
 directory ``$STTKB_VM_OUT/ears``:
 
-    shown-N.json    the guest: what host N's screen shows (the person reads it)
-    request-N.json  the guest: the keyboard's agent was asked for the code (the box starts listening)
-    answer-N.json   outside: what the ears heard ({"passkey": "123456"} or {"passkey": null})
+    shown-N.K.json    the guest: what the host's screen shows in attempt N, try K (the person reads it)
+    request-N.K.json  the guest: the keyboard's agent was asked for the code (the box starts listening)
+    answer-N.K.json   outside: what the ears heard ({"passkey": "123456"} or {"passkey": null})
+
+A person whose code was misheard tries again inside the same window (the host's Pair again), as a user would:
+the spoken attempts get up to :data:`TRIES` tries, and the result says how many each took (tiny.en mishears some
+espeak-ng digits; the listener then answers nothing rather than a wrong code, and the pairing fails cleanly).
 
 The keyboard's passkey handler is the only stand-in for the daemon: it writes the request and answers with what
 the ears heard, nothing else. Every attempt is recorded in result.json for the test to check.
@@ -54,17 +58,24 @@ class Attempt:
     name: str
     say: str | None = "code"
     voice: str = "en-us"
-    way: str = "digits"
+    way: str = "each"
     host_capability: str = "KeyboardDisplay"
     box_pairing: str = "passkey"
 
+    @property
+    def tries(self) -> int:
+        return TRIES if self.say == "code" else 1
+
+
+TRIES = 5
+"""Tries of a spoken attempt (the person says the code again after a failed pairing, in the same window)."""
 
 ATTEMPTS = (
     Attempt("silence", say=None),                       # nobody says anything: the request ends, the window stays
     Attempt("wrong", say="wrong"),                      # other digits: pairing fails, nothing is bonded
-    Attempt("digits", voice="en-us", way="digits"),     # "four seven two, nine one three" ("oh" for 0)
-    Attempt("groups", voice="en-gb", way="groups"),     # "472 913" read by espeak as numbers
-    Attempt("pairs", voice="en-us+m3", way="pairs"),    # "forty seven, twenty nine, thirteen"
+    Attempt("each", voice="en-us", way="each"),         # "four, seven, two, nine, one, three" ("oh" for 0)
+    Attempt("digits", voice="en-us+m3", way="digits"),  # "four seven two, nine one three" ("double" for a repeat)
+    Attempt("pairs", voice="en-gb", way="pairs"),       # "forty seven, twenty nine, thirteen"
     Attempt("just-works-host", say=None, host_capability="NoInputNoOutput", box_pairing="passkey-only"),
 )
 
@@ -86,16 +97,16 @@ class EarsBridge:
     """The keyboard's passkey handler in this guest: tell the ears outside, answer with what they heard."""
 
     def __init__(self) -> None:
-        self.attempt = 0
-        self.timings: dict[int, dict] = {}
+        self.key = ""                    # "N.K": attempt N, try K
+        self.timings: dict[str, dict] = {}
 
     def handle(self, request: PasskeyRequest) -> None:
-        n = self.attempt
+        key = self.key
         t0 = time.monotonic()
-        _write(f"request-{n}.json", {"host": request.host, "seconds_left": round(request.seconds_left(), 1)})
-        threading.Thread(target=self._answer, args=(n, request, t0), daemon=True).start()
+        _write(f"request-{key}.json", {"host": request.host, "seconds_left": round(request.seconds_left(), 1)})
+        threading.Thread(target=self._answer, args=(key, request, t0), daemon=True).start()
 
-    def _answer(self, n: int, request: PasskeyRequest, t0: float) -> None:
+    def _answer(self, n: str, request: PasskeyRequest, t0: float) -> None:
         path = EARS / f"answer-{n}.json"
         while not request.done and not path.exists():
             time.sleep(0.05)
@@ -124,39 +135,44 @@ def adapter_address(name: str) -> str:
 
 
 async def attempt(n: int, spec: Attempt, kb, ears: EarsBridge) -> Host:
-    ears.attempt = n
     shown: list[int] = []
 
     def on_display(passkey: int) -> None:
         shown.append(passkey)
-        _write(f"shown-{n}.json", {"passkey": f"{passkey:06d}"})
+        _write(f"shown-{ears.key}.json", {"passkey": f"{passkey:06d}"})
 
     window: list[bool] = []
     await asyncio.to_thread(kb.open_pairing_window, 120.0, window.append)
     host = Host("hci1", spec.host_capability, on_display=on_display)
     await host.open()
     await host.find(30.0)
-    t0 = time.monotonic()
-    error = ""
-    try:
-        await host.pair(timeout=30.0)
-    except Exception as e:  # noqa: BLE001 - a refused pairing is an expected outcome
-        error = str(e)[:300]
-    took = round(time.monotonic() - t0, 1)
+    tries: list[dict] = []
+    for k in range(spec.tries):
+        ears.key = key = f"{n}.{k}"
+        t0 = time.monotonic()
+        error = ""
+        try:
+            await host.pair(timeout=30.0)
+        except Exception as e:  # noqa: BLE001 - a refused pairing is an expected outcome
+            error = str(e)[:300]
+        took = round(time.monotonic() - t0, 1)
+        for _ in range(40):   # the agent's answer (or its end) is recorded a moment after Pair returns
+            if key in ears.timings or not (EARS / f"request-{key}.json").exists():
+                break
+            await asyncio.sleep(0.1)
+        tries.append({"error": error, "pair_seconds": took, "asked": (EARS / f"request-{key}.json").exists(),
+                      **ears.timings.get(key, {})})
+        if not error:
+            break
     for _ in range(50):   # the bonded signal reaches the keyboard a moment after the host's Pair returns
-        if window or error:
+        if window or tries[-1]["error"]:
             break
         await asyncio.sleep(0.1)
     bonded = [h.address for h in await asyncio.to_thread(kb.hosts) if h.is_bonded]
     info = {a: bond_info(adapter_address("hci0"), a) for a in bonded}
-    for _ in range(40):
-        if n in ears.timings or not (EARS / f"request-{n}.json").exists():
-            break
-        await asyncio.sleep(0.1)
-    stage(spec.name, error=error, pair_seconds=took, host_paired=bool(await host.prop("Paired")),
-          box_bonded=bonded, bond_info=info, shown=len(shown), asked=(EARS / f"request-{n}.json").exists(),
-          window_result=window, window_open_after=kb.pairing_window_open,
-          pairing_recorded=dict(kb.state.pairing), **ears.timings.get(n, {}))
+    stage(spec.name, tries=tries, host_paired=bool(await host.prop("Paired")), box_bonded=bonded, bond_info=info,
+          shown=len(shown), window_result=window, window_open_after=kb.pairing_window_open,
+          pairing_recorded=dict(kb.state.pairing), **tries[-1])
     return host
 
 
