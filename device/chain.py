@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sttkb.asr.engine import AsrResult, WhisperEngine
@@ -22,6 +22,7 @@ from sttkb.audio.segment import Segment, joined
 from sttkb.audio.sources import AudioSource
 from sttkb.audio.vad import Segmenter
 from sttkb.config import Config
+from sttkb.text.boundary import split_after
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ _END = object()
 _QUIET = object()   # from the capture thread: hold_sentence_end_s of silence since the last segment's speech
 _LAST = object()    # marks the segment the stream's end closed
 QUIET_S = 2.0       # the same, when held sentence ends are off but short phrases wait (seconds)
+PUNCTUATED_CONTEXT = "Hello, welcome."
+"""Put before a context that has no punctuation at all: Whisper copies its context's style, and after text with no
+punctuation it stops writing any, for good (measured on `sttkb bench --set split`: see docs/benchmarks.md)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ class Transcriber:
                      config.asr.audio_ctx)
         self.stats = ChainStats()
         self._history = ""
+        self._previous: tuple[Segment, str, str] | None = None
+        """The last phrase that typed words: its segment, its context (prompt) and Whisper's text of it."""
 
     def new_segmenter(self) -> Segmenter:
         return Segmenter(self.config.vad, max_segment_s=self.max_segment_s)
@@ -133,12 +139,41 @@ class Transcriber:
         short phrase is decoded alone (seconds)."""
         return self.config.text.hold_sentence_end_s or QUIET_S
 
-    def _prompt(self) -> str:
-        history = self._history
-        if getattr(self.pipeline, "held", ""):
-            # The last phrase's closing mark is held back: decode the next one as the rest of the sentence.
-            history = history.rstrip().rstrip(".!?") + ","
-        return build_prompt(self.config.asr.vocabulary, history, self.config.asr.context_chars)
+    def _prompt(self, history: str | None = None) -> str:
+        """The context for the next phrase: ``history`` as given, or the text so far (with a held closing mark
+        replaced by a comma: decode the next phrase as the rest of the sentence)."""
+        if history is None:
+            history = self._history
+            if getattr(self.pipeline, "held", ""):
+                history = history.rstrip().rstrip(".!?") + ","
+        prompt = build_prompt(self.config.asr.vocabulary, history, self.config.asr.context_chars)
+        if prompt and not any(ch in prompt for ch in ".,;:!?"):
+            prompt = f"{PUNCTUATED_CONTEXT} {prompt}"
+        return prompt
+
+    def _recognize(self, seg: Segment) -> tuple[AsrResult, bool | None]:
+        """Decode ``seg``: (the result, whether it continues the sentence before it; None: the text pipeline's own
+        rule decides).
+
+        With ``[text] hold_sentence_end_s`` on, a phrase that follows the last one within that pause is decoded
+        together with it, from the same context, so Whisper hears both sides of the pause (as on a whole
+        recording): what it wrote at the seam decides whether the sentence ended, and only the new words are used
+        (the last phrase's words are typed already; a sentence end Whisper now puts at the seam is typed before the
+        new words). If the last phrase cannot be found in that text, ``seg`` is decoded alone with the text so far
+        (a held mark replaced by a comma) as its context."""
+        previous = self._previous if self.config.text.hold_sentence_end_s > 0 else None
+        if previous is not None and seg.start_s - previous[0].end_s <= self.quiet_s:
+            both = joined(previous[0], seg)
+            if both.duration_s <= self.max_segment_s:
+                result = self.engine.transcribe(both, previous[1])
+                seam = split_after(previous[2], result.text) if result.text else None
+                if seam is not None:
+                    rest = seam.rest
+                    ended = self._history.rstrip()[-1:] in (".", "!", "?")
+                    if seam.mark and not getattr(self.pipeline, "held", "") and not ended:
+                        rest = seam.mark + " " + rest      # Whisper heard a sentence end it had not written
+                    return replace(result, text=rest), seam.continues
+        return self.engine.transcribe(seg, self._prompt()), None
 
     def _held_mark(self, last: TextPiece | None, *, after_silence: bool = False) -> TextPiece | None:
         """A piece typing the sentence end the pipeline holds back (at the stream's end, or after a silence of
@@ -147,6 +182,8 @@ class Transcriber:
         text = flush() if flush else ""
         if not text:
             return None
+        self._history = (self._history + text)[-2000:]
+        self._previous = None
         now = time.monotonic()
         start = last.segment_start_s if last else 0.0
         end = None if after_silence or last is None else last.segment_end_s
@@ -154,20 +191,31 @@ class Transcriber:
         return TextPiece(text=text, raw_text="", segment_start_s=start, segment_end_s=end, speech_end_s=speech_end,
                          asr_s=0.0, closed_at=now, ready_at=now, sentence_end=True)
 
+    def _context_key(self) -> tuple:
+        """What :meth:`_recognize` would decode ``seg`` with now (an early result is used only if it matches)."""
+        previous = self._previous[0].start_s if self._previous else None
+        return (self._history, previous, getattr(self.pipeline, "held", ""))
+
     def _transcribe(self, seg: Segment, is_first: bool, closed_at: float,
-                    early: tuple[str, AsrResult] | None = None) -> TextPiece:
-        """Decode ``seg`` (or take ``early``: a result decoded from the same samples and prompt while its pause was
-        still going on) and run it through the text pipeline."""
-        prompt = self._prompt()
-        if early is not None and early[0] == prompt:
-            result = early[1]
+                    early: tuple[tuple, tuple[AsrResult, bool | None]] | None = None) -> TextPiece:
+        """Decode ``seg`` (or take ``early``: :meth:`_recognize`'s answer for the same samples in the same context,
+        decoded while its pause was still going on) and run it through the text pipeline."""
+        if early is not None and early[0] == self._context_key():
+            result, continues = early[1]
             self.stats.early_used += 1
         else:
-            result = self.engine.transcribe(seg, prompt)
-        if result.text:
-            self._history = (self._history + " " + result.text)[-2000:]
+            result, continues = self._recognize(seg)
+        before = self._history
         text = self.pipeline.process(result.text, pause_before_s=seg.pause_before_s,
-                                     speech_dbfs=seg.speech_rms_dbfs, is_first=is_first) if result.text else ""
+                                     speech_dbfs=seg.speech_rms_dbfs, is_first=is_first,
+                                     continues=continues) if result.text else ""
+        # The context of what comes next is the text as typed (the held mark as decided), not Whisper's raw text:
+        # Whisper copies its context's style, and "Americans. ask not" would teach it lower-case sentences.
+        typed_mark = text[:1] if text[:1] in (".", "!", "?") else ""      # a held or a seam's sentence end
+        self._history = (before + text)[-2000:]
+        # The next phrase may be decoded together with this one, from this one's context; not across a dropped
+        # phrase (its audio would come back into the text).
+        self._previous = (seg, self._prompt(before + typed_mark), result.text) if text else None
         self.stats.segments += 1
         self.stats.speech_s += seg.duration_s
         self.stats.asr_s += result.asr_s
@@ -180,6 +228,7 @@ class Transcriber:
     def _reset(self) -> None:
         self.stats = ChainStats()
         self._history = ""
+        self._previous = None
         self.pipeline.reset()
 
     # -- streaming -----------------------------------------------------------------------------------------
@@ -254,7 +303,7 @@ class Transcriber:
         join_short_s = self.config.vad.join_short_s
         first = True
         last: TextPiece | None = None
-        early: tuple[Segment, str, AsrResult] | None = None   # decoded during the pause: (segment, prompt, result)
+        early: tuple[Segment, tuple, tuple] | None = None   # decoded during the pause: (segment, context, answer)
         waiting: tuple[Segment, float, tuple[str, AsrResult] | None] | None = None  # a short phrase, held
 
         def decode(seg: Segment, closed_at: float, result: tuple[str, AsrResult] | None) -> TextPiece:
@@ -289,8 +338,7 @@ class Transcriber:
                 # is waiting (then the work is behind); the result is kept only if the pause lasts.
                 if idle():
                     target = with_waiting(item.segment)
-                    prompt = self._prompt()
-                    early = (target, prompt, self.engine.transcribe(target, prompt))
+                    early = (target, self._context_key(), self._recognize(target))
                     self.stats.early_decodes += 1
                 continue
             seg, closed_at, *how = item          # type: ignore[misc]

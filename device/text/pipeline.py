@@ -108,13 +108,15 @@ class TextPipeline:
         return text if has_content(text) else ""
 
     def process(self, segment_text: str, *, pause_before_s: float = 0.0, speech_dbfs: float = 0.0,
-                is_first: bool = False) -> str:
+                is_first: bool = False, continues: bool | None = None) -> str:
         """The exact string to append for one segment (joining space or paragraph break included), "" when the
         segment is dropped.
 
         ``pause_before_s``: silence since the previous segment ended (seconds). ``speech_dbfs``: the segment's
         speech level (dBFS; 0.0 = loud, i.e. no near-silence rule). ``is_first``: first segment of a new
-        transcript (same as calling :meth:`reset` first).
+        transcript (same as calling :meth:`reset` first). ``continues``: whether the segment goes on with the
+        sentence before it, when the caller knows (Whisper heard both sides of the pause); None: the segment's first
+        letter decides (:func:`continues_sentence`).
         """
         if is_first:
             self.reset()
@@ -126,7 +128,9 @@ class TextPipeline:
         done = self._tail
         paragraph = starts_paragraph(pause_before_s, self.settings.paragraph_pause_s, is_first=not done)
         held, self._held = self._held, ""
-        if held and (paragraph or not continues_sentence(text)):
+        if continues is None:
+            continues = continues_sentence(text)
+        if held and (paragraph or not continues):
             done = (done + held)[-_TAIL_CHARS:]     # the sentence did end: type its mark first
         else:
             if held:
