@@ -1,8 +1,10 @@
 """``sttkb bench``: latency, CPU cost, words (WER per clip) and memory of the chain, on varied speech, in one run.
 
-The speech: by default the set shipped in ``sttkb/bench_data`` (the JFK recording, real speech, and eight
-espeak-ng voices at 140-175 words per minute, pre-rendered), joined with 1.5 s pauses into one dictation; or
-your own: ``--clips DIR`` (audio files with a same-named .txt of what is said) or ``--audio FILE --text TEXT``.
+The speech: a built-in set, ``--set voices`` (the default: the JFK recording, real speech, and eight espeak-ng voices
+at 140-175 words per minute, one sentence after another) or ``--set split`` (sentences that run across mid-sentence
+pauses of 0.8-2.0 s: the JFK recording with its pauses lengthened and ten espeak-ng sentences said in parts with a
+non-final intonation), both pre-rendered in ``sttkb/bench_data`` and joined with 1.5 s pauses into one dictation;
+or your own: ``--clips DIR`` (audio files with a same-named .txt of what is said) or ``--audio FILE --text TEXT``.
 WER is printed per clip and in total with the word count, so a reader sees what one word is worth.
 
 Every measurement runs in a child process (clean peak RSS per model, no library state shared):
@@ -15,8 +17,10 @@ Every measurement runs in a child process (clean peak RSS per model, no library 
 3. CPU seconds per audio second: the whole chain (VAD, prompt, whisper.cpp, guard, text pipeline) vs plain
    pywhispercpp calls on the same segments with the same decoding parameters and no prompt, and with the prompts
    the chain used (what is left is the chain's own code); the VAD and the text pipeline measured on their own.
-4. WER per clip and in total, for every model run (normalizer: sttkb.models.wer), and the formatted error rate of
-   the whole dictation (case and attached punctuation kept: how it reads, sentence breaks included).
+4. WER per clip and in total, for every model run (normalizer: sttkb.models.wer) and for the text the streaming
+   replay typed; for the whole dictation in one alignment: the WER, the formatted error rate (case and attached
+   punctuation kept: how it reads, sentence breaks included) and the number of sentence ends; and the streamed
+   text against the whole file in one whisper.cpp call (the target: no worse).
 5. Per model: ``--model`` (what it means everywhere: sttkb.speech.choose_model) and tiny.en at the ``--quants``
    types (converted from the embedded tiny.en into a temporary store); peak RSS of each child.
 6. The encoder window: the chain at the configured ``asr.audio_ctx`` against whisper.cpp's full 30 s window.
@@ -48,7 +52,11 @@ log = logging.getLogger(__name__)
 
 QUANTS = ("f16", "q8_0", "q5_1", "q5_0", "q4_0")
 BENCH_DATA = Path(__file__).resolve().parent.parent / "bench_data"
-"""The built-in speech set (see its README.md for where each clip comes from)."""
+"""The built-in speech sets (see its README.md for where each clip comes from)."""
+SETS = {"voices": (BENCH_DATA, "built-in set 'voices' (sttkb/bench_data: JFK 1961 + espeak-ng voices)"),
+        "split": (BENCH_DATA / "split", "built-in set 'split' (sttkb/bench_data/split: sentences across pauses of "
+                                        "0.8-2.0 s, JFK 1961 + espeak-ng voices)")}
+"""``--set`` name -> (folder, how the report names it)."""
 AUDIO_SUFFIXES = (".wav", ".flac")
 TAIL_AFTER_SPEECH_S = 0.3
 """The recording is cut this long after its last speech: the user lets go of the button (seconds)."""
@@ -134,29 +142,52 @@ def score_clips(clips: list[Clip], spans: list[tuple[float, float]],
     return [word_error_rate(c.text, t) if c.text is not None else None for c, t in zip(clips, said)]
 
 
+def typed_text(pieces: list[tuple[float, float | None, str]]) -> str:
+    """The whole dictation's text as typed: the chain's pieces carry their own spaces (and held marks), other
+    engines' segments are joined with a space."""
+    text = ""
+    for _, _, piece in pieces:             # in speech order
+        joint = not text or text[-1:].isspace() or piece[:1].isspace() or piece[:1] in ".,!?;:"
+        text += ("" if joint else " ") + piece
+    return text
+
+
 def formatted_score(clips: list[Clip], pieces: list[tuple[float, float | None, str]]) -> list[int]:
     """[errors, tokens] of the whole dictation's text against the clips' texts, case and attached punctuation kept
     (sttkb.models.wer.formatted_error_rate): how the text reads, sentence breaks and capitals included."""
     from sttkb.models.wer import formatted_error_rate
-    text = ""
-    for _, _, piece in pieces:             # in speech order; the chain's pieces carry their own spaces
-        joint = not text or text[-1:].isspace() or piece[:1].isspace() or piece[:1] in ".,!?;:"
-        text += ("" if joint else " ") + piece
-    result = formatted_error_rate(" ".join(c.text or "" for c in clips), text)
+    result = formatted_error_rate(" ".join(c.text or "" for c in clips), typed_text(pieces))
     return [result.errors, result.reference_words]
 
 
-def add_scores(result: dict, clips: list[Clip], spans: list[tuple[float, float]]) -> dict:
-    """``result`` (a child's answer, with its "pieces") with per-clip "scores" [errors, words] and the totals."""
-    pieces = result.pop("pieces")
+def sentence_ends(text: str) -> int:
+    """How many sentences ``text`` ends: words whose last mark (closing quotes and brackets aside) is . ! or ?"""
+    return sum(word.rstrip("\"')]”’")[-1:] in (".", "!", "?") for word in text.split())
+
+
+def scored(clips: list[Clip], spans: list[tuple[float, float]], pieces: list) -> dict:
+    """The scores of one run's ``pieces``: per clip "scores" [errors, words] and their totals; for the whole
+    dictation in one alignment "whole_wer" [errors, words], "formatted" [errors, tokens] and "sentence_ends";
+    {} without reference texts."""
+    from sttkb.models.wer import word_error_rate
     scores = score_clips(clips, spans, pieces)
     if any(s is None for s in scores):
-        return result
-    result["formatted"] = formatted_score(clips, pieces)
-    result["scores"] = [[s.errors, s.reference_words] for s in scores]
-    result["wer_errors"] = sum(s.errors for s in scores)
-    result["ref_words"] = sum(s.reference_words for s in scores)
-    result["wer"] = result["wer_errors"] / max(1, result["ref_words"])
+        return {}
+    whole = word_error_rate(" ".join(c.text or "" for c in clips), typed_text(pieces))
+    out = {"formatted": formatted_score(clips, pieces), "whole_wer": [whole.errors, whole.reference_words],
+           "sentence_ends": sentence_ends(typed_text(pieces)),
+           "scores": [[s.errors, s.reference_words] for s in scores],
+           "wer_errors": sum(s.errors for s in scores), "ref_words": sum(s.reference_words for s in scores)}
+    out["wer"] = out["wer_errors"] / max(1, out["ref_words"])
+    return out
+
+
+def add_scores(result: dict, clips: list[Clip], spans: list[tuple[float, float]]) -> dict:
+    """``result`` (a child's answer, with its "pieces") with the scores of :func:`scored`; the streaming replay's
+    "stream_text" pieces, if there, scored the same way in "streamed"."""
+    result.update(scored(clips, spans, result.pop("pieces")))
+    if "stream_text" in result:
+        result["streamed"] = scored(clips, spans, result.pop("stream_text"))
     return result
 
 
@@ -237,6 +268,7 @@ def child_sttkb(job: dict) -> dict:
         out["stream_pieces_before_release"] = sum(p.ready_at < ended for p in decoded)
         out["stream_pieces"] = len(decoded)
         out["segment_asr_s"] = [round(p.asr_s, 3) for p in decoded]
+        out["stream_text"] = [(p.segment_start_s, p.segment_end_s, p.text) for p in pieces]
         out["overflows"] = transcriber.stats.overflows
     out["peak_rss_mb"] = _peak_rss_mb()
     transcriber.close()
@@ -429,19 +461,38 @@ def format_report(speech: dict, runs: dict[str, dict], machine: str, *, whole: d
                      f"({main['vad_cpu_s']:.3f} s for {a:.1f} s), the text pipeline {per_segment * 1000:.2f} ms "
                      f"per segment ({main['pipeline_segments']} segments)")
     lines.append("")
-    columns = {**runs, **({"whole file": whole} if whole else {}), **({"full window": window} if window else {}),
-               **({"faster-whisper": fw} if fw else {})}
+    streamed = {"streamed": main["streamed"]} if main.get("streamed") else {}
+    columns = {**streamed, **runs, **({"whole file": whole} if whole else {}),
+               **({"full window": window} if window else {}), **({"faster-whisper": fw} if fw else {})}
     if all(r.get("scores") for r in columns.values()):
         lines.append("(4) words: errors and WER per clip (normalizer: NFKC, lower case, punctuation removed, numbers "
                      "not rewritten; sttkb.models.wer)")
+        if streamed:
+            lines.append(f"  streamed: the text the streaming replay typed ({main_label}: holding sentence ends, "
+                         f"joining short phrases); the other sttkb columns: batch at release")
         lines.append(f"  {'clip':<24} {'words':>5}" + "".join(f"  {k[:16]:>16}" for k in columns))
         for i, (name, n) in enumerate(speech["clips"]):
             lines.append(f"  {name[:24]:<24} {n:>5}" + "".join(_errors(r["scores"][i][0], n) for r in columns.values()))
         lines.append(f"  {'total':<24} {words:>5}" + "".join(_errors(r["wer_errors"], words) for r in columns.values()))
+        if all(r.get("whole_wer") for r in columns.values()):
+            lines.append(f"  {'all text, one alignment':<24} {words:>5}"
+                         + "".join(_errors(r["whole_wer"][0], words) for r in columns.values()))
         if all(r.get("formatted") for r in columns.values()):
             tokens = next(iter(columns.values()))["formatted"][1]
             lines.append(f"  {'formatted (case, punct.)':<24} {tokens:>5}"
                          + "".join(_errors(r["formatted"][0], tokens) for r in columns.values()))
+        if speech.get("sentence_ends") is not None and all("sentence_ends" in r for r in columns.values()):
+            lines.append(f"  {'sentence ends (. ! ?)':<24} {speech['sentence_ends']:>5}"
+                         + "".join(f"  {r['sentence_ends']:>16}" for r in columns.values()))
+        if streamed and whole and whole.get("whole_wer") and whole.get("formatted"):
+            s, w = main["streamed"], whole
+            verdict = ("met" if s["formatted"][0] <= w["formatted"][0] and s["whole_wer"][0] <= w["whole_wer"][0]
+                       else "not met")
+            lines.append(f"  streamed vs the whole file in one whisper.cpp call: formatted "
+                         f"{s['formatted'][0] / max(1, s['formatted'][1]):.1%} vs "
+                         f"{w['formatted'][0] / max(1, w['formatted'][1]):.1%}, WER (one alignment) "
+                         f"{s['whole_wer'][0] / max(1, s['whole_wer'][1]):.1%} vs "
+                         f"{w['whole_wer'][0] / max(1, w['whole_wer'][1]):.1%} (target: neither worse; {verdict})")
         lines.append("")
     lines.append("(5) per model")
     lines.append(f"  {'model':<28} {'WER':<18}  {'batch s':>7}  {'CPU s/audio s':>13}  {'peak RSS MB':>11}")
@@ -493,7 +544,8 @@ def speech_from_args(args) -> tuple[str, list[Clip]]:
         raise BenchError("--text goes with --audio (a --clips folder has a .txt beside each clip)")
     if args.clips:
         return args.clips, load_clips(Path(args.clips))
-    return "built-in set (sttkb/bench_data: JFK 1961 + espeak-ng voices)", load_clips(BENCH_DATA)
+    folder, source = SETS[args.set or "voices"]
+    return source, load_clips(folder)
 
 
 def cmd_bench(args) -> int:
@@ -514,6 +566,8 @@ def cmd_bench(args) -> int:
     spans[-1] = (spans[-1][0], min(spans[-1][1], len(audio) / 16000))
     speech = {"source": source, "audio_s": len(audio) / 16000,
               "clips": [[c.name, len(normalize_words(c.text)) if c.text is not None else None] for c in clips]}
+    if all(c.text is not None for c in clips):
+        speech["sentence_ends"] = sentence_ends(" ".join(c.text for c in clips))
     machine, load_at_start = machine_description(), load_average()
     with tempfile.TemporaryDirectory(prefix="sttkb-bench-") as tmp:
         work = Path(tmp)
@@ -566,6 +620,9 @@ def register(sub) -> None:
     speech = p.add_mutually_exclusive_group()
     speech.add_argument("--audio", metavar="FILE", help="your recording instead of the built-in speech set")
     speech.add_argument("--clips", metavar="DIR", help="your set instead: audio files, each with a same-named .txt")
+    speech.add_argument("--set", choices=sorted(SETS), help="the built-in speech set: voices (default: one sentence "
+                                                            "after another) or split (sentences across pauses of "
+                                                            "0.8-2.0 s)")
     p.add_argument("--text", metavar="TEXT|FILE", help="what is said in --audio (default: FILE's .txt beside it)")
     p.add_argument("--threads", type=int, default=0, help="whisper.cpp / CTranslate2 threads (default: all cores)")
     p.add_argument("--audio-ctx", type=int, default=None, help="override asr.audio_ctx (0 = full 30 s window)")

@@ -11,7 +11,7 @@ import pytest
 
 from sttkb.audio.files import read_audio, write_wav
 from sttkb.cli.bench import (BENCH_DATA, PAUSE_S, TAIL_AFTER_SPEECH_S, Clip, cut_after_speech, dictation,
-                             format_report, formatted_score, load_clips, score_clips)
+                             format_report, formatted_score, load_clips, score_clips, scored, sentence_ends)
 from sttkb.models.wer import normalize_words
 from tests.speech import JFK_TEXT, JFK_WAV, paragraph, room, speak
 
@@ -70,6 +70,20 @@ def test_the_formatted_score_reads_the_whole_dictation_as_typed():
     assert formatted_score(clips, choppy) == [3, 9]     # "Americans." "Ask" "not!"; "Thank you." is right
 
 
+def test_the_whole_dictation_is_also_scored_in_one_alignment():
+    """A piece that runs across two clips (a short phrase decoded with the next one) counts its words where they
+    are in the one-alignment WER; the per-clip total counts them against the wrong clip."""
+    clips = [Clip("a", JFK_WAV, "We met in Lisbon."), Clip("b", JFK_WAV, "It rained all day.")]
+    spans = [(0.0, 2.0), (3.5, 5.0)]
+    pieces = [(0.0, 1.0, "We met"), (1.5, 5.0, " in Lisbon. It rained all day"), (1.5, None, ". ")]
+    result = scored(clips, spans, pieces)
+    assert result["whole_wer"] == [0, 8] and result["formatted"] == [0, 8]
+    assert result["wer_errors"] == 4                     # "in lisbon" missing in a, inserted in b
+    assert result["sentence_ends"] == 2
+    assert sentence_ends('He said "stop." Then? Yes! No, 3.5 ok...') == 4
+    assert scored([Clip("x", JFK_WAV, None)], [(0.0, 1.0)], pieces) == {}
+
+
 def test_recording_ends_shortly_after_the_last_speech():
     audio, spans = paragraph(SENTENCES, [2.0], tail_s=5.0)
     cut = cut_after_speech(audio)
@@ -77,18 +91,19 @@ def test_recording_ends_shortly_after_the_last_speech():
 
 
 def test_report_has_every_measurement():
-    speech = {"source": "test set", "audio_s": 30.0, "clips": [["01-jfk", 22], ["02-en-us", 18]]}
+    speech = {"source": "test set", "audio_s": 30.0, "clips": [["01-jfk", 22], ["02-en-us", 18]], "sentence_ends": 3}
 
-    def scored(errors: tuple[int, int], **kw) -> dict:
+    def scored(errors: tuple[int, int], formatted: int = 0, ends: int = 3, **kw) -> dict:
         return dict(scores=[[errors[0], 22], [errors[1], 18]], wer_errors=sum(errors), ref_words=40,
-                    wer=sum(errors) / 40, **kw)
+                    wer=sum(errors) / 40, whole_wer=[sum(errors), 40], formatted=[formatted, 44],
+                    sentence_ends=ends, **kw)
 
     main = scored((0, 2), model="tiny.en-q8_0", audio_s=30.0, segments=4, audio_ctx=768, stream_latency_s=0.6,
                   stream_last_asr_s=0.55, stream_pieces_before_release=3, batch_latency_s=2.4, chain_cpu_s=4.5,
                   raw_cpu_s=4.2, raw_prompted_cpu_s=4.4, vad_cpu_s=0.06, pipeline_cpu_s=0.0012,
-                  pipeline_segments=4, peak_rss_mb=150.0)
+                  pipeline_segments=4, peak_rss_mb=150.0, streamed=scored((1, 2), formatted=6, ends=5))
     f16 = dict(main, **scored((0, 1)), peak_rss_mb=190.0)
-    whole = scored((1, 2), batch_latency_s=3.0, chain_cpu_s=6.0, audio_s=30.0)
+    whole = scored((1, 2), formatted=4, batch_latency_s=3.0, chain_cpu_s=6.0, audio_s=30.0)
     window = dict(main, **scored((0, 3)), audio_ctx=0, chain_cpu_s=11.25, batch_latency_s=5.0)
     fw = scored((0, 1), batch_latency_s=3.3, chain_cpu_s=9.0, audio_s=30.0, peak_rss_mb=380.0)
     report = format_report(speech, {"tiny.en-q8_0": main, "tiny.en-f16": f16}, "test machine", whole=whole,
@@ -98,10 +113,20 @@ def test_report_has_every_measurement():
     assert "streaming / batch = 0.25" in report and "streaming / faster-whisper = 0.18" in report
     assert "overhead x1.07" in report and "overhead of the chain's own code x1.02" in report
     assert "the VAD 0.0020 CPU s per audio s" in report and "text pipeline 0.30 ms per segment" in report
-    jfk_row = next(line for line in report.splitlines() if line.strip().startswith("01-jfk"))
-    assert jfk_row.split() == ["01-jfk", "22", "0", "0.0%", "0", "0.0%", "1", "4.5%", "0", "0.0%", "0", "0.0%"]
-    total_row = next(line for line in report.splitlines() if line.strip().startswith("total"))
-    assert total_row.split()[:4] == ["total", "40", "2", "5.0%"]
+    def row(start: str) -> list[str]:
+        return next(line for line in report.splitlines() if line.strip().startswith(start)).split()
+
+    # columns: streamed, tiny.en-q8_0, tiny.en-f16, whole file, full window, faster-whisper
+    assert row("clip")[2:] == ["streamed", "tiny.en-q8_0", "tiny.en-f16", "whole", "file", "full", "window",
+                               "faster-whisper"]
+    assert row("01-jfk") == ["01-jfk", "22", "1", "4.5%", "0", "0.0%", "0", "0.0%", "1", "4.5%", "0", "0.0%", "0",
+                             "0.0%"]
+    assert row("total")[:6] == ["total", "40", "3", "7.5%", "2", "5.0%"]
+    assert row("all text, one alignment")[4:8] == ["40", "3", "7.5%", "2"]
+    assert row("formatted (case, punct.)")[3:7] == ["44", "6", "13.6%", "0"]
+    assert row("sentence ends") == ["sentence", "ends", "(.", "!", "?)", "3", "5", "3", "3", "3", "3", "3"]
+    assert ("streamed vs the whole file in one whisper.cpp call: formatted 13.6% vs 9.1%, WER (one alignment) "
+            "7.5% vs 7.5% (target: neither worse; not met)") in report
     assert "5.0% (2 of 40)" in report  # the per-model table
     assert "q8_0 - f16 WER = +2.5 points" in report
     assert "CPU s per audio s 0.150 vs 0.375 (2.5x less); WER 5.0% (2 of 40) vs 7.5% (3 of 40)" in report
