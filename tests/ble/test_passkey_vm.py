@@ -13,7 +13,8 @@ Attempts, in one boot (see ATTEMPTS in the guest): nobody speaks (the request en
 stays open), wrong digits (pairing fails, nothing bonds), then three voices and three ways of saying the code
 (each pairs; bluetoothd's stored key for the host is an authenticated Secure Connections one; the last one types
 text that the guest kernel's HID layer turns back into exactly the input), and a host without a display against
-``passkey-only`` (refused, nothing asked). tiny.en mishears some espeak-ng digits (measured: about one code in
+``passkey-only`` (refused, nothing asked), after a host that bonded Just Works under the default mode finds it
+can read nothing once the keyboard is switched to ``passkey-only``. tiny.en mishears some espeak-ng digits (measured: about one code in
 five or six said digit by digit): the listener then answers nothing, or six wrong digits that the host's SMP
 refuses (asserted on every try: a misheard code never pairs), and the person says the code again in the same
 window, as a user would, up to TRIES times. The time from
@@ -251,6 +252,21 @@ def test_silence_ends_the_request_and_keeps_the_window(vm):
     assert got["error"] and not got["host_paired"] and got["box_bonded"] == []
     assert got["window_open_after"]
     print(f"\nsilence: the request ended ({got['outcome']}) after {got['request_to_answer_s']} s")
+
+
+def test_a_host_without_a_display_pairs_just_works_by_default(vm):
+    got = _attempt(vm, "just-works-bond")
+    assert not got["asked"] and got["error"] == "" and len(got["box_bonded"]) == 1, got
+    address = got["box_bonded"][0]
+    assert got["pairing_recorded"][address] == "just-works"
+    ltks = {g: k["Authenticated"] for g, k in got["bond_info"][address].items() if g.endswith("LongTermKey")}
+    assert set(ltks.values()) == {"2"}, f"not an unauthenticated P-256 (Just Works) key: {ltks}"
+
+
+def test_an_old_just_works_bond_reads_nothing_under_passkey_only(vm):
+    need(vm, "old_bond")
+    assert vm["old_bond.read_bytes"] == 0 and vm["old_bond.read_error"], vm["old_bond.read_error"]
+    assert not vm["old_bond.ready"], "the keyboard would type to a host that has no authenticated key"
 
 
 def test_passkey_only_refuses_a_host_without_a_display(vm):

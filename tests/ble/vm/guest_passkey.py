@@ -67,17 +67,20 @@ class Attempt:
         return TRIES if self.say == "code" else 1
 
 
-TRIES = 5
+TRIES = 6
 """Tries of a spoken attempt (the person says the code again after a failed pairing, in the same window)."""
 
 ATTEMPTS = (
     Attempt("silence", say=None),                       # nobody says anything: the request ends, the window stays
     Attempt("wrong", say="wrong"),                      # other digits: pairing fails, nothing is bonded
     Attempt("each", voice="en-us", way="each"),         # "four, seven, two, nine, one, three" ("oh" for 0)
-    Attempt("digits", voice="en-us+m3", way="digits"),  # "four seven two, nine one three" ("double" for a repeat)
-    Attempt("pairs", voice="en-gb", way="pairs"),       # "forty seven, twenty nine, thirteen"
+    Attempt("digits", voice="en-gb", way="digits"),     # "four seven two, nine one three" ("double" for a repeat)
+    Attempt("pairs", voice="en-us+m3", way="pairs"),    # "forty seven, twenty nine, thirteen"
+    Attempt("just-works-bond", say=None, host_capability="NoInputNoOutput"),  # the default's fallback: bonds
     Attempt("just-works-host", say=None, host_capability="NoInputNoOutput", box_pairing="passkey-only"),
 )
+"""After "just-works-bond" the keyboard restarts in passkey-only and that host, still bonded, tries to read the
+HID service ("old_bond" in the result): it must read nothing."""
 
 
 def stage(label: str, /, **info) -> None:
@@ -205,10 +208,34 @@ async def run() -> None:
         host = await attempt(n, spec, kb, ears)
         if spec.name == "pairs" and await host.prop("Paired"):
             await type_text(kb, transport, host)
+        if spec.name == "just-works-bond" and await host.prop("Paired"):
+            kb, transport = await old_bond_under_passkey_only(kb, transport, host, ears)
+            mode = "passkey-only"
         await forget_both(kb, host)
     await asyncio.to_thread(transport.close)
     await asyncio.to_thread(kb.close)
     stage("closed")
+
+
+async def old_bond_under_passkey_only(kb, transport, host: Host, ears: EarsBridge):
+    """The keyboard restarts with pairing = "passkey-only"; the host bonded by Just Works connects again and reads
+    the Report Map: refused (the secure-* flags need an authenticated Secure Connections key)."""
+    await host.disconnect()
+    await asyncio.to_thread(transport.close)
+    await asyncio.to_thread(kb.close)
+    settings = BluetoothSettings(name="sttkb vm keyboard", adapter="hci0", pairing="passkey-only",
+                                 reconnect=False, reconnect_settle_s=4.0)
+    kb, transport = await asyncio.to_thread(open_ble_keyboard, settings, state_dir="/tmp/sttkb-state")
+    kb.on_passkey_request(ears.handle)
+    read_error = ""
+    try:
+        await host.connect(attempts=2, timeout=20.0)
+        report_map = await host.read(defs.UUID_HID, defs.UUID_REPORT_MAP)
+    except Exception as e:  # noqa: BLE001 - refused is the expected outcome
+        read_error, report_map = str(e)[:300], b""
+    stage("old_bond", read_error=read_error, read_bytes=len(report_map),
+          ready=await asyncio.to_thread(kb.wait_ready, 3.0))
+    return kb, transport
 
 
 async def type_text(kb, transport, host: Host) -> None:
