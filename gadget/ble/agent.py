@@ -8,7 +8,9 @@ What the agent offers depends on ``[bluetooth] pairing`` (:data:`CAPABILITY`):
   the daemon registered, which listens for the user saying the code, and answers BlueZ with those digits or
   refuses. The host gives up 30 s after its request (the SMP timeout), so the agent waits at most
   :data:`PASSKEY_TIMEOUT_S`. A host without a display gets Just Works instead, which BlueZ confirms with
-  RequestAuthorization: accepted inside the window in ``passkey``, always refused in ``passkey-only``.
+  RequestAuthorization: accepted inside the window in ``passkey``, always refused in ``passkey-only``, which also
+  refuses a passkey pairing that is not LE Secure Connections (``secure_connections()``, read from the SMP
+  feature exchange by :mod:`sttkb.gadget.ble.smp_watch`: legacy pairing's code can be cracked by an eavesdropper).
 * ``just-works``: NoInputNoOutput; every pairing is Just Works, accepted inside the window.
 
 Nothing is accepted outside the pairing window (the adapter's Pairable, switched by the window, is the main gate
@@ -47,7 +49,8 @@ class PairingAgent(ServiceInterface):
     ``describe(device_path)`` names a host for logs and the daemon (its name, else its address)."""
 
     def __init__(self, path: str, is_open: Callable[[], bool], is_bonded: Callable[[str], bool], *,
-                 mode: str = "passkey", describe: Callable[[str], str] = str) -> None:
+                 mode: str = "passkey", describe: Callable[[str], str] = str,
+                 secure_connections: Callable[[], Optional[bool]] = lambda: None) -> None:
         super().__init__(defs.AGENT)
         if mode not in MODES:
             raise ValueError(f"pairing mode {mode!r}: choose one of {', '.join(MODES)}")
@@ -57,6 +60,7 @@ class PairingAgent(ServiceInterface):
         self._is_open = is_open
         self._is_bonded = is_bonded
         self._describe = describe
+        self._secure_connections = secure_connections
         self.passkey_handler: Optional[PasskeyHandler] = None
         self.passkey_entered: set = set()   # device paths answered with a code (the bond is authenticated)
         self._pending: list = []            # PasskeyRequests waiting for an answer
@@ -105,6 +109,12 @@ class PairingAgent(ServiceInterface):
         if self.mode == "just-works":
             raise DBusError(defs.ERR_REJECTED, "this keyboard does not enter passkeys ([bluetooth] pairing)")
         self._decide("RequestPasskey", device)
+        if self.mode == "passkey-only" and self._secure_connections() is not True:
+            self.requests[-1] = ("RequestPasskey", device, False)
+            log.warning("refusing the pairing with %s: it is not LE Secure Connections (or that cannot be checked "
+                        "here: the HCI monitor needs CAP_NET_RAW), and [bluetooth] pairing = \"passkey-only\" "
+                        "refuses legacy pairing, whose code an eavesdropper can crack", self._describe(device))
+            raise DBusError(defs.ERR_REJECTED, "this keyboard pairs only with LE Secure Connections")
         handler = self.passkey_handler
         if handler is None:
             self.requests[-1] = ("RequestPasskey", device, False)

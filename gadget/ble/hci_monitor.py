@@ -15,6 +15,7 @@ import os
 import select
 import socket
 import threading
+from typing import Any, Callable
 
 from sttkb.gadget.ble.delivery import DeliveryTracker
 
@@ -39,7 +40,7 @@ def adapter_index(name: str) -> int | None:
 class HciMonitor:
     """Reads the monitor channel on its own thread and feeds ``tracker``; :meth:`sync` catches up at once."""
 
-    def __init__(self, fd: int, tracker: DeliveryTracker) -> None:
+    def __init__(self, fd: int, tracker: Any) -> None:
         self._fd = fd
         os.set_blocking(fd, False)
         self.tracker = tracker
@@ -88,22 +89,25 @@ class HciMonitor:
         os.close(self._stop_w)
 
 
-def open_monitor(adapter: str) -> HciMonitor | None:
-    """A running monitor for ``adapter`` (BlueZ's name, hciN), or None if the kernel's monitor is out of reach."""
+def open_monitor(adapter: str, reader: Callable[[int], Any] = DeliveryTracker,
+                 purpose: str = "delivery tracking") -> HciMonitor | None:
+    """A running monitor for ``adapter`` (BlueZ's name, hciN) feeding ``reader(index)`` (anything with ``feed(frame)``
+    and ``distrust(why)``: the delivery tracker, :class:`sttkb.gadget.ble.smp_watch.SmpWatch`), or None if the
+    kernel's monitor is out of reach (``purpose`` names what is then missing, in the log)."""
     index = adapter_index(adapter)
     if index is None:
-        log.info("no delivery tracking (adapter %r is not named hciN)", adapter)
+        log.info("no %s (adapter %r is not named hciN)", purpose, adapter)
         return None
     # Through libc: Python's socket module may be built without Bluetooth, and its bind() cannot name a channel.
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     fd = libc.socket(AF_BLUETOOTH, socket.SOCK_RAW | socket.SOCK_CLOEXEC, BTPROTO_HCI)
     if fd < 0:
-        log.info("no delivery tracking (no HCI socket: %s)", os.strerror(ctypes.get_errno()))
+        log.info("no %s (no HCI socket: %s)", purpose, os.strerror(ctypes.get_errno()))
         return None
     addr = _SockaddrHci(AF_BLUETOOTH, HCI_DEV_NONE, HCI_CHANNEL_MONITOR)
     if libc.bind(fd, ctypes.byref(addr), ctypes.sizeof(addr)) != 0:
         err = ctypes.get_errno()
         os.close(fd)
-        log.info("no delivery tracking (HCI monitor channel: %s; it needs root or CAP_NET_RAW)", os.strerror(err))
+        log.info("no %s (HCI monitor channel: %s; it needs root or CAP_NET_RAW)", purpose, os.strerror(err))
         return None
-    return HciMonitor(fd, DeliveryTracker(index))
+    return HciMonitor(fd, reader(index))

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
-from sttkb.gadget.ble import bluez, bluez_version, defs
+from sttkb.gadget.ble import bluez, bluez_version, defs, hci_monitor
 from sttkb.gadget.ble.adapter import Adapter
 from sttkb.gadget.ble.advertisement import Advertisement
 from sttkb.gadget.ble.agent import PairingAgent
@@ -33,6 +33,7 @@ from sttkb.gadget.ble.hosts import DEFAULT_STATE_DIR, Host, HostState
 from sttkb.gadget.ble.loop_thread import LoopThread
 from sttkb.gadget.ble.pairing_window import PairingWindowControl
 from sttkb.gadget.ble.registrations import Advertising, Registrations
+from sttkb.gadget.ble.smp_watch import SmpWatch
 from sttkb.gadget.reports import REPORT_DESCRIPTOR
 from sttkb.keyboard import PasskeyRequest
 
@@ -68,7 +69,8 @@ class BlePeripheral:
                                security="secure" if self.pairing_mode == "passkey-only" else "encrypt")
         self.agent = PairingAgent(f"{app_root}/agent", is_open=lambda: self.pairing_window_open,
                                   is_bonded=lambda path: self._devices.is_bonded(path), mode=self.pairing_mode,
-                                  describe=self._describe_host)
+                                  describe=self._describe_host, secure_connections=self._secure_connections)
+        self._smp = None   # passkey-only: the HCI monitor reading the SMP feature exchange
         self._loop = LoopThread()
         self._bus: MessageBus | None = None
         self._adapter: Adapter | None = None
@@ -100,10 +102,16 @@ class BlePeripheral:
         except BaseException:
             self.close()
             raise
+        if self.pairing_mode == "passkey-only":
+            self._smp = hci_monitor.open_monitor(self.adapter_name, SmpWatch,
+                                                 "check for LE Secure Connections (passkey pairing is refused)")
         return self
 
     def close(self) -> None:
         """Unregister from BlueZ, disconnect from D-Bus, stop the loop thread. Safe to call twice."""
+        if self._smp is not None:
+            self._smp.close()
+            self._smp = None
         if not self._loop.running:
             return
         try:
@@ -198,6 +206,13 @@ class BlePeripheral:
     def on_passkey_request(self, handler: Callable[[PasskeyRequest], None] | None) -> None:
         """``handler(request)`` gets the code a host shows while pairing (see :mod:`sttkb.gadget.ble.agent`)."""
         self.agent.passkey_handler = handler
+
+    def _secure_connections(self) -> bool | None:
+        """Whether the pairing under way is LE Secure Connections (None: cannot tell)."""
+        if self._smp is None:
+            return None
+        self._smp.sync()
+        return self._smp.tracker.secure_connections()
 
     def _describe_host(self, path: str) -> str:
         host = self._devices.host(path)

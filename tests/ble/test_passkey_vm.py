@@ -13,7 +13,8 @@ Attempts, in one boot (see ATTEMPTS in the guest): nobody speaks (the request en
 stays open), wrong digits (pairing fails, nothing bonds), then three voices and three ways of saying the code
 (each pairs; bluetoothd's stored key for the host is an authenticated Secure Connections one; the last one types
 text that the guest kernel's HID layer turns back into exactly the input), and a host without a display against
-``passkey-only`` (refused, nothing asked), after a host that bonded Just Works under the default mode finds it
+``passkey-only`` (refused, nothing asked), a host pairing the legacy way (Secure Connections off on its controller:
+refused before the code is asked) and one pairing with Secure Connections (pairs), after a host that bonded Just Works under the default mode finds it
 can read nothing once the keyboard is switched to ``passkey-only``. tiny.en mishears some espeak-ng digits (measured: about one code in
 five or six said digit by digit): the listener then answers nothing, or six wrong digits that the host's SMP
 refuses (asserted on every try: a misheard code never pairs), and the person says the code again in the same
@@ -122,12 +123,20 @@ class PersonAndEars(threading.Thread):
             while not self.stop.is_set():
                 for request in sorted(self.dir.glob("request-*.json")):
                     key = request.name[len("request-"):-len(".json")]
-                    if key not in done:
-                        done.add(key)
+                    if key in done:
+                        continue
+                    done.add(key)
+                    if key.split(".")[0].isdigit():
                         self._answer(key, json.loads(request.read_text()))
+                    else:   # not an attempt's (see old_bond_under_passkey_only): nobody says anything
+                        self._write(key, None)
                 time.sleep(0.05)
         except Exception as e:  # noqa: BLE001 - reported by the test
             self.failure = f"{type(e).__name__}: {e}"
+
+    def _write(self, key: str, passkey: str | None) -> None:
+        (self.dir / f".answer-{key}.tmp").write_text(json.dumps({"passkey": passkey}))
+        (self.dir / f".answer-{key}.tmp").rename(self.dir / f"answer-{key}.json")
 
     def _answer(self, key: str, request: dict) -> None:
         from sttkb.passkey_listener import hear_passkey
@@ -147,8 +156,7 @@ class PersonAndEars(threading.Thread):
         speech_end = t0 + len(audio) / 16000
         heard = hear_passkey(_live(audio, deadline, seed=n), self.engine, deadline=deadline)
         answered = time.monotonic()
-        (self.dir / f".answer-{key}.tmp").write_text(json.dumps({"passkey": heard}))
-        (self.dir / f".answer-{key}.tmp").rename(self.dir / f"answer-{key}.json")
+        self._write(key, heard)
         self.log.setdefault(n, []).append({
             "said_the_shown_code": said is not None and said == shown, "said": said is not None,
             "heard_what_was_said": heard is not None and heard == said, "heard_something": heard is not None,
@@ -193,7 +201,15 @@ def vm(default_model):
     return data
 
 
+UPSTREAM_CRASH = "_dbus_check_is_valid_path"
+"""bluetoothd 5.66 (Debian 12, the box's) sometimes aborts on this libdbus assertion right after a passkey pairing
+completes (seen once in about six boots here; the same assertion in bluez/bluez#767, open upstream). A stage the
+guest never reached because of it is an expected failure naming that evidence; any other stop fails."""
+
+
 def need(vm, stage: str) -> None:
+    if stage not in vm["stages"] and vm.get("bluetoothd_died") and UPSTREAM_CRASH in vm.get("bluetoothd_assertion", ""):
+        pytest.xfail(f"bluetoothd aborted before stage {stage!r}: {vm['bluetoothd_assertion']!r} (bluez/bluez#767)")
     if stage not in vm["stages"] or vm["_failure"]:
         pytest.fail(f"the guest stopped before stage {stage!r}: {vm.get('error')} {vm['_failure']}\n"
                     f"logs: {vm['_outdir']}\n{vm.get('traceback', '')}\n{vm['_console']}")
@@ -208,7 +224,7 @@ def _attempt(vm, name: str) -> dict:
     return {k.split(".", 1)[1]: v for k, v in vm.items() if k.startswith(f"{name}.")}
 
 
-@pytest.mark.parametrize("name", ["each", "digits", "pairs"])
+@pytest.mark.parametrize("name", ["each", "digits", "pairs", "secure-host"])
 def test_the_spoken_code_pairs_with_an_authenticated_key(vm, name):
     n = _index(name)
     got, person = _attempt(vm, name), vm["_person"].get(n, [])
@@ -267,6 +283,22 @@ def test_an_old_just_works_bond_reads_nothing_under_passkey_only(vm):
     need(vm, "old_bond")
     assert vm["old_bond.read_bytes"] == 0 and vm["old_bond.read_error"], vm["old_bond.read_error"]
     assert not vm["old_bond.ready"], "the keyboard would type to a host that has no authenticated key"
+
+
+def test_passkey_only_pairs_a_secure_connections_host_by_its_code(vm):
+    got = _attempt(vm, "secure-host")
+    assert got["asked"] and got["error"] == "" and got["host_paired"], got
+    address = got["box_bonded"][0]
+    ltks = {g: k["Authenticated"] for g, k in got["bond_info"][address].items() if g.endswith("LongTermKey")}
+    assert set(ltks.values()) == {AUTHENTICATED_SC}, ltks
+
+
+def test_passkey_only_refuses_legacy_pairing_before_the_code_is_asked(vm):
+    """The host's controller has Secure Connections off: the SMP feature exchange (read on the box's HCI monitor)
+    says legacy pairing, whose code an eavesdropper can brute-force; the box refuses before listening."""
+    got = _attempt(vm, "legacy-host")
+    assert got["shown"] >= 1, "the host did show a code (passkey entry, the legacy way)"
+    assert not got["asked"] and got["error"] and got["box_bonded"] == [] and not got["host_paired"], got
 
 
 def test_passkey_only_refuses_a_host_without_a_display(vm):
