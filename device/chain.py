@@ -155,13 +155,14 @@ class Transcriber:
         """Decode ``seg``: (the result, whether it continues the sentence before it; None: the text pipeline's own
         rule decides).
 
-        With ``[text] hold_sentence_end_s`` on, a phrase that follows the last one within that pause is decoded
-        together with it, from the same context, so Whisper hears both sides of the pause (as on a whole
-        recording): what it wrote at the seam decides whether the sentence ended, and only the new words are used
-        (the last phrase's words are typed already; a sentence end Whisper now puts at the seam is typed before the
-        new words). If the last phrase cannot be found in that text, ``seg`` is decoded alone with the text so far
+        With ``[text] hold_sentence_end_s`` and ``decode_across_pause`` on, a phrase that follows the last one
+        within that pause is decoded together with it, from the same context, so Whisper hears both sides of the
+        pause (as on a whole recording): what it wrote at the seam decides whether the sentence ended, and only the
+        new words are used (the last phrase's words are typed already; a sentence end Whisper now puts at the seam
+        is typed before the new words). If the last phrase cannot be found in that text, ``seg`` is decoded alone with the text so far
         (a held mark replaced by a comma) as its context."""
-        previous = self._previous if self.config.text.hold_sentence_end_s > 0 else None
+        across = self.config.text.hold_sentence_end_s > 0 and self.config.text.decode_across_pause
+        previous = self._previous if across else None
         if previous is not None and seg.start_s - previous[0].end_s <= self.quiet_s:
             both = joined(previous[0], seg)
             if both.duration_s <= self.max_segment_s:
