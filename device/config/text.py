@@ -36,10 +36,11 @@ class TextSettings:
                                               "whether the sentence goes on (a thinking pause must not end it), "
                                               "at most this long after the speech; 0 = type it at once (seconds)",
                                          min=0.0, max=30.0)
-    decode_across_pause: bool = setting(True, "While holding sentence ends, decode a phrase that follows the last one "
-                                              "within hold_sentence_end_s together with it, so Whisper hears both "
-                                              "sides of the pause and decides the sentence break (fewer false "
-                                              "breaks, better words; about twice the whisper.cpp CPU)")
+    decode_across_pause: bool = setting(False, "While holding sentence ends, decode a phrase that follows the last one "
+                                               "within hold_sentence_end_s together with it, so Whisper hears both "
+                                               "sides of the pause and decides the sentence break (fewer false "
+                                               "breaks, better words; about twice the whisper.cpp CPU: worth it on "
+                                               "a Pi 5 or a desktop, not on a Zero 2 W)")
 
     def __post_init__(self) -> None:
         for table in ("commands", "replacements"):
