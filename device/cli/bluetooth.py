@@ -150,12 +150,20 @@ def cmd_pair(args: argparse.Namespace) -> int:
 
 
 def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str]):
-    """No daemon: register the keyboard here for the length of the window."""
+    """No daemon: register the keyboard here for the length of the window. Nothing here listens for a spoken code
+    (the daemon does), so this window pairs Just Works; passkey-only cannot pair without the daemon."""
     from dataclasses import replace
 
     from sttkb.gadget.ble.peripheral import BlePeripheral
-    print(f"the sttkb daemon is not running: serving the keyboard from this command for {timeout:.0f} s",
+    if settings.pairing == "passkey-only":
+        print("sttkb: [bluetooth] pairing = \"passkey-only\" needs the sttkb daemon, which listens for the code the "
+              "computer shows: start it (`sudo systemctl start sttkb`) and run `sttkb bt pair` again",
+              file=sys.stderr)
+        return None
+    print(f"the sttkb daemon is not running: serving the keyboard from this command for {timeout:.0f} s; "
+          "nothing listens for a spoken code without the daemon, so this window pairs Just Works (no code)",
           file=sys.stderr)
+    settings = replace(settings, pairing="just-works")
     done = threading.Event()
     result: list[bool] = []
 

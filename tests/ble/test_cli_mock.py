@@ -76,3 +76,19 @@ def test_unknown_adapter_is_a_clear_error(bluez, tmp_path, capsys):
 def test_no_bluetoothd_is_a_clear_error(system_bus, tmp_path, capsys):
     assert run(tmp_path, "list") == 1
     assert "bluetoothd is not running" in capsys.readouterr().err
+
+
+def test_pair_without_the_daemon_serves_a_just_works_window(bluez, tmp_path, capsys):
+    """Nothing listens for a spoken code without the daemon: the window this command serves pairs Just Works, and
+    says so (a host with a screen would otherwise show a code that nobody can enter)."""
+    assert run(tmp_path, "pair", "--timeout", "1") == 1   # nobody pairs in the mock: the window closes empty
+    assert bluez.calls("/org/bluez", "RegisterAgent")[0][1] == "NoInputNoOutput"
+    assert "pairs Just Works" in capsys.readouterr().err
+
+
+def test_pair_without_the_daemon_under_passkey_only_says_to_start_it(bluez, tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    config.write_text('[bluetooth]\npairing = "passkey-only"\n')
+    assert main(["--config", str(config), "bt", "--state-dir", str(tmp_path), "pair", "--timeout", "1"]) == 1
+    assert bluez.calls("/org/bluez", "RegisterAgent") == []
+    assert "needs the sttkb daemon" in capsys.readouterr().err
