@@ -47,7 +47,7 @@ MODULES_CONF = "# test scaffolding: the UDC a Pi has (dwc2) and its microphone, 
 # emulation (40 % of the audio lost, and the mic taken for unplugged); 4096 frames (a 0.5 s buffer) still lost a
 # buffer mid-recording when this machine was loaded (load 6 on 2 cores: the emulated CPUs then get a fraction of
 # a core, and a 256 ms gap cost the typed text three words), so 8192 (a 1 s buffer; a callback every 0.5 s stays
-well inside the daemon's 2 s "microphone stalled" limit). A 2 s end-of-speech
+# well inside the daemon's 2 s "microphone stalled" limit). A 2 s end-of-speech
 # pause makes the recording one segment, so whisper.cpp runs once instead of three times (minutes each here).
 # qemu's virt machine has no GPIO at all (and Debian's arm64 kernel no gpio-sim), so the button and LED pins are
 # left empty: the daemon then runs without them and says so (gpiozero's MockFactory tests cover the gestures).
