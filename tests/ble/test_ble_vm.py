@@ -2,12 +2,17 @@
 (`btvirt -L -l2`), the sttkb keyboard on hci0 and a host on hci1 (BlueZ's client API over dbus-fast).
 
 One VM boot (~60-90 s under TCG) runs every stage in tests/ble/vm/guest_e2e.py; the tests below check its
-result. Nothing is mocked: pairing (Just Works — this host has no display, the fallback of the default passkey
-pairing, which tests/ble/test_passkey_vm.py covers —, LE Secure Connections, resolvable private addresses), bonding,
+result. Nothing is mocked: pairing (Just Works, LE Secure Connections, resolvable private addresses), bonding,
 GATT, notifications and the kernel's SMP all run for real. bluetoothd runs with `-P input,hog` so its HID host
 does not claim the service the test host reads; the reports the test host received go through the guest kernel's
 HID layer (uhid, tests/ble/vm/kernel_host.py) and xkbcommon in the host layout. Every text is compared with the
 string the guest was asked to type. A second boot lets BlueZ's own HID host (hog) receive the keys.
+
+The keyboard runs with ``[bluetooth] pairing = "just-works"`` here. One bluetoothd serves both controllers, so the
+keyboard's agent is also the default agent for the host's controller: with the default passkey pairing its
+KeyboardOnly capability makes the host side's own security upgrades (bleak's reads, the hog plugin's reconnect)
+run passkey entry against the keyboard's agent, which a real laptop (its own bluetoothd and agent) never does.
+Pairing by a spoken code has its own boot: tests/ble/test_passkey_vm.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 daemon does), a BlueZ client on hci1 as the host.
 
 Stages (each recorded in result.json, so a failure says how far it got): advertise + pairing window, discover,
-connect, pair (Just Works: the host has no display) and bond, read the HID service, subscribe, type text through the shared Typist and
+connect, pair (Just Works) and bond, read the HID service, subscribe, type text through the shared Typist and
 turn what the host received into text through the guest kernel's HID layer (tests/ble/vm/kernel_host.py), host
 disconnects mid-text and comes back, throughput. test_ble_vm.py compares the texts with the input.
 """
@@ -91,7 +91,8 @@ def send_all(transport, reports: list[bytes], ready_timeout: float = 30.0) -> di
 async def run() -> None:
     # reconnect_settle_s: this test host (unlike a HOGP host, which keeps its subscription) re-subscribes only after
     # its own service discovery on reconnect, which takes a few seconds in this emulated VM.
-    settings = BluetoothSettings(name="sttkb vm keyboard", adapter="hci0", pairing_timeout_s=60.0,
+    settings = BluetoothSettings(name="sttkb vm keyboard", adapter="hci0", pairing="just-works",
+                                 pairing_timeout_s=60.0,
                                  reconnect_settle_s=4.0)
     window: list[bool] = []
     kb, transport = await asyncio.to_thread(open_ble_keyboard, settings, state_dir="/tmp/sttkb-state")

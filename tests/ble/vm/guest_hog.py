@@ -93,7 +93,8 @@ class EventReader:
 async def run() -> None:
     # One report per 40 ms: this boot has three ATT bearers (see test_ble_vm.py), and reports queued together
     # leave the box's kernel spread over them, out of order. One at a time, each is out before the next.
-    settings = BluetoothSettings(name=NAME, adapter="hci0", reconnect_settle_s=2.0, report_interval_ms=40.0)
+    settings = BluetoothSettings(name=NAME, adapter="hci0", pairing="just-works", reconnect_settle_s=2.0,
+                                 report_interval_ms=40.0)
     kb, transport = await asyncio.to_thread(open_ble_keyboard, settings, state_dir="/tmp/sttkb-state")
     done: list[bool] = []
     await asyncio.to_thread(kb.open_pairing_window, 60.0, done.append)

@@ -26,9 +26,9 @@ log = logging.getLogger("vm-host")
 class Host:
     """A BLE central on ``adapter`` that receives the keyboard's input reports."""
 
-    def __init__(self, adapter: str = "hci1", capability: str = "NoInputNoOutput", on_display=None) -> None:
-        """``capability``: the host's pairing agent — NoInputNoOutput (Just Works: a host without a display) or
-        KeyboardDisplay (a laptop: it shows a code, ``on_display(passkey)``, which the keyboard must enter)."""
+    def __init__(self, adapter: str = "hci1", capability: str = "KeyboardDisplay", on_display=None) -> None:
+        """``capability``: the host's pairing agent — KeyboardDisplay (a laptop: against a keyboard that enters
+        codes it shows one, ``on_display(passkey)``) or NoInputNoOutput (a host without a display: Just Works)."""
         self.adapter = adapter
         self.capability = capability
         self._on_display = on_display
