@@ -26,3 +26,14 @@ def default_model(model_store_dir) -> Path:
     """Path to the embedded default model (tiny.en q8_0 ggml), imported from the PyPI package once."""
     from sttkb.models.default import ensure_default_model
     return ensure_default_model(model_store_dir)
+
+
+@pytest.fixture(scope="session")
+def engine(default_model):
+    """One real whisper.cpp engine on the embedded default model (2 threads), warmed up, for the whole session."""
+    from sttkb.asr.engine import WhisperEngine
+    from sttkb.config.asr import AsrSettings
+    eng = WhisperEngine(default_model, AsrSettings(threads=2))
+    eng.warm_up()
+    yield eng
+    eng.close()

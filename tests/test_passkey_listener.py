@@ -15,23 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from sttkb.asr.engine import WhisperEngine
 from sttkb.audio.sources import ArraySource
-from sttkb.config.asr import AsrSettings
 from sttkb.passkey_listener import GIVE_UP_S, hear_passkey, starts_like_a_code
 from tests.speech import RATE, concat, have_espeak, keyboard_clicks, pink_noise, room, speak
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not have_espeak(), reason="espeak-ng missing")]
 
 LEAD_S = 1.0
-
-
-@pytest.fixture(scope="module")
-def engine(default_model):
-    eng = WhisperEngine(default_model, AsrSettings(threads=2))
-    eng.warm_up()
-    yield eng
-    eng.close()
 
 
 class Said:
