@@ -26,6 +26,8 @@ from sttkb.keyboard import Keyboard, PairingWindow
 log = logging.getLogger(__name__)
 
 KINDS = ("auto", "usb", "bluetooth", "virtual")
+USB_POLL_S = 0.001
+"""How often a high-speed USB host polls the box's keyboard endpoint (f_hid's bInterval 4: 8 x 125 us)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ def bluetooth_typist(keyboard: KeyboardSettings, bluetooth: BluetoothSettings, *
 
 # -- simulated host ----------------------------------------------------------------------------------------
 def virtual_typist(keyboard: KeyboardSettings, *, caps_lock: bool = False) -> tuple[Typist, VirtualTransport]:
-    """A typist whose host is simulated (``transport.text`` is what it typed), at the configured pace."""
-    transport = VirtualTransport(keyboard.layout, caps_lock=caps_lock)
+    """A typist whose host is simulated (``transport.text`` is what it typed), at the configured pace, the host
+    taking one report per millisecond as a high-speed USB host polls the box's keyboard."""
+    transport = VirtualTransport(keyboard.layout, caps_lock=caps_lock, poll_interval_s=USB_POLL_S)
     return typist_over(transport, keyboard), transport

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from xkbcommon import xkb
 
@@ -133,11 +134,14 @@ class VirtualTransport:
 
     ``caps_lock=True`` starts the host with Caps Lock on. :meth:`unplug` / :meth:`plug` simulate a cable;
     ``disconnect_after=N`` unplugs by itself when report N+1 is offered (that report is NOT delivered).
+    ``poll_interval_s`` makes each report wait for the host's next poll, as a USB host takes an interrupt report
+    once per polling interval (1 ms: a high-speed host polling the gadget's keyboard endpoint); 0 = at once.
     """
 
     name = "virtual"
 
-    def __init__(self, layout: str = "us", *, caps_lock: bool = False, disconnect_after: int | None = None) -> None:
+    def __init__(self, layout: str = "us", *, caps_lock: bool = False, disconnect_after: int | None = None,
+                 poll_interval_s: float = 0.0) -> None:
         self.host = HostDecoder(layout)
         self._decoder = ReportDecoder(self.host)
         if caps_lock:
@@ -150,6 +154,8 @@ class VirtualTransport:
         self._plugged.set()
         self._lock = threading.Lock()
         self.closed = False
+        self.poll_interval_s = poll_interval_s
+        self._next_poll = 0.0
 
     @property
     def text(self) -> str:
@@ -165,6 +171,12 @@ class VirtualTransport:
                 self._unplug_locked()
             if not self._plugged.is_set():
                 raise HostDisconnected("virtual host unplugged", reason="not-configured")
+            if self.poll_interval_s:
+                now = time.monotonic()
+                if self._next_poll > now:
+                    time.sleep(self._next_poll - now)
+                    now = self._next_poll
+                self._next_poll = now + self.poll_interval_s
             self._decoder.feed(bytes(report))
             self.reports.append(bytes(report))
 

@@ -1,4 +1,4 @@
-"""`sttkb bt list|pair|forget HOST|use HOST|status` (on the box) and `sttkb check` (on a laptop).
+"""`sttkb bt list|pair|forget HOST|use HOST|pace HOST|status` (on the box) and `sttkb check` (on a laptop).
 
 The bt commands talk to bluetoothd directly, so they work whether or not the sttkb daemon runs: the pairing
 window is the adapter's Pairable/Discoverable state, which the daemon's keyboard follows. If no sttkb keyboard is
@@ -12,6 +12,8 @@ import logging
 import sys
 import threading
 from pathlib import Path
+
+from sttkb.gadget.ble.hosts import MAX_PACE_MS, SLOW_PACE_MS   # plain data, no D-Bus: cheap at every start
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,15 @@ def register(sub) -> None:
     p = cmds.add_parser("use", help="type to this bonded host: disconnect the others and connect to it")
     p.add_argument("host", metavar="HOST", help="address (AA:BB:...) or name, as `sttkb bt list` shows")
     p.set_defaults(func=cmd_use)
+    p = cmds.add_parser("pace", help="a host's own typing pace: slow it down if it drops or repeats keys",
+                        description="Set the least time between two key reports for one bonded host (its slow "
+                                    "mode); the others keep [bluetooth] report_interval_ms. A running daemon "
+                                    "uses it from the next key.")
+    p.add_argument("host", metavar="HOST", help="address (AA:BB:...) or name, as `sttkb bt list` shows")
+    p.add_argument("pace", metavar="PACE", nargs="?",
+                   help=f"milliseconds between reports (0..{MAX_PACE_MS:g}), 'slow' ({SLOW_PACE_MS:g} ms) or "
+                        f"'normal' (back to [bluetooth] report_interval_ms); none: show it")
+    p.set_defaults(func=cmd_pace)
 
     chk = sub.add_parser("check", help="on a laptop: find the sttkb keyboard over Bluetooth and report what a "
                                        "host sees and what is wrong",
@@ -86,7 +97,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     for h in bonded:
         print(h.describe(preferred=h.address == state.preferred, last=h.address == state.last,
-                         pairing=state.pairing.get(h.address)))
+                         pairing=state.pairing.get(h.address), pace_ms=state.pace.get(h.address)))
     return 0
 
 
@@ -109,6 +120,45 @@ def cmd_forget(args: argparse.Namespace) -> int:
     from sttkb.gadget.ble import hostctl
     host = _run(hostctl.forget(_adapter(args), args.host, _state(args)))
     print(f"forgot {host.address} ({host.name}); remove the keyboard on that host too before pairing again")
+    return 0
+
+
+def parse_pace(text: str) -> float | None:
+    """`sttkb bt pace` PACE: milliseconds, "slow" or "normal" (None: the default). ValueError says what is allowed."""
+    word = text.strip().lower().removesuffix("ms").strip()
+    if word == "slow":
+        return SLOW_PACE_MS
+    if word in ("normal", "default"):
+        return None
+    try:
+        ms = float(word)
+    except ValueError:
+        ms = -1.0
+    if not 0 <= ms <= MAX_PACE_MS:
+        raise ValueError(f"pace {text!r}: give milliseconds from 0 to {MAX_PACE_MS:g}, 'slow' ({SLOW_PACE_MS:g} ms) "
+                         f"or 'normal'")
+    return ms
+
+
+def cmd_pace(args: argparse.Namespace) -> int:
+    from sttkb.gadget.ble import hostctl
+    from sttkb.gadget.ble.hosts import match_host
+    try:
+        ms = parse_pace(args.pace) if args.pace is not None else None
+    except ValueError as e:
+        print(f"sttkb bt pace: {e}", file=sys.stderr)
+        return 2
+    host = match_host(_run(hostctl.status(_adapter(args))).hosts, args.host)
+    state = _state(args)
+    default = _settings(args).report_interval_ms
+    if args.pace is not None:
+        state.set_pace(host.address, ms)
+    own = state.pace.get(host.address)
+    if own is None:
+        print(f"{host.address} ({host.name}): normal pace, [bluetooth] report_interval_ms = {default:g} ms")
+    else:
+        print(f"{host.address} ({host.name}): its own pace, {max(own, default):g} ms between key reports "
+              f"(`sttkb bt pace {host.address} normal` undoes it)")
     return 0
 
 

@@ -14,7 +14,10 @@ class KeyboardSettings:
                               choices=("transliterate", "skip", "linux-unicode"))
     transport: str = setting("auto", "Where to type: auto (whichever host is connected), usb, bluetooth",
                              choices=("auto", "usb", "bluetooth"))
-    key_delay_ms: float = setting(10.0, "Pause after each HID report (milliseconds)", min=0.0, max=200.0)
+    key_delay_ms: float = setting(0.0, "Least time between two HID reports (milliseconds). 0 = as fast as the host "
+                                       "takes them: over USB each report waits for the host to poll it (at most one "
+                                       "per millisecond), over Bluetooth [bluetooth] report_interval_ms applies. "
+                                       "Slow mode for a host that drops or repeats keys: 10", min=0.0, max=200.0)
 
 
 @dataclass(frozen=True)

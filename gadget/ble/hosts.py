@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR = Path("/var/lib/sttkb")
 STATE_FILE = "bluetooth.json"
+MAX_PACE_MS = 200.0
+"""The slowest per-host pace `sttkb bt pace` accepts (milliseconds between two key reports)."""
+SLOW_PACE_MS = 30.0
+"""`sttkb bt pace HOST slow`: three times the default report interval, for a host that drops keys."""
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,15 @@ class Host:
         """Has stored keys: it may reconnect. (BlueZ < 5.63 has no "Bonded"; Paired is the best we have there.)"""
         return self.bonded or self.paired
 
-    def describe(self, *, preferred: bool = False, last: bool = False, pairing: str | None = None) -> str:
-        """One line for `sttkb bt list`; ``pairing`` is how it paired (:attr:`HostState.pairing`), if known."""
+    def describe(self, *, preferred: bool = False, last: bool = False, pairing: str | None = None,
+                 pace_ms: float | None = None) -> str:
+        """One line for `sttkb bt list`; ``pairing`` is how it paired (:attr:`HostState.pairing`), if known;
+        ``pace_ms`` its own pace (:attr:`HostState.pace`), if set."""
         how = {"passkey": "passkey (authenticated)", "just-works": "Just Works (not authenticated)"}.get(
             pairing or "", "paired before sttkb recorded how" if self.is_bonded else "")
         flags = [w for w, on in (("connected", self.connected), ("bonded", self.is_bonded),
-                                 ("preferred", preferred), ("last used", last), (how, bool(how))) if on]
+                                 ("preferred", preferred), ("last used", last), (how, bool(how)),
+                                 (f"pace {pace_ms or 0:g} ms", pace_ms is not None)) if on]
         return f"{self.address}  {self.name or '(no name)'}" + (f"  [{', '.join(flags)}]" if flags else "")
 
 
@@ -88,24 +95,40 @@ def match_host(hosts: list[Host], query: str) -> Host:
 
 
 class HostState:
-    """The remembered hosts: ``last`` (last host typed to) and ``preferred`` (`sttkb bt use`), by address, and
-    ``pairing``: address -> "passkey" | "just-works"."""
+    """The remembered hosts: ``last`` (last host typed to) and ``preferred`` (`sttkb bt use`), by address,
+    ``pairing``: address -> "passkey" | "just-works", and ``pace``: address -> least milliseconds between two key
+    reports to that host (its slow mode, `sttkb bt pace`; absent = [bluetooth] report_interval_ms)."""
 
     def __init__(self, state_dir: str | os.PathLike = DEFAULT_STATE_DIR) -> None:
         self.path = Path(state_dir) / STATE_FILE
         self.last: str | None = None
         self.preferred: str | None = None
         self.pairing: dict[str, str] = {}
+        self.pace: dict[str, float] = {}
+        self._stamp: tuple[int, int] | None = None
         self._load()
 
     def reload(self) -> None:
         """Re-read the file (another sttkb process may have written it)."""
         self._load()
 
+    def reload_if_changed(self) -> None:
+        """Re-read the file if it changed on disk since it was last read or written (one stat)."""
+        try:
+            st = self.path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp != self._stamp:
+            self._load()
+
     def _load(self) -> None:
         try:
+            st = self.path.stat()
+            self._stamp = (st.st_mtime_ns, st.st_size)
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
+            self._stamp = None
             return
         except (OSError, ValueError) as e:
             log.warning("ignoring unreadable state file %s (%s); it will be rewritten", self.path, e)
@@ -115,14 +138,19 @@ class HostState:
             self.preferred = data.get("preferred") if isinstance(data.get("preferred"), str) else None
             pairing = data.get("pairing")
             self.pairing = {str(k): str(v) for k, v in pairing.items()} if isinstance(pairing, dict) else {}
+            pace = data.get("pace")
+            self.pace = {str(k): float(v) for k, v in (pace.items() if isinstance(pace, dict) else ())
+                         if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= MAX_PACE_MS}
 
     def save(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps({"last": self.last, "preferred": self.preferred,
-                                       "pairing": self.pairing}) + "\n", encoding="utf-8")
+                                       "pairing": self.pairing, "pace": self.pace}) + "\n", encoding="utf-8")
             os.replace(tmp, self.path)
+            st = self.path.stat()
+            self._stamp = (st.st_mtime_ns, st.st_size)
         except OSError as e:
             raise BluetoothError(f"cannot write the Bluetooth state file {self.path}: {e}. Check that the "
                                  f"directory is writable (state_dir / --state-dir).") from e
@@ -142,8 +170,22 @@ class HostState:
             self.pairing[address] = method
             self.save()
 
+    def set_pace(self, address: str, ms: float | None) -> None:
+        """``address``'s own least time between two key reports (ms); None = back to [bluetooth] report_interval_ms."""
+        if ms is not None and not 0 <= ms <= MAX_PACE_MS:
+            raise ValueError(f"a host's pace is 0..{MAX_PACE_MS:.0f} ms, got {ms}")
+        if ms is None:
+            if self.pace.pop(address, None) is None:
+                return
+        elif self.pace.get(address) == ms:
+            return
+        else:
+            self.pace[address] = float(ms)
+        self.save()
+
     def forget(self, address: str) -> None:
         changed = self.pairing.pop(address, None) is not None
+        changed = self.pace.pop(address, None) is not None or changed
         if self.last == address:
             self.last, changed = None, True
         if self.preferred == address:

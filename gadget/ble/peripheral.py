@@ -246,6 +246,16 @@ class BlePeripheral:
     def connected_host(self) -> Host | None:
         return self._devices.connected_host
 
+    def host_report_interval_s(self) -> float | None:
+        """The connected host's own least time between two key reports (`sttkb bt pace`), seconds; None when it
+        has none. Follows the state file, so a pace set while the daemon runs applies from the next report."""
+        host = self._devices.connected_host
+        if host is None:
+            return None
+        self.state.reload_if_changed()
+        ms = self.state.pace.get(host.address)
+        return ms / 1000.0 if ms is not None else None
+
     def forget(self, query: str) -> Host:
         """Remove a bonded host (its keys too); it must pair again to type."""
         return self._loop.run(self._forget(query))

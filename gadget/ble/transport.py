@@ -44,6 +44,7 @@ class Peripheral(Protocol):
     def send_report(self, report: bytes, *, unready: bool = False, timeout_s: float = 2.0) -> bool: ...
     def wait_ready(self, timeout: float) -> bool: ...
     def on_ready(self, callback: Callable[[], None]) -> None: ...
+    def host_report_interval_s(self) -> float | None: ...
     def remove_on_ready(self, callback: Callable[[], None]) -> None: ...
 
 
@@ -51,7 +52,8 @@ class BleTransport:
     """Reports go to the bonded host subscribed to the peripheral's input report.
 
     ``monitor`` (optional, see :func:`sttkb.gadget.ble.hci_monitor.open_monitor`) gives delivery tracking; the
-    transport closes it. ``min_interval_s`` defaults to the peripheral's [bluetooth] report_interval_ms.
+    transport closes it. ``min_interval_s`` defaults to the peripheral's [bluetooth] report_interval_ms; a host with
+    its own slower pace (`sttkb bt pace`, kept in bluetooth.json) gets that instead.
     """
 
     name = "bluetooth"
@@ -92,8 +94,13 @@ class BleTransport:
             self._send(report)
             self.sent += 1
 
+    def interval_s(self) -> float:
+        """The least time between two reports now: ``min_interval_s``, or the connected host's own slower pace."""
+        own = self._peripheral.host_report_interval_s()
+        return self.min_interval_s if own is None else max(self.min_interval_s, own)
+
     def _send(self, report: bytes) -> None:
-        wait = self._last_send + self.min_interval_s - time.monotonic()
+        wait = self._last_send + self.interval_s() - time.monotonic()
         if wait > 0:
             time.sleep(wait)
         try:

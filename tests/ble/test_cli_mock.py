@@ -52,6 +52,31 @@ def test_use_remembers_the_preferred_host(bluez, paired_host, tmp_path, capsys):
     assert '"preferred": "11:22:33:44:55:66"' in (tmp_path / "bluetooth.json").read_text()
 
 
+def test_pace_slows_one_host_shows_it_and_goes_back_to_normal(bluez, paired_host, tmp_path, capsys):
+    from sttkb.gadget.ble.hosts import HostState
+    assert run(tmp_path, "pace", "laptop", "slow") == 0
+    assert "30 ms between key reports" in capsys.readouterr().out
+    assert HostState(tmp_path).pace == {HOST: 30.0}
+    assert run(tmp_path, "list") == 0
+    assert "pace 30 ms" in capsys.readouterr().out
+    assert run(tmp_path, "pace", HOST, "normal") == 0
+    assert "normal pace" in capsys.readouterr().out and HostState(tmp_path).pace == {}
+
+
+@pytest.mark.parametrize("bad", ["fast", "-1", "1000", "nan"])
+def test_pace_refuses_what_it_cannot_mean_and_says_what_it_takes(bluez, paired_host, tmp_path, capsys, bad):
+    from sttkb.gadget.ble.hosts import HostState
+    assert run(tmp_path, "pace", "laptop", bad) == 2
+    err = capsys.readouterr().err
+    assert "milliseconds from 0 to 200, 'slow'" in err and "Traceback" not in err
+    assert HostState(tmp_path).pace == {}
+
+
+def test_pace_for_a_stranger_is_a_clear_error(bluez, paired_host, tmp_path, capsys):
+    assert run(tmp_path, "pace", "printer", "slow") == 1
+    assert "no bonded host matches 'printer'" in capsys.readouterr().err
+
+
 def test_status_says_whether_the_daemon_advertises(bluez, tmp_path, capsys):
     bluez.adapter_obj.Set("org.bluez.Adapter1", "Pairable", False, dbus_interface="org.freedesktop.DBus.Properties")
     assert run(tmp_path, "status") == 0

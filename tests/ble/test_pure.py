@@ -74,9 +74,34 @@ def test_host_state_survives_restarts_and_forgets(tmp_path):
     assert HostState(tmp_path).pairing == {"11:22:33:44:55:66": "passkey", "AA:BB:CC:DD:EE:01": "just-works"}
     again.forget("AA:BB:CC:DD:EE:01")
     assert json.loads((tmp_path / "bluetooth.json").read_text()) == {
-        "last": "11:22:33:44:55:66", "preferred": None, "pairing": {"11:22:33:44:55:66": "passkey"}}
+        "last": "11:22:33:44:55:66", "preferred": None, "pairing": {"11:22:33:44:55:66": "passkey"}, "pace": {}}
     (tmp_path / "bluetooth.json").write_text("{not json")
     assert HostState(tmp_path).last is None  # unreadable file: ignored, rewritten on next change
+
+
+def test_a_hosts_own_pace_is_kept_seen_by_a_running_daemon_and_forgotten_with_the_host(tmp_path):
+    daemon = HostState(tmp_path)                   # the daemon's copy, made before the user set anything
+    cli = HostState(tmp_path)
+    cli.set_pace("11:22:33:44:55:66", 30)
+    daemon.reload_if_changed()
+    assert daemon.pace == {"11:22:33:44:55:66": 30.0}
+    cli.set_pace("11:22:33:44:55:66", None)
+    daemon.reload_if_changed()
+    assert daemon.pace == {}
+    with pytest.raises(ValueError, match="0..200 ms"):
+        cli.set_pace("11:22:33:44:55:66", 500)
+    cli.set_pace("AA:BB:CC:DD:EE:01", 45)
+    cli.forget("AA:BB:CC:DD:EE:01")
+    assert HostState(tmp_path).pace == {}
+    (tmp_path / "bluetooth.json").write_text('{"pace": {"a": "fast", "b": -3, "c": true, "d": 12}}')
+    assert HostState(tmp_path).pace == {"d": 12.0}   # hand-edited nonsense is ignored, not obeyed
+
+
+def test_bt_list_line_shows_a_hosts_own_pace():
+    host = Host(path="/org/bluez/hci0/dev_11", address="11:22:33:44:55:66", name="laptop", paired=True,
+                bonded=True, connected=False, trusted=True)
+    assert "pace 30 ms" in host.describe(pace_ms=30.0)
+    assert "pace" not in host.describe()
 
 
 def error_reply(name: str, text: str = "detail") -> Message:

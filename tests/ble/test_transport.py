@@ -41,6 +41,7 @@ class FakePeripheral:
         self.sent: list[tuple[float, bytes]] = []
         self.leds = 0x02
         self.callbacks: list = []
+        self.host_interval_s: float | None = None
 
     def on_ready(self, callback) -> None:
         self.callbacks.append(callback)
@@ -62,6 +63,9 @@ class FakePeripheral:
     def wait_ready(self, timeout: float) -> bool:
         return self.ready
 
+    def host_report_interval_s(self) -> float | None:
+        return self.host_interval_s
+
 
 def test_reports_are_spaced_by_report_interval_ms():
     kb = FakePeripheral()
@@ -72,6 +76,20 @@ def test_reports_are_spaced_by_report_interval_ms():
     gaps = [b[0] - a[0] for a, b in zip(kb.sent, kb.sent[1:])]
     assert len(kb.sent) == 5 and min(gaps) >= 0.019
     assert t.leds() == 0x02
+
+
+def test_a_host_with_its_own_slow_pace_gets_reports_that_far_apart_and_a_faster_one_cannot_speed_up():
+    kb = FakePeripheral()
+    t = BleTransport(kb)
+    kb.host_interval_s = 0.045          # `sttkb bt pace HOST 45` for the connected host
+    for i in range(4):
+        t.send(key_report(0, 4 + i))
+    gaps = [b[0] - a[0] for a, b in zip(kb.sent, kb.sent[1:])]
+    assert len(gaps) == 3 and min(gaps) >= 0.044, gaps
+    kb.host_interval_s = 0.001          # a host's own pace below report_interval_ms does not apply
+    assert t.interval_s() == pytest.approx(0.020)
+    kb.host_interval_s = None           # `sttkb bt pace HOST normal`, or another host connected
+    assert t.interval_s() == pytest.approx(0.020)
 
 
 def test_no_listening_host_raises_and_nothing_counts_as_sent():

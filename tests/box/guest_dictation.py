@@ -24,7 +24,7 @@ from pathlib import Path
 from xkb_host import XkbHost  # tests/xkb_host.py, copied beside this script (libxkbcommon alone)
 
 EVENT = struct.Struct("llHHi")  # struct input_event on 64-bit Linux: timeval, type, code, value
-EV_KEY = 0x01
+EV_KEY, EV_SYN, SYN_DROPPED = 0x01, 0x00, 0x03
 PRODUCT = "sttkb speech keyboard"   # [usb] product, the default config
 QUIET_END = 8.0                     # seconds without a key after `stop` (and an idle daemon) = typing is over
 SPEAKER = "plughw:Loopback,1,0"     # the loopback's other end: what is played here, the box's mic (card 0) hears
@@ -55,10 +55,14 @@ def find_keyboard(timeout: float) -> tuple[int, str]:
 
 
 class Reader(threading.Thread):
+    """Reads the keyboard's events as a desktop's input thread does: promptly, doing nothing else (the box types
+    as fast as the host polls, and the kernel keeps only 64 events per reader), and turns them into text later."""
+
     def __init__(self, fd: int) -> None:
         super().__init__(daemon=True)
-        self.fd, self.decoder, self.key_times = fd, XkbHost("us"), []
+        self.fd, self.key_times, self.keys = fd, [], []
         self.stop_flag = threading.Event()
+        self.dropped = 0
 
     def run(self) -> None:
         while not self.stop_flag.is_set():
@@ -66,11 +70,20 @@ class Reader(threading.Thread):
             if not r:
                 continue
             data = os.read(self.fd, EVENT.size * 64)
+            now = time.monotonic()
             for i in range(0, len(data) - EVENT.size + 1, EVENT.size):
                 _, _, etype, code, value = EVENT.unpack_from(data, i)
                 if etype == EV_KEY:
-                    self.decoder.key(code, value)
-                    self.key_times.append(time.monotonic())
+                    self.keys.append((code, value))
+                    self.key_times.append(now)
+                elif etype == EV_SYN and code == SYN_DROPPED:
+                    self.dropped += 1
+
+    def decoded(self) -> XkbHost:
+        host = XkbHost("us")
+        for code, value in self.keys:
+            host.key(code, value)
+        return host
 
 
 def sttkb(*args: str) -> str:
@@ -111,8 +124,10 @@ def main(out: Path, recording: Path) -> None:
         time.sleep(2)
     reader.stop_flag.set()
     reader.join(2)
-    facts["text"] = reader.decoder.text
-    facts["keys_down_at_end"] = sorted(reader.decoder.down)
+    host = reader.decoded()
+    facts["text"] = host.text
+    facts["keys_down_at_end"] = sorted(host.down)
+    facts["events_dropped_by_the_kernel"] = reader.dropped
     facts["events"] = len(reader.key_times)
     facts["stop_to_last_key"] = (reader.key_times[-1] - t_stop) if reader.key_times else None
     facts["status_end"] = sttkb("status")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,23 @@ def test_virtual_host_shows_the_text_in_the_configured_layout():
         kb.type_text("Grüße, yz!")
         assert kb.wait_idle(5)
     assert built.virtual.text == "Grüße, yz!"
+
+
+def test_the_simulated_host_takes_one_report_per_usb_poll_at_the_default_pace():
+    """`sttkb run --simulate` shows typing as a high-speed USB host takes it: the default pace adds no gap, the
+    host's 1 ms polling is the limit (so the typed time is not zero, as no real host's is)."""
+    config = Config()
+    assert config.keyboard.key_delay_ms == 0.0
+    built = build_keyboard("virtual", config.keyboard, config.usb, config.bluetooth)
+    text = "hello world, typed as a host polls"
+    with built.keyboard as kb:
+        start = time.monotonic()
+        kb.type_text(text)
+        assert kb.wait_idle(10)
+        elapsed = time.monotonic() - start
+    reports = len(built.virtual.reports)
+    assert built.virtual.text == text
+    assert reports >= len(text) and elapsed >= (reports - 1) * 0.001, (reports, elapsed)
 
 
 def test_an_unknown_kind_is_refused():
