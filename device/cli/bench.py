@@ -24,6 +24,13 @@ Every measurement runs in a child process (clean peak RSS per model, no library 
 5. Per model: ``--model`` (what it means everywhere: sttkb.speech.choose_model) and tiny.en at the ``--quants``
    types (converted from the embedded tiny.en into a temporary store); peak RSS of each child.
 6. The encoder window: the chain at the configured ``asr.audio_ctx`` against whisper.cpp's full 30 s window.
+7. Hold-to-talk per utterance: each clip its own press and release, replayed at 1x, streamed through the chain and
+   typed into the virtual host at the default [keyboard] pace: release -> final text, typing, release -> last
+   keystroke, per utterance with median and p90 (target: median <= 0.5 s); the host's text checked against the
+   chain's (``--skip-hold-to-talk``).
+8. Per utterance, each clip decoded whole: sttkb (whisper.cpp) and faster-whisper int8 (if installed), greedy and
+   beam 5, each in its own process: median and p90 decode seconds and WER (``--skip-per-utterance``).
+   Sections 7 and 8: sttkb.cli.bench_utterances.
 """
 
 from __future__ import annotations
@@ -349,7 +356,11 @@ def child_main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="bench child: %(message)s")
     job = json.loads(sys.stdin.read())
     kind = job.pop("kind")
-    result = {"sttkb": child_sttkb, "whole": child_whole_file, "faster-whisper": child_faster_whisper}[kind](job)
+    from sttkb.cli import bench_utterances as per_utterance
+    result = {"sttkb": child_sttkb, "whole": child_whole_file, "faster-whisper": child_faster_whisper,
+              "hold-to-talk": per_utterance.child_hold_to_talk,
+              "utterances-sttkb": per_utterance.child_utterances_sttkb,
+              "utterances-faster-whisper": per_utterance.child_utterances_faster_whisper}[kind](job)
     sys.stdout.write(json.dumps(result))
 
 
@@ -548,6 +559,22 @@ def speech_from_args(args) -> tuple[str, list[Clip]]:
     return source, load_clips(folder)
 
 
+def utterance_files(clips: list[Clip], work: Path) -> list[list[str]]:
+    """Each clip cut at its release (:func:`cut_after_speech`; whole if the VAD hears no speech in it) as a WAV in
+    ``work``: [[name, path]] for the per-utterance children."""
+    from sttkb.audio.files import read_audio, write_wav
+    out = []
+    for i, clip in enumerate(clips):
+        path, audio = work / f"utterance-{i:03d}.wav", read_audio(clip.path)
+        try:
+            audio = cut_after_speech(audio)
+        except BenchError:
+            pass
+        write_wav(path, audio)
+        out.append([clip.name, str(path)])
+    return out
+
+
 def cmd_bench(args) -> int:
     from sttkb.audio.files import write_wav
     from sttkb.config import load_config
@@ -595,17 +622,52 @@ def cmd_bench(args) -> int:
         if not args.skip_window and 0 < main["audio_ctx"] < 1500:
             say(f"{main_label} at the full 30 s encoder window ...")
             window = run({**base, "audio_ctx": 0, "model": main_label, "model_path": str(models[main_label])})
-        if faster_whisper_installed() and not args.no_faster_whisper:
+        with_fw = faster_whisper_installed() and not args.no_faster_whisper
+        if with_fw:
             say("faster-whisper ...")
             fw = run({"kind": "faster-whisper", "ct2_dir": str(embedded_source())})
+        hold, engines = per_utterance_runs(args, clips, work, models[main_label], main_label, main["audio_ctx"],
+                                           threads, str(embedded_source()) if with_fw else None)
     note = "skipped (--no-faster-whisper)" if args.no_faster_whisper else \
         "not installed (pip install faster-whisper to compare)"
     machine += f", load average {load_at_start:.1f} at start, {load_average():.1f} at end"
     print(format_report(speech, runs, machine, whole=whole, window=window, fw=fw, fw_note=note))
+    if hold or engines:
+        from sttkb.cli.bench_utterances import format_utterances
+        print()
+        print(format_utterances(hold, engines, None if fw else note))
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine, "speech": speech, "sttkb": runs, "whole": whole,
-                                               "full_window": window, "faster_whisper": fw}, indent=2))
+                                               "full_window": window, "faster_whisper": fw,
+                                               "hold_to_talk": hold, "per_utterance": engines}, indent=2))
     return 0
+
+
+def per_utterance_runs(args, clips: list[Clip], work: Path, model_path: Path, model_label: str, audio_ctx: int,
+                       threads: int, ct2_dir: str | None) -> tuple[dict | None, dict | None]:
+    """Sections 7 and 8 (sttkb.cli.bench_utterances), each in its own child, unless skipped: the hold-to-talk
+    result and the per-utterance decode results by configuration, with WER against the clips' texts."""
+    from sttkb.cli.bench_utterances import engine_jobs, wer_of
+    if args.skip_hold_to_talk and args.skip_per_utterance:
+        return None, None
+    utterances = utterance_files(clips, work)
+    references = [c.text for c in clips]
+    common = {"config": args.config, "threads": threads, "audio_ctx": args.audio_ctx}
+    hold = engines = None
+    if not args.skip_hold_to_talk:
+        say(f"{model_label}, hold-to-talk: each of {len(clips)} clip(s) its own press, replayed at 1x, typed into "
+            f"the virtual host ...")
+        hold = run_child({"kind": "hold-to-talk", "model": model_label, "model_path": str(model_path),
+                          "tail_s": TAIL_AFTER_SPEECH_S, "clips": utterances, **common})
+        hold.update(wer_of(references, [u["typed"] for u in hold["utterances"]]))
+    if not args.skip_per_utterance:
+        engines = {}
+        for label, job in engine_jobs(model_label, str(model_path), audio_ctx, ct2_dir, utterances,
+                                      **common).items():
+            say(f"{label}, each clip decoded whole ...")
+            engines[label] = run_child(job)
+            engines[label].update(wer_of(references, engines[label]["texts"]))
+    return hold, engines
 
 
 def register(sub) -> None:
@@ -629,6 +691,10 @@ def register(sub) -> None:
     p.add_argument("--no-faster-whisper", action="store_true", help="skip faster-whisper even if installed")
     p.add_argument("--skip-whole", action="store_true", help="skip the whole-file pywhispercpp run")
     p.add_argument("--skip-window", action="store_true", help="skip the full 30 s encoder window comparison")
+    p.add_argument("--skip-hold-to-talk", action="store_true", help="skip the per-utterance hold-to-talk replay "
+                                                                    "(each clip replayed at 1x and typed)")
+    p.add_argument("--skip-per-utterance", action="store_true", help="skip the per-utterance decodes (sttkb and "
+                                                                     "faster-whisper, greedy and beam 5)")
     p.add_argument("--repeats", type=int, default=2, help="batch/raw runs per model; the fastest counts")
     p.add_argument("--json", metavar="FILE", help="also write all numbers as JSON")
     p.set_defaults(func=cmd_bench)
