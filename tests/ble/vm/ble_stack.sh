@@ -13,7 +13,9 @@ mkdir -p /run/dbus /var/lib/bluetooth
 dbus-daemon --system --fork || { echo "ble_stack: dbus-daemon failed" >&2; exit 1; }
 
 start_btvirt() {
-    btvirt -L -l2 >"$log/btvirt.log" 2>&1 &
+    # STTKB_BTVIRT_ARGS: the Classic test uses dual-mode controllers ("-l2"); the BLE tests LE-only ones.
+    # shellcheck disable=SC2086
+    btvirt ${STTKB_BTVIRT_ARGS:--L -l2} >"$log/btvirt.log" 2>&1 &
     echo $! >/run/btvirt.pid
     for _ in $(seq 100); do [ -e /sys/class/bluetooth/hci1 ] && return 0; sleep 0.1; done
     return 1
@@ -47,6 +49,8 @@ if [ -n "${STTKB_BT_DEBUG-}" ]; then
     btmon -w "$log/btmon.snoop" >/dev/null 2>&1 &
 fi
 [ -n "$noplugins" ] && args+=(-P "$noplugins")
+# STTKB_BT_BEFORE_BLUETOOTHD: a command to run first (the Classic test holds the box's HID PSMs with it).
+if [ -n "${STTKB_BT_BEFORE_BLUETOOTHD-}" ]; then eval "$STTKB_BT_BEFORE_BLUETOOTHD" || exit 1; fi
 /usr/libexec/bluetooth/bluetoothd "${args[@]}" >"$log/bluetoothd.log" 2>&1 &
 echo $! >/run/bluetoothd.pid
 for _ in $(seq 100); do

@@ -1,0 +1,40 @@
+"""The Bluetooth Classic keyboard, assembled: a started :class:`~sttkb.gadget.bt_classic.peripheral.ClassicPeripheral`
+(record, agent, window, hosts), the :class:`~sttkb.gadget.bt_classic.link.HidLink` listening on the HID PSMs, and
+the :class:`~sttkb.gadget.bt_classic.transport.ClassicTransport` the typist types through. Only bonded hosts get a
+channel; the keyboard reconnects to the last (or preferred) one when there is something to type, and once at
+start when ``[bluetooth] reconnect`` is on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from sttkb.gadget.ble.hosts import DEFAULT_STATE_DIR
+from sttkb.gadget.bt_classic.link import HidLink
+from sttkb.gadget.bt_classic.peripheral import ClassicPeripheral
+from sttkb.gadget.bt_classic.transport import ClassicTransport
+
+
+def open_classic_keyboard(settings: Any, *, state_dir: str | Path = DEFAULT_STATE_DIR,
+                          on_pairing_change: Callable[[bool], None] | None = None, start_timeout_s: float = 20.0,
+                          bus_address: str | None = None) -> tuple[ClassicPeripheral, ClassicTransport]:
+    """Publish the keyboard with bluetoothd, listen for hosts; return (peripheral, transport).
+
+    ``settings`` is :class:`sttkb.config.keyboard.BluetoothSettings`. Close the transport (the typist does; it
+    closes the link) and then the peripheral. Raises BluetoothError subclasses when bluetoothd or the adapter is
+    missing, TransportError when the HID PSMs are taken (bluetoothd's input plugin); nothing is left registered.
+    """
+    peripheral = ClassicPeripheral(settings, state_dir=state_dir, on_pairing_change=on_pairing_change,
+                                   bus_address=bus_address).start(start_timeout_s)
+    try:
+        link = HidLink(peripheral.address, allow=peripheral.is_bonded, on_unplug=peripheral.forget,
+                       on_change=peripheral.host_connected, settle_s=settings.reconnect_settle_s).start()
+    except BaseException:
+        peripheral.close()
+        raise
+    transport = ClassicTransport(link, reconnect_target=peripheral.reconnect_target,
+                                 min_interval_s=settings.report_interval_ms / 1000.0)
+    if getattr(settings, "reconnect", True):
+        transport.reconnect(now=True)
+    return peripheral, transport
