@@ -156,7 +156,7 @@ class ClassicPeripheral:
         if await self._adapter.pairable():
             await self._window.follow(True)
         log.info("Bluetooth Classic keyboard %r ready on %s %s (%d bonded host(s))", self.settings.name,
-                 self.settings.adapter, self.address, sum(1 for h in self._devices.hosts() if h.is_bonded))
+                 self.settings.adapter, self.address, sum(1 for h in self._devices.hosts() if h.bonded))
 
     async def _teardown(self) -> None:
         bus = self._bus
@@ -209,11 +209,12 @@ class ClassicPeripheral:
         return self._devices.hosts()
 
     def is_bonded(self, address: str) -> bool:
-        """Does bluetoothd hold keys for ``address`` on this adapter? (The link's ``allow``.)"""
+        """Does bluetoothd hold a stored key for ``address`` on this adapter (Device1.Bonded; a pairing without
+        bonding does not count)? The link's ``allow``."""
         return self._loop.run(self._is_bonded(address), 5.0)
 
     async def _is_bonded(self, address: str) -> bool:
-        return any(h.address.upper() == address.upper() and h.is_bonded for h in self._devices.hosts())
+        return any(h.address.upper() == address.upper() and h.bonded for h in self._devices.hosts())
 
     def reconnect_target(self) -> Optional[str]:
         """The bonded host to reconnect to: the preferred one (`sttkb bt use`), else the last one typed to."""
@@ -282,6 +283,10 @@ class ClassicPeripheral:
         return None
 
     def _device_changed(self, path: str, changed: dict) -> None:
-        change = self._devices.update(path, changed)
-        if change.bonded_now:
+        before = self._devices.host(path)
+        self._devices.update(path, changed)
+        after = self._devices.host(path)
+        # Only a stored key counts (Device1.Bonded, BlueZ 5.63+): a host may pair *without bonding* while the
+        # window is closed (the kernel allows it), and must get neither trust nor a HID channel.
+        if after is not None and after.bonded and not (before is not None and before.bonded):
             self._loop.spawn(self._paired(path))
