@@ -6,7 +6,9 @@ Per frame (``frame_ms``, 30 ms by default) a frame counts as *voiced* only if al
 * its RMS level is at least ``level_gate_dbfs`` (quiet breath, far-away sounds);
 * its level is at least :data:`SNR_DB` above the noise floor (webrtcvad calls any loud stationary noise — fan,
   white/pink noise — speech). The floor is the quietest smoothed frame level over the last
-  :data:`FLOOR_WINDOW_S`; it is frozen while a segment is open, so long fluent speech never raises it;
+  :data:`FLOOR_WINDOW_S`; it is frozen while a segment is open, so long fluent speech never raises it; at the
+  start of a stream it is ``level_gate_dbfs`` - :data:`SNR_DB` until that window has passed (speech that starts
+  with the stream would otherwise set the floor itself and lose its first words);
 * it is not impulsive: a click or key press puts most of a frame's energy into a few milliseconds
   (peak/mean energy of 2 ms sub-blocks above :data:`IMPULSE_RATIO`); voiced speech never does.
 
@@ -173,6 +175,10 @@ class Segmenter:
         self._frame_index = 0                      # index of the next frame in the stream
         self._floor_energy: deque[float] = deque(maxlen=FLOOR_SMOOTH_FRAMES)
         self._floor_hist: deque[float] = deque(maxlen=max(1, int(FLOOR_WINDOW_S / self.frame_s)))
+        # Until the room has been heard, the floor is where the level gate alone decides: someone who starts
+        # talking the moment the button goes down must not have their first words taken for the room's noise
+        # (the floor would be learned from the speech itself). The prior leaves the window after FLOOR_WINDOW_S.
+        self._floor_hist.append(s.level_gate_dbfs - SNR_DB)
         self._idle: deque[tuple[np.ndarray, float, bool, bool]] = deque(maxlen=self.pre_roll_frames + self.start_run)
         # Open segment: frames, their levels and voiced flags; stream index of its first frame.
         self._frames: list[np.ndarray] = []

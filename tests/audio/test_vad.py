@@ -246,3 +246,18 @@ def test_speculate_zero_offers_nothing():
 def test_a_too_short_burst_is_never_offered():
     offered, closed = offers_and_closes(concat(room(0.5), buzz(0.15), room(1.5)), VadSettings(speculate_ms=300))
     assert offered == [] and closed == []
+
+
+@pytest.mark.parametrize("clip", ["05-en-us-f3-175.flac", "02-en-us-165.flac"])
+def test_speech_that_starts_with_the_stream_keeps_its_first_words(clip):
+    """The user talks the moment the button goes down: the recording starts mid-word. The room has not been heard
+    yet, so the speech itself must not be taken for the noise floor ("Remind me to water ..." lost "Remind me to"
+    when the first 0.4 s were cut)."""
+    from sttkb.audio.files import read_audio
+    from sttkb.cli.bench import BENCH_DATA
+    audio = read_audio(BENCH_DATA / clip)
+    assert np.abs(audio[:800]).max() > 0.01, "the clip must start with speech for this check to mean anything"
+    _, out = run(audio)
+    # the first segment's pause_before_s is where its first voiced frame is in the stream
+    assert out and out[0].start_s == 0.0 and out[0].pause_before_s <= 0.15, [(s.start_s, s.pause_before_s)
+                                                                              for s in out]
