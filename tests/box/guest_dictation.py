@@ -132,6 +132,9 @@ def main(out: Path, recording: Path) -> None:
     facts["stop_to_last_key"] = (reader.key_times[-1] - t_stop) if reader.key_times else None
     facts["status_end"] = sttkb("status")
     facts["history"] = sttkb("history")
+    # If words went missing: did the box's microphone lose audio (its overflow warnings), or was it heard wrong?
+    log = subprocess.run(["journalctl", "-u", "sttkb", "-o", "cat", "--no-pager"], capture_output=True, text=True)
+    facts["mic_overflow_warnings"] = [line for line in log.stdout.splitlines() if "overflow" in line][-5:]
     (out / "dictation.json").write_text(json.dumps(facts, indent=1))
 
 
