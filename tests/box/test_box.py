@@ -28,6 +28,7 @@ import pytest
 from sttkb.models.wer import wer
 from tests.box.conftest import EPOCH
 from tests.conftest import REPO
+from tests.vm.harness import emulator_lock
 
 from sttkb_image import arm64_vm
 from sttkb_image.ext4 import Batch, Ext4
@@ -126,8 +127,9 @@ def _scaffold(image: Path, work: Path) -> None:
 
 def _boot(box, disk: Path, share: Path, script: str, log: Path, **kw) -> arm64_vm.Run:
     (share / "guest.sh").write_text(script)
-    return arm64_vm.boot(box.kernel, box.initrd, box.cmdline + " panic=-1", drives=[disk], shares={"vmtest": share},
-                         timeout=kw.pop("timeout", BOOT_TIMEOUT), console_log=log, **kw)
+    with emulator_lock():   # never beside another emulated guest: the box's real-time audio would starve
+        return arm64_vm.boot(box.kernel, box.initrd, box.cmdline + " panic=-1", drives=[disk],
+                             shares={"vmtest": share}, timeout=kw.pop("timeout", BOOT_TIMEOUT), console_log=log, **kw)
 
 
 def _units(text: str) -> dict[str, dict[str, str]]:

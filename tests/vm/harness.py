@@ -128,6 +128,12 @@ class _Lock:
         os.close(self.fd)
 
 
+def emulator_lock() -> _Lock:
+    """The machine-wide lock every emulated system holds while it runs (this harness's VMs, the arm64 box test):
+    two software-emulated guests on a small machine starve each other."""
+    return _Lock(LOCK_PATH)
+
+
 def _kernel_package() -> str:
     """The versioned package that linux-image-amd64 depends on, e.g. linux-image-6.1.0-56-amd64."""
     out = subprocess.run(["apt-cache", "depends", KERNEL_META_PACKAGE], capture_output=True, text=True)
@@ -323,7 +329,7 @@ def run_in_vm(script: str, *, modules: list[str] | tuple[str, ...] = (), drives:
            "-virtfs", f"local,path={outdir},mount_tag=out,security_model=none,multidevs=remap"]
     for drive in drives:
         cmd += ["-drive", f"file={drive},format=raw,if=virtio"]
-    with _Lock(LOCK_PATH):
+    with emulator_lock():
         start = time.monotonic()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         timed_out = False
