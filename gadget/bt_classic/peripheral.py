@@ -38,6 +38,11 @@ from sttkb.gadget.bt_classic.sdp_record import HID_UUID, HidRecord, record_xml
 
 log = logging.getLogger(__name__)
 
+PROFILE_UUID = "df310e7b-641e-4bfd-95b1-6095a2f1ab7a"
+"""The name the record is registered under with bluetoothd: sttkb's own, not the HID service class (0x1124) that
+the record itself carries. bluetoothd refuses a second registration of a UUID one of its plugins has (its input
+plugin registers 0x1124 as the HID *host*); with Role = server, no PSM and a ServiceRecord, the registration's UUID
+names the registration and nothing else — hosts see the record's ServiceClassIDList."""
 PROFILE_MANAGER = "org.bluez.ProfileManager1"
 PROFILE = "org.bluez.Profile1"
 APP_ROOT = "/org/sttkb/classic"
@@ -145,7 +150,7 @@ class ClassicPeripheral:
                    "ServiceRecord": Variant("s", record_xml(self.record)),
                    "RequireAuthentication": Variant("b", True), "RequireAuthorization": Variant("b", False)}
         await bluez.call(bus, defs.BLUEZ_ROOT, PROFILE_MANAGER, "RegisterProfile", "osa{sv}",
-                         [self.profile.path, HID_UUID, options], what="publish the HID service record")
+                         [self.profile.path, PROFILE_UUID, options], what="publish the HID service record")
         self._profile_registered = True
         uuids = await bluez.get_property(bus, self._adapter.path, defs.ADAPTER, "UUIDs")
         self.record_published = HID_UUID in (uuids or [])

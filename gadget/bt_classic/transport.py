@@ -23,7 +23,7 @@ from sttkb.gadget.bt_classic.link import HidLink
 log = logging.getLogger(__name__)
 
 DEFAULT_MIN_INTERVAL_S = 0.010
-DEFAULT_RETRY_INTERVAL_S = 5.0
+DEFAULT_RETRY_INTERVAL_S = 2.0
 
 
 class ClassicTransport:

@@ -9,8 +9,8 @@ import pytest
 
 from sttkb.config.keyboard import BluetoothSettings
 from sttkb.gadget.ble import defs
-from sttkb.gadget.bt_classic.peripheral import ClassicPeripheral
-from sttkb.gadget.bt_classic.sdp_record import HID_UUID, HidRecord, record_xml
+from sttkb.gadget.bt_classic.peripheral import PROFILE_UUID, ClassicPeripheral
+from sttkb.gadget.bt_classic.sdp_record import HidRecord, record_xml
 from tests.polling import wait_for
 
 HOST = "11:22:33:44:55:66"
@@ -30,7 +30,7 @@ def classic(bluez, system_bus, tmp_path):
 def test_start_publishes_the_hid_record_and_registers_the_agent(bluez, classic):
     (call,) = bluez.calls("/org/bluez", "RegisterProfile")
     path, uuid, options = call
-    assert (str(path), str(uuid)) == (classic.profile.path, HID_UUID)
+    assert (str(path), str(uuid)) == (classic.profile.path, PROFILE_UUID), "sttkb's own, not 0x1124 (see there)"
     assert str(options["Role"]) == "server", "bluetoothd publishes the record and listens on nothing itself"
     assert "PSM" not in options and "Channel" not in options
     assert str(options["ServiceRecord"]) == record_xml(HidRecord(name="test keyboard"))

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -26,8 +27,7 @@ from dbus_fast import Variant
 from sttkb.config.keyboard import BluetoothSettings
 from sttkb.gadget.ble import bluez, defs
 from sttkb.gadget.bt_classic.keyboard import open_classic_keyboard
-from sttkb.gadget.bt_classic import l2cap
-from sttkb.gadget.bt_classic.sdp_record import HID_UUID, PSM_HID_CONTROL
+from sttkb.gadget.bt_classic.sdp_record import HID_UUID
 from sttkb.gadget.typist import Typist
 from tests.ble.vm.guest_e2e import TEXT_DE, TEXT_LONG, TEXT_US
 from tests.ble.vm.host import Host
@@ -207,31 +207,20 @@ async def run() -> None:
           reconnects=transport.reconnects, sent_at_disconnect=sent_at_disconnect, back_after_s=back_after,
           nodes=list(reader.nodes), host_connected=await host.prop("Connected"))
 
-    # Outside the window: a host the keyboard does not know (both sides forgot the bond) opens the HID control
-    # channel itself. The kernel may let the channel up after a pairing without bonding; the keyboard drops it.
-    bonded = [h.address for h in kb.hosts() if h.is_bonded]
+    # Outside the window, with the bond forgotten on both sides: the host neither finds the keyboard (no inquiry
+    # scan) nor can page it (the box's bluetoothd leaves page scan on only for bonded hosts: none are left). The
+    # host does not try an L2CAP connection here: on this guest kernel closing an L2CAP socket whose connection
+    # failed (Page Timeout) oopses it (list corruption in hci_chan_del; tests/bt_classic/test_classic_vm.py).
+    bonded = [h.address for h in kb.hosts() if h.bonded]
     await host.disconnect()
     await asyncio.to_thread(kb.forget, bonded[0])
     await host.forget()
     await asyncio.sleep(1.0)
-    host_address = await bluez.get_property(host.bus, host.adapter_path, defs.ADAPTER, "Address")
-    refused_before = len(transport.link.refused)
-    error, got = "", None
-    try:
-        sock = await asyncio.to_thread(l2cap.connect, kb.address, PSM_HID_CONTROL, source=host_address,
-                                       security=l2cap.SECURITY_LOW, timeout=15.0)
-        sock.settimeout(5.0)
-        try:
-            got = (await asyncio.to_thread(sock.recv, 64)).hex()   # "" = closed by the keyboard
-        except OSError as e:
-            error = f"recv: {e}"
-        sock.close()
-    except OSError as e:
-        error = str(e)
-    await asyncio.sleep(1.0)
-    stage("stranger", refused=transport.link.refused[refused_before:], error=error, received=got,
-          link_host=transport.link.host, bonded_after=[h.address for h in kb.hosts() if h.is_bonded],
-          host_address=host_address)
+    scan = subprocess.run(["hciconfig", "hci0"], capture_output=True, text=True).stdout
+    found = await host.find_any(8.0)
+    stage("stranger", found=found, box_scan=[f for f in ("PSCAN", "ISCAN") if f in scan],
+          link_host=transport.link.host, bonded_after=[h.address for h in kb.hosts() if h.bonded],
+          window_open=kb.pairing_window_open)
 
     reader.stop()
     await asyncio.to_thread(typist.close)   # closes the transport and its link
