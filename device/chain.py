@@ -2,8 +2,10 @@
 
 Streaming (:meth:`Transcriber.stream`): a capture thread reads the source and runs the segmenter; each segment
 is handed to the caller's thread and transcribed while audio keeps arriving, so when speech ends only the last
-segment is left to decode. Batch (:meth:`Transcriber.batch`): all audio first, then every segment — what a
-recorder that transcribes at button release does; kept for the benchmark.
+segment is left to decode. With ``[asr] beam_when_idle``, a phrase a pause ends while the button is held may be
+decoded once more with beam search while the recognizer would idle (:mod:`sttkb.asr.idle_beam`). Batch
+(:meth:`Transcriber.batch`): all audio first, then every segment — what a recorder that transcribes at button
+release does; kept for the benchmark.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sttkb.asr import idle_beam
 from sttkb.asr.engine import AsrResult, WhisperEngine
+from sttkb.asr.errors import DecodeAborted
 from sttkb.asr.prompt import build_prompt
 from sttkb.audio.segment import Segment, joined
 from sttkb.audio.sources import AudioSource
@@ -40,6 +44,8 @@ class _Pause:
     """From the capture thread: a pause began; ``segment`` is what closes if it lasts."""
 
     segment: Segment
+    at: float = field(default_factory=time.monotonic)
+    """``time.monotonic()`` when the pause was offered."""
 
 
 def _same_audio(a: Segment, b: Segment) -> bool:
@@ -70,6 +76,8 @@ class TextPiece:
     dropped_reason: str | None = None
     sentence_end: bool = False
     """This piece only types a sentence end the text pipeline held back (no segment of its own)."""
+    beam: bool = False
+    """The text is from a beam decode (``[asr] beam_when_idle``); ``asr_s`` includes the greedy one before it."""
     """Why the recognizer produced nothing ("loop", "empty"), or None."""
 
 
@@ -97,6 +105,14 @@ class ChainStats:
     """Of those, the ones whose pause lasted, so the early result was typed (no decode after the segment ended)."""
     joined_short: int = 0
     """Short phrases held to be decoded with the next one (``[vad] join_short_s``)."""
+    beam_decodes: int = 0
+    """Beam decodes started where there was time (``[asr] beam_when_idle``)."""
+    beam_used: int = 0
+    """Of those, the ones whose text was typed (the others: abandoned, or dropped by a guard; greedy text typed)."""
+    beam_abandoned: int = 0
+    """Of those, the ones abandoned because something else needed the recognizer."""
+    beam_no_time: int = 0
+    """Phrases that could have had a beam decode but whose estimate did not fit the time there was."""
 
 
 class Transcriber:
@@ -128,6 +144,11 @@ class Transcriber:
         self._history = ""
         self._previous: tuple[Segment, str, str] | None = None
         """The last phrase that typed words: its segment, its context (prompt) and Whisper's text of it."""
+        self.beam_timer = idle_beam.BeamTimer()
+        """How long this engine takes for a beam decode (learned; kept from one stream to the next)."""
+        self.beam_horizons = idle_beam.Horizons()
+        """How soon after a pause-closed phrase the recognizer was needed again (learned; kept likewise)."""
+        self._awaited_at_pause = True    # set by each stream()
 
     def new_segmenter(self) -> Segmenter:
         return Segmenter(self.config.vad, max_segment_s=self.max_segment_s)
@@ -151,7 +172,8 @@ class Transcriber:
             prompt = f"{PUNCTUATED_CONTEXT} {prompt}"
         return prompt
 
-    def _recognize(self, seg: Segment) -> tuple[AsrResult, bool | None]:
+    def _recognize(self, seg: Segment, *, beam_size: int | None = None,
+                   abort: Callable[[], bool] | None = None) -> tuple[AsrResult, bool | None]:
         """Decode ``seg``: (the result, whether it continues the sentence before it; None: the text pipeline's own
         rule decides).
 
@@ -160,13 +182,21 @@ class Transcriber:
         pause (as on a whole recording): what it wrote at the seam decides whether the sentence ended, and only the
         new words are used (the last phrase's words are typed already; a sentence end Whisper now puts at the seam
         is typed before the new words). If the last phrase cannot be found in that text, ``seg`` is decoded alone with the text so far
-        (a held mark replaced by a comma) as its context."""
+        (a held mark replaced by a comma) as its context.
+
+        ``beam_size``/``abort``: this decode with beam search, abandoned (:class:`DecodeAborted`) when ``abort()``
+        says so; None: the engine's own decoding."""
+        def decode(x: Segment, prompt: str) -> AsrResult:
+            if beam_size is None:
+                return self.engine.transcribe(x, prompt)
+            return self.engine.recognize(x, prompt, beam_size=beam_size, abort=abort)
+
         across = self.config.text.hold_sentence_end_s > 0 and self.config.text.decode_across_pause
         previous = self._previous if across else None
         if previous is not None and seg.start_s - previous[0].end_s <= self.quiet_s:
             both = joined(previous[0], seg)
             if both.duration_s <= self.max_segment_s:
-                result = self.engine.transcribe(both, previous[1])
+                result = decode(both, previous[1])
                 seam = split_after(previous[2], result.text) if result.text else None
                 if seam is not None:
                     rest = seam.rest
@@ -174,7 +204,7 @@ class Transcriber:
                     if seam.mark and not getattr(self.pipeline, "held", "") and not ended:
                         rest = seam.mark + " " + rest      # Whisper heard a sentence end it had not written
                     return replace(result, text=rest), seam.continues
-        return self.engine.transcribe(seg, self._prompt()), None
+        return decode(seg, self._prompt()), None
 
     def _held_mark(self, last: TextPiece | None, *, after_silence: bool = False) -> TextPiece | None:
         """A piece typing the sentence end the pipeline holds back (at the stream's end, or after a silence of
@@ -198,14 +228,24 @@ class Transcriber:
         return (self._history, previous, getattr(self.pipeline, "held", ""))
 
     def _transcribe(self, seg: Segment, is_first: bool, closed_at: float,
-                    early: tuple[tuple, tuple[AsrResult, bool | None]] | None = None) -> TextPiece:
+                    early: tuple[tuple, tuple[AsrResult, bool | None]] | None = None, *,
+                    busy: Callable[[], bool] | None = None) -> TextPiece:
         """Decode ``seg`` (or take ``early``: :meth:`_recognize`'s answer for the same samples in the same context,
-        decoded while its pause was still going on) and run it through the text pipeline."""
+        decoded while its pause was still going on) and run it through the text pipeline.
+
+        ``busy``: given when a pause closed ``seg`` while capture goes on; says whether anything else waits for the
+        recognizer. Then ``seg`` may be decoded once more with beam search (:meth:`_beam`)."""
         if early is not None and early[0] == self._context_key():
             result, continues = early[1]
             self.stats.early_used += 1
         else:
             result, continues = self._recognize(seg)
+        greedy_s, beamed = result.asr_s, False
+        better, beam_s = self._beam(seg, result, closed_at, busy)
+        if better is not None:
+            result, continues = better
+            beamed = True
+        result = replace(result, asr_s=greedy_s + beam_s)
         before = self._history
         text = self.pipeline.process(result.text, pause_before_s=seg.pause_before_s,
                                      speech_dbfs=seg.speech_rms_dbfs, is_first=is_first,
@@ -224,7 +264,52 @@ class Transcriber:
         self.stats.segments_list.append(seg)
         return TextPiece(text=text, raw_text=result.text, segment_start_s=seg.start_s, segment_end_s=seg.end_s,
                          speech_end_s=seg.speech_end_s, asr_s=result.asr_s, closed_at=closed_at,
-                         ready_at=time.monotonic(), dropped_reason=result.dropped_reason)
+                         ready_at=time.monotonic(), dropped_reason=result.dropped_reason, beam=beamed)
+
+    def _beam(self, seg: Segment, greedy: AsrResult, closed_at: float,
+              busy: Callable[[], bool] | None) -> tuple[tuple[AsrResult, bool | None] | None, float]:
+        """``seg`` decoded once more with beam search, if :func:`sttkb.asr.idle_beam.decide` says there is time:
+        (:meth:`_recognize`'s answer, or None when the greedy ``greedy`` stands; seconds spent on the beam decode).
+
+        The beam decode is abandoned the moment ``busy()`` says something else needs the recognizer, and its text
+        is not used if a guard dropped it (loop, runaway, no speech): the greedy text, which passed the same guards,
+        stands."""
+        asr = self.config.asr
+        if not asr.beam_when_idle:
+            return None, 0.0
+        estimate = self.beam_timer.estimate(greedy.asr_s)
+        horizon = self.beam_horizons.horizon_s(idle_beam.next_phrase_end_s(self.config.vad))
+        budget = idle_beam.budget_s(closed_at, time.monotonic(), horizon)
+        verdict = idle_beam.decide(
+            enabled=True, beam_size=asr.beam_size, closed_by_pause=busy is not None,
+            awaited_at_pause=self._awaited_at_pause, others_waiting=busy is None or busy(),
+            greedy_heard=bool(greedy.text) and greedy.dropped_reason is None, estimate_s=estimate,
+            budget_s=budget)
+        if verdict != idle_beam.BEAM:
+            if verdict == "no time":
+                self.stats.beam_no_time += 1
+                log.debug("greedy: a beam decode would take %.2f s, there are %.2f s", estimate, budget)
+            return None, 0.0
+        self.stats.beam_decodes += 1
+        try:
+            answer = self._recognize(seg, beam_size=asr.idle_beam_size, abort=busy)
+        except DecodeAborted as e:
+            self.stats.beam_abandoned += 1
+            self.beam_timer.learn_at_least(greedy.asr_s, e.spent_s)
+            log.debug("beam decode abandoned after %.2f s (expected %.2f s): the greedy text stands", e.spent_s,
+                      estimate)
+            return None, e.spent_s
+        except Exception as e:   # whisper.cpp failed on the beam decode: the greedy text is there, nothing is lost
+            log.warning("a beam decode failed (%s): the greedy text stands", e)
+            log.debug("beam decode failure", exc_info=True)
+            return None, 0.0
+        result = answer[0]
+        self.beam_timer.learn(greedy.asr_s, result.asr_s)
+        log.debug("beam decode %.2f s (expected %.2f s, greedy %.2f s)", result.asr_s, estimate, greedy.asr_s)
+        if not result.text or result.dropped_reason is not None:
+            return None, result.asr_s
+        self.stats.beam_used += 1
+        return answer, result.asr_s
 
     def _reset(self) -> None:
         self.stats = ChainStats()
@@ -233,13 +318,18 @@ class Transcriber:
         self.pipeline.reset()
 
     # -- streaming -----------------------------------------------------------------------------------------
-    def stream(self, source: AudioSource) -> Iterator[TextPiece]:
+    def stream(self, source: AudioSource, *, awaited_at_pause: bool = False) -> Iterator[TextPiece]:
         """Yield a piece per segment as soon as it is transcribed, while capture goes on in its own thread.
 
         Closing the generator (or an error) stops the source. The source's end (file end, button release via
         ``source.stop()``) closes the last segment.
+
+        ``awaited_at_pause``: the text of each phrase is awaited as soon as a pause ends it — hands-free listening
+        (only silence ends the dictation), a file read faster than real time — so no phrase waits for a beam
+        decode (``[asr] beam_when_idle`` is for a held button, whose release is when the user waits).
         """
         self._reset()
+        self._awaited_at_pause = awaited_at_pause
         segmenter = self.new_segmenter()
         segments: queue.Queue = queue.Queue()
         stop = threading.Event()
@@ -287,29 +377,35 @@ class Transcriber:
                     return
 
         try:
-            yield from self._decode_all(items(), idle=segments.empty)
+            yield from self._decode_all(items(), idle=segments.empty, capturing=True)
         finally:
             stop.set()
             source.stop()
             thread.join(timeout=5.0)
             self.stats.overflows = source.overflows
 
-    def _decode_all(self, items: Iterator[object], idle: Callable[[], bool]) -> Iterator[TextPiece]:
+    def _decode_all(self, items: Iterator[object], idle: Callable[[], bool],
+                    capturing: bool = False) -> Iterator[TextPiece]:
         """Closed segments (and the capture's other news) in, text pieces out, in speech order.
 
         Items: ``(segment, closed_at)`` or ``(segment, closed_at, _LAST)`` for the one the stream's end closed;
         ``_Pause(segment)``: a pause began (decode it early if ``idle()``, i.e. nothing closed is waiting);
-        ``_QUIET``: a long silence (type what is held); ``_END``.
+        ``_QUIET``: a long silence (type what is held); ``_END``. ``capturing``: the items come while capture goes
+        on (streaming), so a segment a pause closed may get a beam decode while ``idle()`` (:meth:`_beam`).
         """
+        busy = (lambda: not idle()) if capturing else None
         join_short_s = self.config.vad.join_short_s
         first = True
         last: TextPiece | None = None
+        paused_at: float | None = None   # when a pause last closed a segment while capture went on
         early: tuple[Segment, tuple, tuple] | None = None   # decoded during the pause: (segment, context, answer)
         waiting: tuple[Segment, float, tuple[str, AsrResult] | None] | None = None  # a short phrase, held
 
-        def decode(seg: Segment, closed_at: float, result: tuple[str, AsrResult] | None) -> TextPiece:
+        def decode(seg: Segment, closed_at: float, result: tuple[str, AsrResult] | None, *,
+                   by_pause: bool = False) -> TextPiece:
+            """``by_pause``: a pause closed ``seg`` while capture goes on, and nothing else is in hand."""
             nonlocal first, last
-            piece = self._transcribe(seg, first, closed_at, result)
+            piece = self._transcribe(seg, first, closed_at, result, busy=busy if by_pause else None)
             first = first and not piece.text
             last = piece
             return piece
@@ -324,9 +420,19 @@ class Transcriber:
             return both if both.duration_s <= self.max_segment_s else seg
 
         for item in items:
+            if paused_at is not None and item is not _QUIET:
+                # the recognizer is needed again (the next phrase's pause or segment, the release): how soon
+                if isinstance(item, _Pause):
+                    needed_at = item.at
+                elif item is _END:
+                    needed_at = self.stats.source_ended_at or time.monotonic()
+                else:
+                    needed_at = item[1]           # type: ignore[index]
+                self.beam_horizons.observe(needed_at - paused_at)
+                paused_at = None
             if item is _END or item is _QUIET:
                 if waiting is not None:           # no next phrase to join: the short one goes alone
-                    yield decode(*waiting)
+                    yield decode(*waiting, by_pause=item is _QUIET)
                     waiting = None
                 held = self._held_mark(last, after_silence=item is _QUIET)
                 if held is not None:
@@ -344,6 +450,8 @@ class Transcriber:
                 continue
             seg, closed_at, *how = item          # type: ignore[misc]
             last_one = bool(how)                 # closed by the end of the stream (the release): nothing follows
+            if capturing and not last_one:
+                paused_at = closed_at
             if waiting is not None:
                 both = with_waiting(seg)
                 if both is seg:
@@ -356,7 +464,7 @@ class Transcriber:
                 waiting = (seg, closed_at, result)      # decoded with the next phrase, for its context
                 self.stats.joined_short += 1
                 continue
-            yield decode(seg, closed_at, result)
+            yield decode(seg, closed_at, result, by_pause=not last_one)
 
     # -- batch ---------------------------------------------------------------------------------------------
     def batch(self, source: AudioSource, on_audio_end: Callable[[], None] | None = None) -> Iterator[TextPiece]:

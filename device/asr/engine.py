@@ -3,8 +3,8 @@
 The model is always loaded from a file path: ``pywhispercpp.model.Model`` downloads from the network when given
 a name, which must never happen on the device.
 
-Per segment: greedy decoding by default (beam search optional), whisper.cpp's temperature fallback, its
-no-speech / log-probability thresholds, an initial prompt (vocabulary + previous text), a token budget
+Per segment: greedy decoding by default (beam search optional, also call by call), whisper.cpp's temperature
+fallback, its no-speech / log-probability thresholds, an initial prompt (vocabulary + previous text), a token budget
 proportional to the segment's duration, a fixed encoder window (``audio_ctx``) and the repetition guard. A
 segment whose text is mostly loop, or whose decode runs out of its token budget, is decoded once more with
 temperature; if that fails the same way it is dropped.
@@ -17,12 +17,13 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from sttkb.asr.errors import ModelLoadError, ModelSettingsError
+from sttkb.asr.errors import DecodeAborted, ModelLoadError, ModelSettingsError
 from sttkb.asr.guard import detect_loop, max_tokens_for
 from sttkb.audio import SAMPLE_RATE
 from sttkb.audio.segment import Segment
@@ -47,6 +48,12 @@ TEMPERATURE_INCREMENT = 0.2
 """whisper.cpp's fallback step when a decode fails its entropy/log-probability thresholds."""
 GREEDY_BEST_OF = 2
 """Candidates sampled per fallback temperature in greedy mode (whisper.cpp's default is 5: slow on a Pi)."""
+
+
+def _strategy(beam: bool):
+    import _pywhispercpp as pw
+    s = pw.whisper_sampling_strategy
+    return s.WHISPER_SAMPLING_BEAM_SEARCH if beam else s.WHISPER_SAMPLING_GREEDY
 
 
 @dataclass(frozen=True)
@@ -199,8 +206,16 @@ class WhisperEngine:
         """Longest segment this engine's encoder window holds (seconds)."""
         return max_segment_seconds(self.audio_ctx)
 
-    def _params(self, duration_s: float, prompt: str, *, temperature: float = 0.0) -> dict:
+    def _params(self, duration_s: float, prompt: str, *, temperature: float = 0.0,
+                beam_size: int | None = None) -> dict:
+        """whisper.cpp's parameters for one call. ``beam_size``: this call's decoding (None: ``asr.beam_size``).
+
+        The sampling strategy and both decoders' settings are set on every call (pywhispercpp keeps parameters
+        between calls), so a beam call and a greedy call never leak into each other; a greedy call gets exactly
+        what a model built for greedy decoding starts with, a beam call on a beam-configured engine what a model
+        built for beam search starts with."""
         s = self.settings
+        beam = s.beam_size if beam_size is None else beam_size
         multilingual = self.multilingual
         params = dict(
             language=(s.language if multilingual else "en"),
@@ -216,10 +231,15 @@ class WhisperEngine:
             single_segment=True,
             no_timestamps=True,
         )
-        if s.beam_size > 1:
-            params["beam_search"] = {"beam_size": s.beam_size, "patience": -1.0}
+        if beam > 1:
+            params["strategy"] = _strategy(True)
+            params["beam_search"] = {"beam_size": beam, "patience": -1.0}
+            # samples per fallback temperature: as greedy decoding has them, or whisper.cpp's beam default (1)
+            params["greedy"] = {"best_of": GREEDY_BEST_OF if s.beam_size <= 1 else -1}
         else:
+            params["strategy"] = _strategy(False)
             params["greedy"] = {"best_of": GREEDY_BEST_OF}
+            params["beam_search"] = {"beam_size": -1, "patience": -1.0}
         return params
 
     # -- decoding ----------------------------------------------------------------------------------------
@@ -238,23 +258,35 @@ class WhisperEngine:
             return False
         return pw.whisper_full_get_token_id(ctx, n - 1, count - 1) != pw.whisper_token_eot(ctx)
 
-    def _decode(self, audio: np.ndarray, prompt: str, temperature: float = 0.0,
-                **overrides) -> tuple[str, float, bool]:
+    def _decode(self, audio: np.ndarray, prompt: str, temperature: float = 0.0, *, beam_size: int | None = None,
+                abort: Callable[[], bool] | None = None, **overrides) -> tuple[str, float, bool]:
         """(text, seconds, ran out of tokens). ``overrides``: whisper.cpp parameters that :meth:`_params` also sets
-        (pywhispercpp keeps parameters between calls, so only those may differ from one call to the next)."""
+        (pywhispercpp keeps parameters between calls, so only those may differ from one call to the next).
+
+        ``abort``: asked by whisper.cpp after the encoder and after every decoder step; once it says True the
+        decode stops and :class:`DecodeAborted` is raised."""
         duration = len(audio) / SAMPLE_RATE
         if duration < MIN_INPUT_S:
             audio = np.concatenate([audio, np.zeros(int(MIN_INPUT_S * SAMPLE_RATE) - len(audio), np.float32)])
-        params = self._params(duration, prompt, temperature=temperature)
+        params = self._params(duration, prompt, temperature=temperature, beam_size=beam_size)
         if not overrides.keys() <= params.keys():
             raise ValueError(f"the next decode would not reset {sorted(overrides.keys() - params.keys())}")
         params.update(overrides)
+        stopped = False
+        if abort is not None:
+            def stop_now() -> bool:
+                nonlocal stopped
+                stopped = stopped or bool(abort())
+                return stopped
+            params["abort_callback"] = stop_now
         start = time.perf_counter()
-        segments = self._model.transcribe(audio, **params)
+        segments = self._model.transcribe(audio, **params)   # (pywhispercpp sets or clears the callback each call)
         spent = time.perf_counter() - start
         self.calls += 1
         self.audio_s += duration
         self.asr_s += spent
+        if stopped:
+            raise DecodeAborted(spent)
         text = " ".join(seg.text.strip() for seg in segments if seg.text.strip())
         return text, spent, bool(text) and self._ran_out_of_tokens()
 
@@ -265,13 +297,20 @@ class WhisperEngine:
         e.g. a whole sentence repeated once and cut off), is decoded once more with temperature; if that fails
         the same way the segment is dropped (logged) rather than typing invented text.
         """
+        return self.recognize(segment, prompt)
+
+    def recognize(self, segment: Segment | np.ndarray, prompt: str = "", *, beam_size: int | None = None,
+                  abort: Callable[[], bool] | None = None) -> AsrResult:
+        """:meth:`transcribe` with this call's decoding: ``beam_size`` (None: ``asr.beam_size``; 1 = greedy), and
+        ``abort``, asked while whisper.cpp works: once it says True the decode (or its retry) stops and
+        :class:`~sttkb.asr.errors.DecodeAborted` is raised. Same guards, same retry, same result."""
         audio = segment.samples if isinstance(segment, Segment) else segment
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         duration = len(audio) / SAMPLE_RATE
         if duration > window_seconds(self.audio_ctx):
             log.warning("a %.1f s segment is longer than the %.1f s encoder window: its end is not heard",
                         duration, window_seconds(self.audio_ctx))
-        raw, spent, runaway = self._decode(audio, prompt)
+        raw, spent, runaway = self._decode(audio, prompt, beam_size=beam_size, abort=abort)
         loop = detect_loop(raw)
         retried = False
         if loop.loop_fraction >= LOOP_RETRY_FRACTION or runaway:
@@ -279,7 +318,11 @@ class WhisperEngine:
             log.info("segment of %.1f s %s; decoding again with temperature %.1f", duration, why,
                      RETRY_TEMPERATURE)
             log.debug("first decode: %r", raw)
-            raw, more, runaway = self._decode(audio, prompt, temperature=RETRY_TEMPERATURE)
+            try:
+                raw, more, runaway = self._decode(audio, prompt, temperature=RETRY_TEMPERATURE, beam_size=beam_size,
+                                                  abort=abort)
+            except DecodeAborted as e:
+                raise DecodeAborted(spent + e.spent_s) from None
             spent += more
             retried = True
             loop = detect_loop(raw)

@@ -41,7 +41,7 @@ def cmd_transcribe(args) -> int:
     source = FileSource(args.file)          # decode errors surface before the model loads
     transcriber = load_transcriber(config, model, warm_up=False)
     try:
-        text = "".join(piece.text for piece in transcriber.stream(source))
+        text = "".join(piece.text for piece in transcriber.stream(source, awaited_at_pause=True))
     finally:
         transcriber.close()
     stats = transcriber.stats
@@ -85,7 +85,7 @@ def dictate(args, sink: Sink = stdout_sink) -> int:
         print("sttkb: listening; Ctrl+C to stop", file=sys.stderr)
     wrote = False
     try:
-        for piece in transcriber.stream(source):
+        for piece in transcriber.stream(source, awaited_at_pause=True):   # no button: each phrase is awaited
             if piece.text:
                 sink(piece.text)
                 wrote = True

@@ -47,8 +47,9 @@ MIC_STALL_S = 2.0  # no audio for this long from an open microphone = it is gone
 class TranscriberLike(Protocol):
     """What the daemon needs from ``sttkb.chain.Transcriber``."""
 
-    def stream(self, source: Iterable[Any]) -> Iterator[Any]:
-        """Yield TextPiece-like objects (``.text``, ``.segment_end_s``) as segments finish."""
+    def stream(self, source: Iterable[Any], *, awaited_at_pause: bool = False) -> Iterator[Any]:
+        """Yield TextPiece-like objects (``.text``, ``.segment_end_s``) as segments finish. ``awaited_at_pause``:
+        hands-free, each phrase's text is awaited when its pause ends it (no beam decode where there is time)."""
 
 
 @dataclass
@@ -377,7 +378,7 @@ class Daemon:
             read_at_failure = -1
             while True:
                 try:
-                    for piece in transcriber.stream(audio):
+                    for piece in transcriber.stream(audio, awaited_at_pause=session.mode == "handsfree"):
                         self.post(Event.SEGMENT_READY, piece=piece, session=session.id)
                     break
                 except Exception as e:

@@ -9,7 +9,7 @@ import pytest
 
 from sttkb.asr.engine import (FULL_AUDIO_CTX, MIN_INPUT_S, RETRY_TEMPERATURE, WhisperEngine, max_segment_seconds,
                                window_seconds)
-from sttkb.asr.errors import ModelLoadError, ModelSettingsError
+from sttkb.asr.errors import DecodeAborted, ModelLoadError, ModelSettingsError
 from sttkb.audio.segment import Segment
 from sttkb.config.asr import AsrSettings
 
@@ -114,6 +114,64 @@ def test_beam_search_and_no_fallback(model_file):
     (_, p), = model.calls
     assert model.init["params_sampling_strategy"] == 1
     assert p["beam_search"]["beam_size"] == 5 and p["temperature_inc"] == 0.0
+
+
+def test_a_call_can_ask_for_beam_search_and_the_next_greedy_call_is_greedy_again(model_file):
+    """[asr] beam_when_idle: a greedy engine decodes one segment with beam search; pywhispercpp keeps parameters
+    between calls, so every call sets the strategy and both decoders' settings."""
+    import _pywhispercpp as pw
+    strategy = pw.whisper_sampling_strategy
+    engine, model = make(model_file)
+    engine.transcribe(seg(2.0))
+    engine.recognize(seg(2.0), beam_size=5)
+    engine.transcribe(seg(2.0))
+    (_, greedy), (_, beam), (_, again) = model.calls
+    assert greedy["strategy"] == again["strategy"] == strategy.WHISPER_SAMPLING_GREEDY
+    assert beam["strategy"] == strategy.WHISPER_SAMPLING_BEAM_SEARCH
+    assert beam["beam_search"] == {"beam_size": 5, "patience": -1.0} and beam["greedy"] == {"best_of": 2}
+    assert greedy == again and greedy["beam_search"]["beam_size"] == -1 and greedy["greedy"] == {"best_of": 2}
+    assert {k: v for k, v in beam.items() if k not in ("strategy", "beam_search")} == \
+        {k: v for k, v in greedy.items() if k not in ("strategy", "beam_search")}
+    assert "abort_callback" not in greedy and "abort_callback" not in beam
+
+
+class AbortingModel(ScriptedModel):
+    """Asks the abort callback it is given, as whisper.cpp does after the encoder and each decoder step."""
+
+    def transcribe(self, audio, **params):
+        abort = params.pop("abort_callback", None)
+        if abort is not None:
+            self.asked = [abort() for _ in range(3)]
+        return super().transcribe(audio, **params)
+
+
+def make_aborting(model_file, script=()):
+    holder = {}
+
+    def factory(path, **init):
+        holder["model"] = AbortingModel(path, script, **init)
+        return holder["model"]
+
+    return WhisperEngine(model_file, AsrSettings(), model_factory=factory), holder["model"]
+
+
+def test_an_abandoned_decode_raises_and_is_counted(model_file):
+    engine, model = make_aborting(model_file, ["Not used.", "Used."])
+    answers = iter([False, True, False])
+    with pytest.raises(DecodeAborted) as e:
+        engine.recognize(seg(2.0), beam_size=5, abort=lambda: next(answers))
+    assert model.asked == [False, True, True]       # once it said stop, it stays stopped
+    assert e.value.spent_s >= 0 and engine.calls == 1
+    result = engine.recognize(seg(2.0), beam_size=5, abort=lambda: False)
+    assert result.text == "Used."
+
+
+def test_an_abandoned_retry_raises_with_both_decodes_time(model_file):
+    engine, model = make_aborting(model_file, ["the the the the the the the the the the the the", "Never."])
+    calls = []
+    with pytest.raises(DecodeAborted):
+        engine.recognize(seg(3.0), beam_size=5, abort=lambda: calls.append(1) is None and len(calls) > 3)
+    assert engine.calls == 2 and engine.dropped == 0
 
 
 def test_short_segments_are_padded_to_what_whisper_cpp_accepts(model_file):

@@ -79,7 +79,8 @@ class WordTranscriber:
         self.tag = tag
         self.closed = False
 
-    def stream(self, source):
+    def stream(self, source, *, awaited_at_pause=False):
+        self.awaited_at_pause = awaited_at_pause
         words, pos, silent = [], 0.0, 0
         for chunk in source.chunks():
             pos += CHUNK_S

@@ -121,6 +121,16 @@ def test_handsfree_stops_after_the_silence_time(rig):
     rig.wait_text("no hands ")
     rig.wait_state("idle", timeout=4.0)  # handsfree_silence_s = 2 in the test config
     assert rig.transport.text == "no hands "
+    assert rig.transcriber.awaited_at_pause      # each phrase is awaited at its pause: no beam decode delays it
+
+
+def test_hold_to_talk_is_awaited_at_the_release(rig):
+    hold(rig)
+    rig.mic.say("held")
+    rig.wait_text("held ")
+    release(rig)
+    rig.wait_state("idle")
+    assert rig.transcriber.awaited_at_pause is False   # [asr] beam_when_idle may use the time before the release
 
 
 def test_mic_unplugged_goes_to_error_and_recovers_without_restart(rig, caplog):
