@@ -2,16 +2,20 @@
 (record, agent, window, hosts), the :class:`~sttkb.gadget.bt_classic.link.HidLink` listening on the HID PSMs, and
 the :class:`~sttkb.gadget.bt_classic.transport.ClassicTransport` the typist types through. Only bonded hosts get a
 channel; the keyboard reconnects to the last (or preferred) one when there is something to type, and once at
-start when ``[bluetooth] reconnect`` is on.
+start when ``[bluetooth] reconnect`` is on — each time only after the host answered a page
+(:mod:`sttkb.gadget.bt_classic.page`).
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Callable
 
 from sttkb.gadget.ble.hosts import DEFAULT_STATE_DIR
+from sttkb.gadget.ble.hci_monitor import adapter_index
 from sttkb.gadget.bt_classic.link import HidLink
+from sttkb.gadget.bt_classic.page import host_answers_page
 from sttkb.gadget.bt_classic.peripheral import ClassicPeripheral
 from sttkb.gadget.bt_classic.transport import ClassicTransport
 
@@ -28,8 +32,10 @@ def open_classic_keyboard(settings: Any, *, state_dir: str | Path = DEFAULT_STAT
     peripheral = ClassicPeripheral(settings, state_dir=state_dir, on_pairing_change=on_pairing_change,
                                    bus_address=bus_address).start(start_timeout_s)
     try:
+        index = adapter_index(peripheral.adapter_name)
         link = HidLink(peripheral.address, allow=peripheral.is_bonded, on_unplug=peripheral.forget,
-                       on_change=peripheral.host_connected, settle_s=settings.reconnect_settle_s).start()
+                       on_change=peripheral.host_connected, settle_s=settings.reconnect_settle_s,
+                       answers_page=None if index is None else functools.partial(host_answers_page, index)).start()
     except BaseException:
         peripheral.close()
         raise

@@ -55,7 +55,8 @@ class HidLink:
                  on_unplug: Callable[[str], None] | None = None,
                  on_change: Callable[[str, bool], None] | None = None, settle_s: float = 0.5,
                  security: int = l2cap.SECURITY_MEDIUM, send_timeout_s: float = 2.0,
-                 connect_timeout_s: float = 15.0) -> None:
+                 connect_timeout_s: float = 15.0,
+                 answers_page: Callable[[str], bool | None] | None = None) -> None:
         self.adapter_address = adapter_address
         self.allow = allow
         self.on_unplug = on_unplug
@@ -64,6 +65,10 @@ class HidLink:
         self.security = security
         self.send_timeout_s = send_timeout_s
         self.connect_timeout_s = connect_timeout_s
+        self.answers_page = answers_page
+        """``answers_page(address)``: is the host in range (True), not (False), cannot tell (None)? Asked before
+        every outgoing connection (:mod:`sttkb.gadget.bt_classic.page`: a failed BR/EDR L2CAP connection oopses
+        some kernels); None = connect without asking."""
         self._cond = threading.Condition()
         self._conn: _Connection | None = None
         self._pending: tuple[socket.socket, str, float] | None = None
@@ -73,6 +78,8 @@ class HidLink:
         self._closed = False
         self._wake_r, self._wake_w = -1, -1
         self._thread: threading.Thread | None = None
+        self.dropped_at = -1e9
+        """time.monotonic() of the last time a connection went down."""
         self.refused: list[str] = []
         """Addresses whose channels were refused (not allowed, or another host was connected): for status and tests."""
 
@@ -185,6 +192,12 @@ class HidLink:
                     return False
                 if self._conn is not None and not self._conn.dead:
                     return self._conn.address == address
+            if self.answers_page is not None:
+                answered = self.answers_page(address)
+                if not answered:
+                    log.info("not connecting to %s: %s", address, "it does not answer (out of range or off)"
+                             if answered is False else "cannot check whether it is in range")
+                    return False
             ctrl = intr = None
             try:
                 ctrl = l2cap.connect(address, PSM_HID_CONTROL, source=self.adapter_address, security=self.security,
@@ -232,6 +245,7 @@ class HidLink:
             if conn.dead:
                 return
             conn.dead = True
+            self.dropped_at = time.monotonic()
             self._dropped.append(conn)
             self._cond.notify_all()
         log.info("host %s disconnected: %s", conn.address, why)

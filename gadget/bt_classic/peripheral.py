@@ -181,6 +181,11 @@ class ClassicPeripheral:
         bus.disconnect()
         self._bus = None
 
+    @property
+    def adapter_name(self) -> str:
+        """BlueZ's name of the adapter in use (hci0), once started."""
+        return self._adapter.name if self._adapter is not None else ""
+
     # ---- pairing window ---------------------------------------------------------------------------------------
     @property
     def pairing_window_open(self) -> bool:
@@ -193,6 +198,11 @@ class ClassicPeripheral:
 
     def close_pairing_window(self) -> None:
         self._loop.run(self._control().close())
+
+    def on_passkey_request(self, handler: Optional[Callable[[Any], None]]) -> None:
+        """``handler(request)`` gets the code a host shows while pairing (SSP passkey entry, the same agent and
+        spoken-code path as BLE: :mod:`sttkb.gadget.ble.agent`)."""
+        self.agent.passkey_handler = handler
 
     def _control(self) -> PairingWindowControl:
         if self._window is None:

@@ -4,7 +4,7 @@
 host connected it raises HostDisconnected (the report was not sent) and the typist pauses. A keyboard brings the
 link back itself (HIDReconnectInitiate): while the typist waits for the host (``wait_ready`` with a timeout), the
 transport reconnects to the host ``reconnect_target()`` names — the preferred or last bonded host — at most once
-every ``retry_interval_s``, on a thread of its own, as a real keyboard reconnects when a key is pressed.
+every ``retry_interval_s`` (the first time ``retry_interval_s`` after the link went down), on a thread of its own, as a real keyboard reconnects when a key is pressed.
 ``wait_ready(0)`` (a status poll) never starts a reconnection.
 
 Limit: an L2CAP send succeeds once the box's kernel has queued the message. What the controller or the host
@@ -57,8 +57,9 @@ class ClassicTransport:
         than ``retry_interval_s`` ago (``now`` ignores that). True if an attempt was started."""
         if self.link.host is not None or (self._reconnecting is not None and self._reconnecting.is_alive()):
             return False
-        if not now and time.monotonic() - self._last_attempt < self.retry_interval_s:
-            return False
+        since = time.monotonic() - max(self._last_attempt, getattr(self.link, "dropped_at", -1e9))
+        if not now and since < self.retry_interval_s:
+            return False   # also not right after a drop: a host that just left may still answer a page
         target = self.reconnect_target()
         if not target:
             return False

@@ -60,9 +60,11 @@ def vm():
     res = run_in_vm(GUEST, modules=["hidp"], timeout=480,
                     env=_stack_env(STTKB_BTVIRT_ARGS="-l2", STTKB_BT_CONF_SED=CONF_SED,
                                    STTKB_BT_BEFORE_BLUETOOTHD=HOLD))
+    (res.outdir / "console.txt").write_text(res.console)
     path = res.outdir / "result.json"
     data = json.loads(path.read_text()) if path.exists() else {"stages": []}
     data["_console"] = res.console[-3000:]
+    data["_kernel_oops"] = [line for line in res.console.splitlines() if "kernel BUG" in line or "Oops" in line]
     data["_outdir"] = str(res.outdir)
     data["_seconds"] = res.seconds
     return data
@@ -126,3 +128,4 @@ def test_outside_the_window_a_forgotten_host_can_neither_find_nor_page_the_keybo
 
 def test_keyboard_closes_cleanly(vm):
     need(vm, "closed")
+    assert vm["_kernel_oops"] == [], "the guest kernel oopsed"

@@ -177,3 +177,27 @@ def test_close_is_safe_twice_and_wakes_waiters(link):
     link.close()
     waiter.join(6.0)
     assert time.monotonic() - t0 < 1.0
+
+
+def test_connect_pages_first_and_never_opens_channels_to_a_host_that_does_not_answer(monkeypatch):
+    asked: list[str] = []
+    opened: list[tuple] = []
+    monkeypatch.setattr("sttkb.gadget.bt_classic.l2cap.connect", lambda *a, **k: opened.append(a) or pair()[0])
+    for answer in (False, None):
+        link = HidLink("00:AA:01:00:00:23", answers_page=lambda a, r=answer: asked.append(a) or r)
+        assert link.connect(HOST) is False
+    assert asked == [HOST, HOST] and opened == [], "no L2CAP connection unless the host answered the page"
+
+
+def test_no_reconnect_right_after_the_link_went_down(link):
+    calls: list[str] = []
+
+    class Counting(FakeLink):
+        def connect(self, address):
+            calls.append(address)
+            return False
+
+    transport = ClassicTransport(Counting(link), reconnect_target=lambda: HOST, retry_interval_s=0.3)
+    link.dropped_at = time.monotonic()
+    assert transport.reconnect() is False and calls == [], "a host that just left may still answer a page"
+    assert wait_for(lambda: transport.reconnect(), 1.0)

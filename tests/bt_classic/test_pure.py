@@ -136,3 +136,24 @@ def test_output_reports_on_the_interrupt_channel():
     assert hidp.handle_interrupt(state, b"\xa2\x01\x00") == "leds" and state.leds == 0x00   # with the boot ID
     assert hidp.handle_interrupt(state, b"\xa1" + ALL_KEYS_UP) is None and state.leds == 0x00
     assert hidp.handle_interrupt(state, b"\xa2") is None
+
+
+# ---- paging check (Remote Name Request) ---------------------------------------------------------------------
+
+def test_name_request_packet():
+    from sttkb.gadget.bt_classic.page import name_request
+    assert name_request("00:AA:01:01:00:24") == bytes.fromhex("01 1904 0a 240001 01aa00 02 00 0000")
+
+
+def test_name_request_answers():
+    from sttkb.gadget.bt_classic.page import parse_event
+    me, other = "00:AA:01:01:00:24", "00:AA:01:01:00:25"
+    addr = bytes.fromhex("240001 01aa00")
+    assert parse_event(bytes.fromhex("04 0f 04 00 01 1904"), me) is None            # command accepted: wait
+    assert parse_event(bytes.fromhex("04 0f 04 0c 01 1904"), me) is False           # command refused
+    assert parse_event(bytes.fromhex("04 0f 04 0c 01 0504"), me) is None            # someone else's command
+    name = b"laptop".ljust(248, b"\0")
+    assert parse_event(bytes([0x04, 0x07, 255, 0x00]) + addr + name, me) is True    # the host answered
+    assert parse_event(bytes([0x04, 0x07, 255, 0x04]) + addr + name, me) is False   # Page Timeout
+    assert parse_event(bytes([0x04, 0x07, 255, 0x00]) + addr + name, other) is None
+    assert parse_event(b"\x02\x00", me) is None
