@@ -25,6 +25,7 @@ import numpy as np
 
 from sttkb.asr.errors import DecodeAborted, ModelLoadError, ModelSettingsError
 from sttkb.asr.guard import detect_loop, max_tokens_for
+from sttkb.asr.priority import lower_decoder_thread
 from sttkb.audio import SAMPLE_RATE
 from sttkb.audio.segment import Segment
 from sttkb.config.asr import AsrSettings
@@ -259,9 +260,14 @@ class WhisperEngine:
         return pw.whisper_full_get_token_id(ctx, n - 1, count - 1) != pw.whisper_token_eot(ctx)
 
     def _decode(self, audio: np.ndarray, prompt: str, temperature: float = 0.0, *, beam_size: int | None = None,
-                abort: Callable[[], bool] | None = None, **overrides) -> tuple[str, float, bool]:
+                abort: Callable[[], bool] | None = None, yield_cpu: bool = True,
+                **overrides) -> tuple[str, float, bool]:
         """(text, seconds, ran out of tokens). ``overrides``: whisper.cpp parameters that :meth:`_params` also sets
         (pywhispercpp keeps parameters between calls, so only those may differ from one call to the next).
+
+        ``yield_cpu``: the calling thread (and the compute threads whisper.cpp starts from it) first drops to a
+        lower priority, so capture and typing win the CPU (:mod:`sttkb.asr.priority`); the warm-up at load, on
+        whatever thread loads the model, does not.
 
         ``abort``: asked by whisper.cpp after the encoder and after every decoder step; once it says True the
         decode stops and :class:`DecodeAborted` is raised."""
@@ -279,6 +285,8 @@ class WhisperEngine:
                 stopped = stopped or bool(abort())
                 return stopped
             params["abort_callback"] = stop_now
+        if yield_cpu:
+            lower_decoder_thread()
         start = time.perf_counter()
         segments = self._model.transcribe(audio, **params)   # (pywhispercpp sets or clears the callback each call)
         spent = time.perf_counter() - start
@@ -357,7 +365,7 @@ class WhisperEngine:
         start = time.perf_counter()
         noise = (np.random.default_rng(0).standard_normal(int(MIN_INPUT_S * SAMPLE_RATE)) * 1e-3).astype(np.float32)
         calls, audio_s, asr_s = self.calls, self.audio_s, self.asr_s
-        self._decode(noise, "")
+        self._decode(noise, "", yield_cpu=False)
         self.calls, self.audio_s, self.asr_s = calls, audio_s, asr_s
         self.warmed_up = True
         spent = time.perf_counter() - start
