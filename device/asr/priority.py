@@ -22,13 +22,14 @@ DECODER_NICE = 10
 thread about 9 times the CPU share of a nice-10 one)."""
 
 _lowered = threading.local()
+_warned = False
 
 
 def lower_decoder_thread(step: int = DECODER_NICE) -> int | None:
     """Lower the calling thread's priority by ``step`` nice levels (at most to 19), once per thread.
 
     Returns the thread's nice value afterwards, or None where threads have no nice value of their own (not
-    Linux) or the call failed (logged, never raised: decoding goes on at normal priority)."""
+    Linux) or the call failed (a warning once, never raised: decoding goes on at normal priority)."""
     if getattr(_lowered, "nice", None) is not None:
         return _lowered.nice
     if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
@@ -41,6 +42,10 @@ def lower_decoder_thread(step: int = DECODER_NICE) -> int | None:
             os.setpriority(os.PRIO_PROCESS, tid, target)
         _lowered.nice = os.getpriority(os.PRIO_PROCESS, tid)
     except OSError as e:
-        log.debug("could not lower the decoder thread's priority: %s", e)
+        global _warned
+        if not _warned:
+            _warned = True
+            log.warning("could not lower the decoding thread's priority (%s): under load the microphone may lose "
+                        "audio while whisper.cpp runs (a service needs setpriority in its SystemCallFilter)", e)
         return None
     return _lowered.nice
