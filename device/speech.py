@@ -59,12 +59,15 @@ def choose_model(config: Config, model: str | None = None, *,
     return ModelChoice(path, name or store.current() or path.stem)
 
 
-def load_transcriber(config: Config, model: ModelChoice | Path, *, warm_up: bool = True):
+def load_transcriber(config: Config, model: ModelChoice | Path, *, warm_up: bool = True, yield_cpu: bool = False):
     """A :class:`sttkb.chain.Transcriber` with the model loaded.
 
     ``warm_up``: one throw-away decode so the first phrase of a live dictation is quick; a file transcribed once
-    gains nothing from it (on a Pi it costs seconds)."""
+    gains nothing from it (on a Pi it costs seconds). ``yield_cpu``: decode below the priority of capture and
+    typing (the box's daemon; see :mod:`sttkb.asr.priority`)."""
     from sttkb.chain import Transcriber
     path = model.path if isinstance(model, ModelChoice) else Path(model)
     log.info("loading model %s", path)
-    return Transcriber(config, path, warm_up=warm_up)
+    transcriber = Transcriber(config, path, warm_up=warm_up)
+    transcriber.engine.yield_cpu = yield_cpu
+    return transcriber

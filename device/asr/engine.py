@@ -148,6 +148,10 @@ class WhisperEngine:
     def __init__(self, model_path: str | os.PathLike, settings: AsrSettings | None = None, *,
                  model_factory=default_model_factory) -> None:
         self.settings = s = settings or AsrSettings()
+        self.yield_cpu = False
+        """Decode at a lower priority than capture and typing (:mod:`sttkb.asr.priority`): the box's daemon turns
+        it on (nothing else there competes for the CPU, and the microphone must not starve); off elsewhere, where a
+        lowered decoder would lose to every busy program on the machine."""
         path = Path(model_path)
         if not path.is_file():
             raise ModelLoadError(f"{path}: no such model file; see `sttkb model list`, or leave models.name empty "
@@ -265,9 +269,9 @@ class WhisperEngine:
         """(text, seconds, ran out of tokens). ``overrides``: whisper.cpp parameters that :meth:`_params` also sets
         (pywhispercpp keeps parameters between calls, so only those may differ from one call to the next).
 
-        ``yield_cpu``: the calling thread (and the compute threads whisper.cpp starts from it) first drops to a
-        lower priority, so capture and typing win the CPU (:mod:`sttkb.asr.priority`); the warm-up at load, on
-        whatever thread loads the model, does not.
+        ``yield_cpu`` (with :attr:`yield_cpu` on): the calling thread (and the compute threads whisper.cpp starts
+        from it) first drops to a lower priority, so capture and typing win the CPU (:mod:`sttkb.asr.priority`);
+        the warm-up at load, on whatever thread loads the model, does not.
 
         ``abort``: asked by whisper.cpp after the encoder and after every decoder step; once it says True the
         decode stops and :class:`DecodeAborted` is raised."""
@@ -285,7 +289,7 @@ class WhisperEngine:
                 stopped = stopped or bool(abort())
                 return stopped
             params["abort_callback"] = stop_now
-        if yield_cpu:
+        if yield_cpu and self.yield_cpu:
             lower_decoder_thread()
         start = time.perf_counter()
         segments = self._model.transcribe(audio, **params)   # (pywhispercpp sets or clears the callback each call)

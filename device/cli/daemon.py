@@ -247,10 +247,13 @@ def cmd_run(args) -> int:
     from sttkb.speech import choose_model, load_transcriber
     from sttkb.cli.transcribe import say
     model = choose_model(config, args.model, on_progress=say if simulate else None)  # the service: the journal
-    transcriber = load_transcriber(config, model)
+    # On the box nothing else competes for the CPU: the decoder yields it to the microphone and the typist. A
+    # simulation runs on a desktop among other programs, where a lowered decoder would lose to all of them.
+    yield_cpu = not simulate
+    transcriber = load_transcriber(config, model, yield_cpu=yield_cpu)
 
     def load_model(name: str):
-        return load_transcriber(config, choose_model(config, name)), name
+        return load_transcriber(config, choose_model(config, name), yield_cpu=yield_cpu), name
 
     if simulate:
         from sttkb.audio.sources import FileSource
