@@ -110,7 +110,9 @@ path = "{tmp_path}/journal.jsonl"
     import sttkb.speech
     monkeypatch.setattr(sttkb.speech, "choose_model",
                         lambda config, name, **kw: sttkb.speech.ModelChoice(tmp_path / "model.bin", "model"))
-    monkeypatch.setattr(sttkb.speech, "load_transcriber", lambda config, model: WordTranscriber())
+    loads = []
+    monkeypatch.setattr(sttkb.speech, "load_transcriber",
+                        lambda config, model, **kw: loads.append(kw) or WordTranscriber())
     monkeypatch.setattr(sttkb.audio.mic, "MicSource", lambda settings: ScriptedMic().open())
     real_run = Daemon.run
     states = []
@@ -130,4 +132,5 @@ path = "{tmp_path}/journal.jsonl"
     assert len([m for m in messages if "no button" in m]) == 1, messages
     assert len([m for m in messages if "no status LED" in m]) == 1, messages
     assert factories == [""]  # no pin factory: gpiozero is never asked for one
+    assert loads == [{"yield_cpu": True}], "the box's daemon decodes below the microphone's priority"
     assert states and states[0]["mic"] == "ok" and states[0]["state"] == "idle"
