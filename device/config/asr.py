@@ -20,7 +20,7 @@ class AsrSettings:
     translate: bool = setting(False, "Translate to English (multilingual models only)")
     threads: int = setting(0, "whisper.cpp threads; 0 = all cores", min=0, max=64)
     beam_size: int = setting(1, "1 = greedy decoding (fast); 2..8 = beam search", min=1, max=8)
-    beam_when_idle: bool = setting(False, "With beam_size 1: decode a phrase once more with beam search "
+    beam_when_idle: bool = setting(True, "With beam_size 1: decode a phrase once more with beam search "
                                           "(idle_beam_size) when a pause ends it while the button is held and that "
                                           "should finish before the next phrase could end; the greedy text stands "
                                           "if anything needs the recognizer sooner. Never at the release or in "

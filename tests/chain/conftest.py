@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from sttkb.chain import Transcriber
@@ -10,4 +12,6 @@ from sttkb.config import Config
 
 @pytest.fixture
 def transcriber(engine):
-    return Transcriber(Config(), engine=engine)
+    """Greedy throughout: streamed text is compared with batch text, and beam decodes where there is time depend on this machine's speed (tests/chain/test_idle_beam.py)."""
+    c = Config()
+    return Transcriber(dataclasses.replace(c, asr=dataclasses.replace(c.asr, beam_when_idle=False)), engine=engine)
