@@ -17,9 +17,6 @@ test_idle_beam_rule.py.
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +28,11 @@ from sttkb.audio.files import read_audio
 from sttkb.chain import Transcriber
 from sttkb.config import Config
 from sttkb.models.wer import normalize
+from tests.chain.patient_speaker import PatientSpeaker
 from tests.speech import room
 
 pytestmark = pytest.mark.slow
 
-CHUNK = 480
 BENCH = Path(sttkb.__file__).resolve().parent / "bench_data"
 # Two clips of the built-in benchmark set, each longer than join_short_s (so each is its own phrase).
 MID = "04-en-gb-scotland-140.flac"
@@ -47,30 +44,6 @@ def clip(name: str) -> np.ndarray:
     audio = read_audio(BENCH / name)
     loud = np.flatnonzero(np.abs(audio) > 1e-3)
     return audio[loud[0]:loud[-1] + 1]
-
-
-class PatientSpeaker:
-    """Audio parts played as fast as they are taken; after each part in ``wait_after`` the source waits (at most 60 s)
-    until that part's condition holds. Ending = the button's release."""
-
-    def __init__(self, parts: list[np.ndarray], wait_after: dict[int, Callable[[], bool]]) -> None:
-        self.parts, self.wait_after = parts, wait_after
-        self._stop = threading.Event()
-        self.overflows = 0
-
-    def chunks(self):
-        for n, part in enumerate(self.parts):
-            for i in range(0, len(part), CHUNK):
-                if self._stop.is_set():
-                    return
-                yield part[i:i + CHUNK]
-            if n in self.wait_after:
-                deadline = time.monotonic() + 60
-                while not self.wait_after[n]() and time.monotonic() < deadline:
-                    time.sleep(0.005)
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 class AlwaysFits(BeamTimer):

@@ -8,8 +8,6 @@ outlasts the decode would), so the test does not depend on how fast this machine
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -17,36 +15,10 @@ import pytest
 from sttkb.audio.sources import ArraySource
 from sttkb.chain import Transcriber
 from sttkb.config import Config
+from tests.chain.patient_speaker import PatientSpeaker, one_more
 from tests.speech import RATE, concat, have_espeak, room, speak
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not have_espeak(), reason="needs espeak-ng")]
-
-CHUNK = 480
-
-
-class PatientSpeaker:
-    """Audio parts played as fast as they are taken; after each part in ``wait_after`` the source waits until the
-    transcriber has made one more early decode (at most 60 s)."""
-
-    def __init__(self, parts: list[np.ndarray], wait_after: set[int], transcriber: Transcriber) -> None:
-        self.parts, self.wait_after, self.t = parts, wait_after, transcriber
-        self._stop = threading.Event()
-        self.overflows = 0
-
-    def chunks(self):
-        for n, part in enumerate(self.parts):
-            for i in range(0, len(part), CHUNK):
-                if self._stop.is_set():
-                    return
-                yield part[i:i + CHUNK]
-            if n in self.wait_after:
-                before = self.t.stats.early_decodes
-                deadline = time.monotonic() + 60
-                while self.t.stats.early_decodes == before and time.monotonic() < deadline:
-                    time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 @pytest.fixture
@@ -75,7 +47,7 @@ def speculated(engine, counting, parts: list[np.ndarray]) -> tuple[Transcriber, 
     expected = plain_text(engine, concat(*parts))
     counting.clear()
     t = Transcriber(config(300), engine=engine)
-    pieces = list(t.stream(PatientSpeaker(parts, {2, 5}, t)))
+    pieces = list(t.stream(PatientSpeaker(parts, {n: one_more(lambda: t.stats.early_decodes) for n in (2, 5)})))
     assert "".join(p.text for p in pieces) == expected
     return t, pieces, expected
 
