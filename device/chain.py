@@ -44,6 +44,8 @@ class _Pause:
     """From the capture thread: a pause began; ``segment`` is what closes if it lasts."""
 
     segment: Segment
+    number: int = 0
+    """Pauses are numbered from 1 in the order offered; the capture thread withdraws them by number."""
     at: float = field(default_factory=time.monotonic)
     """``time.monotonic()`` when the pause was offered."""
 
@@ -103,6 +105,8 @@ class ChainStats:
     """Segments decoded while their pause was still going on (speculatively: ``[vad] speculate_ms``)."""
     early_used: int = 0
     """Of those, the ones whose pause lasted, so the early result was typed (no decode after the segment ended)."""
+    early_aborted: int = 0
+    """Early decodes stopped part way because speech came back before they finished (their pause did not last)."""
     joined_short: int = 0
     """Short phrases held to be decoded with the next one (``[vad] join_short_s``)."""
     beam_decodes: int = 0
@@ -184,10 +188,10 @@ class Transcriber:
         is typed before the new words). If the last phrase cannot be found in that text, ``seg`` is decoded alone with the text so far
         (a held mark replaced by a comma) as its context.
 
-        ``beam_size``/``abort``: this decode with beam search, abandoned (:class:`DecodeAborted`) when ``abort()``
-        says so; None: the engine's own decoding."""
+        ``beam_size``: this decode with beam search; None: the engine's own decoding. ``abort``: the decode is
+        abandoned (:class:`DecodeAborted`) once ``abort()`` says so."""
         def decode(x: Segment, prompt: str) -> AsrResult:
-            if beam_size is None:
+            if beam_size is None and abort is None:
                 return self.engine.transcribe(x, prompt)
             return self.engine.recognize(x, prompt, beam_size=beam_size, abort=abort)
 
@@ -333,6 +337,7 @@ class Transcriber:
         segmenter = self.new_segmenter()
         segments: queue.Queue = queue.Queue()
         stop = threading.Event()
+        withdrawn = [0]   # the number of the last pause speech came back from (written by the capture thread only)
 
         # After this much silence a held sentence end is typed and a short phrase waiting for company is decoded.
         holding = self.config.text.hold_sentence_end_s or self.config.vad.join_short_s
@@ -340,19 +345,27 @@ class Transcriber:
 
         def capture() -> None:
             quiet_since = None           # stream time the last closed segment's speech ended
+            offered = 0                  # the number of the last pause offered
+            watching = False             # whether that pause may still close as offered
             try:
                 for chunk in source.chunks():
                     self.stats.audio_s += len(chunk) / 16000
                     for seg in segmenter.feed(chunk):
                         segments.put((seg, time.monotonic()))
                         quiet_since = seg.speech_end_s
+                        watching = False
+                    if watching and segmenter.offer_withdrawn:
+                        withdrawn[0] = offered   # speech came back: an early decode of it is wasted work
+                        watching = False
                     if (quiet_s and quiet_since is not None and not segmenter.in_speech
                             and segmenter.position_s - quiet_since >= quiet_s):
                         segments.put(_QUIET)
                         quiet_since = None
                     pending = segmenter.tentative()
                     if pending is not None:
-                        segments.put(_Pause(pending))
+                        offered += 1
+                        watching = True
+                        segments.put(_Pause(pending, offered))
                     if stop.is_set():
                         break
                 self.stats.source_ended_at = time.monotonic()
@@ -377,21 +390,23 @@ class Transcriber:
                     return
 
         try:
-            yield from self._decode_all(items(), idle=segments.empty, capturing=True)
+            yield from self._decode_all(items(), idle=segments.empty, capturing=True,
+                                        withdrawn=lambda pause: withdrawn[0] >= pause.number)
         finally:
             stop.set()
             source.stop()
             thread.join(timeout=5.0)
             self.stats.overflows = source.overflows
 
-    def _decode_all(self, items: Iterator[object], idle: Callable[[], bool],
-                    capturing: bool = False) -> Iterator[TextPiece]:
+    def _decode_all(self, items: Iterator[object], idle: Callable[[], bool], capturing: bool = False,
+                    withdrawn: Callable[[_Pause], bool] | None = None) -> Iterator[TextPiece]:
         """Closed segments (and the capture's other news) in, text pieces out, in speech order.
 
         Items: ``(segment, closed_at)`` or ``(segment, closed_at, _LAST)`` for the one the stream's end closed;
         ``_Pause(segment)``: a pause began (decode it early if ``idle()``, i.e. nothing closed is waiting);
         ``_QUIET``: a long silence (type what is held); ``_END``. ``capturing``: the items come while capture goes
         on (streaming), so a segment a pause closed may get a beam decode while ``idle()`` (:meth:`_beam`).
+        ``withdrawn(pause)``: whether speech came back after ``pause`` (its early decode stops part way).
         """
         busy = (lambda: not idle()) if capturing else None
         join_short_s = self.config.vad.join_short_s
@@ -445,7 +460,14 @@ class Transcriber:
                 # is waiting (then the work is behind); the result is kept only if the pause lasts.
                 if idle():
                     target = with_waiting(item.segment)
-                    early = (target, self._context_key(), self._recognize(target))
+                    pause = item
+                    abort = (lambda: withdrawn(pause)) if withdrawn is not None else None
+                    try:
+                        early = (target, self._context_key(), self._recognize(target, abort=abort))
+                    except DecodeAborted:
+                        early = None
+                        self.stats.early_aborted += 1
+                        log.debug("early decode stopped: speech came back")
                     self.stats.early_decodes += 1
                 continue
             seg, closed_at, *how = item          # type: ignore[misc]

@@ -235,6 +235,16 @@ class Segmenter:
         return self._close(keep=len(self._frames) if last is None else min(len(self._frames),
                                                                             last + 1 + self.post_roll_frames))
 
+    @property
+    def offer_withdrawn(self) -> bool:
+        """True when the open segment can no longer close as :meth:`tentative` last offered it: speech came back
+        after the offer (or the segment was cut at its maximum length). Meaningful only until a segment closes:
+        the caller stops asking once the offered segment, or another, has closed."""
+        if self._offered is None or not self._frames:
+            return False
+        first, keep = self._offered
+        return first != self._first_index or len(self._frames) - self._trailing_silence > keep - self.post_roll_frames
+
     def tentative(self) -> Segment | None:
         """The segment that closes if the current pause lasts, offered once per pause; else None.
 

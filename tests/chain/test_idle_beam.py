@@ -70,22 +70,17 @@ def calls(engine, monkeypatch):
     """Every decode the chain asks for, in order: ("greedy" | "beam", seconds of audio, prompt, text); the greedy
     decodes' times in ``seen.greedy_s``."""
     seen = Calls()
-    transcribe, recognize = engine.transcribe, engine.recognize
+    recognize = engine.recognize     # (transcribe() calls recognize(): every decode passes here once)
 
-    def greedy(seg, prompt=""):
-        result = transcribe(seg, prompt)
-        seen.append(("greedy", round(seg.duration_s, 2), prompt, result.text))
-        seen.greedy_s.append(result.asr_s)
-        return result
-
-    def beam(seg, prompt="", **kw):
+    def spy(seg, prompt="", **kw):
         result = recognize(seg, prompt, **kw)
-        if kw.get("beam_size"):        # (transcribe() itself calls recognize() without one: counted above)
-            seen.append(("beam", round(seg.duration_s, 2), prompt, result.text))
+        kind = "beam" if kw.get("beam_size") else "greedy"
+        seen.append((kind, round(seg.duration_s, 2), prompt, result.text))
+        if kind == "greedy":
+            seen.greedy_s.append(result.asr_s)
         return result
 
-    monkeypatch.setattr(engine, "transcribe", greedy)
-    monkeypatch.setattr(engine, "recognize", beam)
+    monkeypatch.setattr(engine, "recognize", spy)
     return seen
 
 

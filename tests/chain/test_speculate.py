@@ -8,6 +8,8 @@ outlasts the decode would), so the test does not depend on how fast this machine
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -23,9 +25,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not have_espeak(), reason="ne
 
 @pytest.fixture
 def counting(engine, monkeypatch):
+    """The segments whisper.cpp was asked to decode (transcribe() calls recognize(): each decode counts once)."""
     calls = []
-    real = engine.transcribe
-    monkeypatch.setattr(engine, "transcribe", lambda seg, prompt="": calls.append(seg) or real(seg, prompt))
+    real = engine.recognize
+    monkeypatch.setattr(engine, "recognize", lambda seg, prompt="", **kw: calls.append(seg) or real(seg, prompt, **kw))
     return calls
 
 
@@ -73,6 +76,35 @@ def test_speech_that_resumes_throws_the_early_result_away(engine, counting):
     assert t.stats.early_decodes == 2 and t.stats.early_used == 1
     assert len(counting) == 2                             # the thrown-away guess, then the whole sentence early
     assert "order" in expected and "cheese" in expected
+
+
+def test_speech_that_comes_back_during_the_early_decode_stops_it(engine, counting, monkeypatch):
+    """The early decode of a thinking pause is stopped (whisper.cpp's abort) as soon as speech comes back, instead of
+    running to its end for nothing; the text is still exactly the text without speculation."""
+    start = speak("I would like to order", wpm=150)
+    rest = speak("two large pizzas with extra cheese.", wpm=150)
+    parts = [room(0.4), start, room(0.45, seed=1), rest, room(0.4, seed=3), room(1.0, seed=4)]
+    expected = plain_text(engine, concat(*parts))
+    entered = threading.Event()
+    recognize = engine.recognize
+
+    def early_waits_for_speech(seg, prompt="", **kw):
+        # The first early decode holds until the capture has seen speech come back (so the abort is certain to be
+        # asked while whisper.cpp works, however fast this machine is), then runs: whisper.cpp must stop it.
+        if kw.get("abort") is not None and not entered.is_set():
+            entered.set()
+            deadline = time.monotonic() + 60
+            while not kw["abort"]() and time.monotonic() < deadline:
+                time.sleep(0.005)
+        return recognize(seg, prompt, **kw)
+
+    monkeypatch.setattr(engine, "recognize", early_waits_for_speech)
+    t = Transcriber(config(300), engine=engine)
+    speaker = PatientSpeaker(parts, {2: entered.is_set, 4: one_more(lambda: t.stats.early_decodes)})
+    pieces = list(t.stream(speaker))
+    assert "".join(p.text for p in pieces) == expected
+    assert "order" in expected and "cheese" in expected
+    assert t.stats.early_decodes == 2 and t.stats.early_aborted == 1 and t.stats.early_used == 1
 
 
 def test_speculation_off_decodes_after_each_segment(engine, counting):
