@@ -2,10 +2,12 @@
 agent registered with bluetoothd, the pairing window and host policy applied as BlueZ reports hosts coming and
 going, and readiness (a bonded host connected and subscribed) for the transport.
 
-:class:`BlePeripheral` owns one asyncio loop on a thread of its own (dbus-fast is asyncio); its public methods
-are plain blocking calls, safe from any thread (the daemon, the typist's thread, the CLI). Who is dropped and
-when the window opens are decided in :mod:`sttkb.gadget.ble.adapter` and :mod:`sttkb.gadget.ble.pairing_window`;
-which reports reached the host is the transport's business (:mod:`sttkb.gadget.ble.transport`).
+:class:`BlePeripheral` is a :class:`~sttkb.gadget.ble.bluez_peripheral.BluezPeripheral` (the loop thread, the
+connection to bluetoothd, the agent and the pairing window, shared with the Bluetooth Classic keyboard); its public
+methods are plain blocking calls, safe from any thread (the daemon, the typist's thread, the CLI). Who is dropped
+and when the window opens are decided in :mod:`sttkb.gadget.ble.adapter` and
+:mod:`sttkb.gadget.ble.pairing_window`; which reports reached the host is the transport's business
+(:mod:`sttkb.gadget.ble.transport`).
 """
 
 from __future__ import annotations
@@ -14,35 +16,25 @@ import asyncio
 import logging
 import threading
 import time
-from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Callable
 
-from dbus_fast import Message, MessageType
-from dbus_fast.aio import MessageBus
-
-from sttkb.gadget.ble import bluez, bluez_version, defs, hci_monitor
-from sttkb.gadget.ble.adapter import Adapter
+from sttkb.gadget.ble import bluez_version, defs, hci_monitor
 from sttkb.gadget.ble.advertisement import Advertisement
-from sttkb.gadget.ble.agent import PairingAgent
-from sttkb.gadget.ble.devices import DeviceTable
-from sttkb.gadget.ble.errors import BluetoothError, BluezUnavailable
+from sttkb.gadget.ble.bluez_peripheral import BluezPeripheral
 from sttkb.gadget.ble.gatt import all_objects
 from sttkb.gadget.ble.hid_service import HidServices
-from sttkb.gadget.ble.hosts import DEFAULT_STATE_DIR, Host, HostState
-from sttkb.gadget.ble.loop_thread import LoopThread
-from sttkb.gadget.ble.pairing_window import PairingWindowControl
-from sttkb.gadget.ble.registrations import Advertising, Registrations
+from sttkb.gadget.ble.hosts import DEFAULT_STATE_DIR, Host
+from sttkb.gadget.ble.registrations import Advertising
 from sttkb.gadget.ble.smp_watch import SmpWatch
 from sttkb.gadget.reports import REPORT_DESCRIPTOR
-from sttkb.keyboard import PasskeyRequest
 
 log = logging.getLogger(__name__)
 
 APP_ROOT = "/org/sttkb/keyboard"
 
 
-class BlePeripheral:
+class BlePeripheral(BluezPeripheral):
     """One BLE HID keyboard peripheral on one adapter. ``start()`` registers everything; ``close()`` undoes it.
 
     ``settings`` is a :class:`sttkb.config.keyboard.BluetoothSettings` (name, adapter, pairing_timeout_s,
@@ -53,30 +45,20 @@ class BlePeripheral:
     (tests); default: the system bus.
     """
 
+    kind = "BLE keyboard"
+
     def __init__(self, settings: Any, *, report_map: bytes = REPORT_DESCRIPTOR,
                  state_dir: str | Path = DEFAULT_STATE_DIR,
                  bus_address: str | None = None, app_root: str = APP_ROOT, check_version: bool = True,
                  on_pairing_change: Callable[[bool], None] | None = None) -> None:
-        self.settings = settings
-        self.state = HostState(state_dir)
-        self.on_pairing_change = on_pairing_change
-        self._bus_address = bus_address
+        super().__init__(settings, state_dir=state_dir, bus_address=bus_address, app_root=app_root,
+                         on_pairing_change=on_pairing_change, loop_name="sttkb-ble")
         self._app_root = app_root
         self._check_version = check_version
         self.advertisement = Advertisement(f"{app_root}/advertisement0", settings.name, discoverable=False)
-        self.pairing_mode = getattr(settings, "pairing", "passkey")
         self.hid = HidServices(app_root, report_map, on_subscription=lambda _on: self._update_ready(),
                                security="secure" if self.pairing_mode == "passkey-only" else "encrypt")
-        self.agent = PairingAgent(f"{app_root}/agent", is_open=lambda: self.pairing_window_open,
-                                  is_bonded=lambda path: self._devices.is_bonded(path), mode=self.pairing_mode,
-                                  describe=self._describe_host, secure_connections=self._secure_connections)
         self._smp = None   # passkey-only: the HCI monitor reading the SMP feature exchange
-        self._loop = LoopThread()
-        self._bus: MessageBus | None = None
-        self._adapter: Adapter | None = None
-        self._devices = DeviceTable("")
-        self._window: PairingWindowControl | None = None
-        self._registrations: Registrations | None = None
         self._advertising: Advertising | None = None
         self._setup_done = False
         self._connected_at: dict[str, float] = {}
@@ -90,18 +72,7 @@ class BlePeripheral:
             return self
         if self._check_version:
             bluez_version.check_supported(bluez_version.installed_version())
-        self._loop.start()
-        try:
-            self._loop.run(self._setup(), timeout)
-        except FutureTimeout as e:
-            self.close()
-            # Seen on a box without a Bluetooth controller: bluetooth.service is skipped, and D-Bus holds the
-            # call while it tries to activate org.bluez.
-            raise BluezUnavailable(f"bluetoothd did not answer within {timeout:g} s: is there a Bluetooth adapter "
-                                   "and is bluetooth.service running? (`systemctl status bluetooth`)") from e
-        except BaseException:
-            self.close()
-            raise
+        super().start(timeout)
         if self.pairing_mode == "passkey-only":
             self._smp = hci_monitor.open_monitor(self.adapter_name, SmpWatch,
                                                  "check for LE Secure Connections (passkey pairing is refused)")
@@ -112,14 +83,7 @@ class BlePeripheral:
         if self._smp is not None:
             self._smp.close()
             self._smp = None
-        if not self._loop.running:
-            return
-        try:
-            if self._bus is not None:
-                self._loop.run(self._teardown(), 10.0)
-        except (BluetoothError, FutureTimeout) as e:
-            log.warning("BLE keyboard teardown: %s", e)
-        self._loop.stop()
+        super().close()
         self._ready.clear()
 
     def __enter__(self) -> "BlePeripheral":
@@ -128,31 +92,8 @@ class BlePeripheral:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def adapter_name(self) -> str:
-        """BlueZ's name of the adapter in use (hci0), once started (the setting may name it by its address)."""
-        return self._adapter.name if self._adapter is not None else ""
-
     async def _setup(self) -> None:
-        self._bus = bus = await bluez.connect_system_bus(self._bus_address)
-        self._registrations = reg = Registrations(bus)
-        bus.add_message_handler(self._on_signal)
-        await bluez.call(bus, "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s",
-                         [f"type='signal',sender='{defs.BLUEZ_SERVICE}'"], destination="org.freedesktop.DBus",
-                         what="watch BlueZ signals")
-        self._adapter, objects = await Adapter.find(bus, self.settings.adapter)
-        self._devices = DeviceTable(self._adapter.path, objects)
-        self._window = PairingWindowControl(self._adapter.set_pairing_window, self._window_changed,
-                                            self._loop.spawn)
-        await self._adapter.prepare(objects[self._adapter.path][defs.ADAPTER], self.settings.name)
-        # Whatever window was left open by a previous run is closed: pairing needs a fresh user action.
-        await self._adapter.set_pairing_window(False)
-
-        bus.export(self.agent.path, self.agent)
-        await reg.register(defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "RegisterAgent", "os",
-                           [self.agent.path, self.agent.capability], "register the pairing agent")
-        await bluez.call(bus, defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "RequestDefaultAgent", "o", [self.agent.path],
-                         what="make sttkb the default pairing agent")
+        bus, reg, _props = await self._connect()
         for obj in all_objects(self.hid.services):
             bus.export(obj.path, obj)
         await reg.register(self._adapter.path, defs.GATT_MANAGER, "RegisterApplication", "oa{sv}",
@@ -172,41 +113,10 @@ class BlePeripheral:
             self._loop.spawn(self._adapter.reconnect_last(self._devices.hosts(), self.state))
 
     async def _teardown(self) -> None:
-        bus = self._bus
-        assert bus is not None
         self._setup_done = False
-        if self._adapter is not None and self._window is not None and self._window.is_open:
-            await self._adapter.set_pairing_window(False)
-        if self._registrations is not None:
-            await self._registrations.unregister_all()
-        self._loop.cancel_tasks()
-        bus.disconnect()
-        self._bus = None
+        await super()._teardown()
 
     # ---- pairing window ---------------------------------------------------------------------------------------
-    @property
-    def pairing_window_open(self) -> bool:
-        return self._window is not None and self._window.is_open
-
-    def open_pairing_window(self, timeout_s: float | None = None,
-                            on_done: Callable[[bool], None] | None = None) -> None:
-        """Be discoverable and pairable for ``timeout_s`` seconds (default: settings); return once it is open
-        (``on_pairing_change(True)`` has run).
-
-        ``on_done(paired)`` is called once: True when a host paired (the window then closes), False when the
-        window closed without one.
-        """
-        seconds = float(timeout_s if timeout_s is not None else self.settings.pairing_timeout_s)
-        self._loop.run(self._window_control().open(seconds, on_done))
-
-    def close_pairing_window(self) -> None:
-        """Close the window now (``on_done(False)`` follows unless a host already paired)."""
-        self._loop.run(self._window_control().close())
-
-    def on_passkey_request(self, handler: Callable[[PasskeyRequest], None] | None) -> None:
-        """``handler(request)`` gets the code a host shows while pairing (see :mod:`sttkb.gadget.ble.agent`)."""
-        self.agent.passkey_handler = handler
-
     def _secure_connections(self) -> bool | None:
         """Whether the pairing under way is LE Secure Connections (None: cannot tell)."""
         if self._smp is None:
@@ -214,34 +124,17 @@ class BlePeripheral:
         self._smp.sync()
         return self._smp.tracker.secure_connections()
 
-    def _describe_host(self, path: str) -> str:
-        host = self._devices.host(path)
-        return (host.name or host.address) if host is not None else path.rsplit("/", 1)[-1]
-
-    def _window_control(self) -> PairingWindowControl:
-        if self._window is None:
-            raise BluetoothError("the Bluetooth keyboard is not started")
-        return self._window
-
     async def _window_changed(self, open_: bool) -> None:
         if self._advertising is not None:
             await self._advertising.set_discoverable(open_)
-        if self.on_pairing_change is not None:
-            try:
-                self.on_pairing_change(open_)
-            except Exception:  # noqa: BLE001 (a callback must not break the keyboard)
-                log.exception("pairing LED callback failed")
+        await super()._window_changed(open_)
         if not open_:
             await self._apply_policy_to_all()
 
+    def _follows_adapter_window(self) -> bool:
+        return self._setup_done
+
     # ---- hosts ------------------------------------------------------------------------------------------------
-    def hosts(self) -> list[Host]:
-        """The devices BlueZ knows on this adapter, as the loop last saw them."""
-        return self._loop.run(self._hosts())
-
-    async def _hosts(self) -> list[Host]:
-        return self._devices.hosts()
-
     @property
     def connected_host(self) -> Host | None:
         return self._devices.connected_host
@@ -289,11 +182,7 @@ class BlePeripheral:
         host = self._devices.host(path)
         if host is None or self._adapter is None or self._window is None:
             return
-        if not self._window.is_open:
-            # Only possible through a race with the window closing; the kernel refuses bonding when not pairable.
-            log.warning("host %s paired while the window was closed", host.address)
-        method = "passkey" if path in self.agent.passkey_entered else "just-works"
-        self.agent.passkey_entered.discard(path)
+        method = self._pairing_method(host, path)
         if method != "passkey" and self.pairing_mode == "passkey-only":
             # The agent refuses Just Works in this mode; a bond made some other way is removed, not used.
             log.warning("host %s bonded without entering a code; [bluetooth] pairing = \"passkey-only\": "
@@ -303,35 +192,13 @@ class BlePeripheral:
             return
         log.info("paired with %s (%s) by %s", host.address, host.name or "no name",
                  "passkey" if method == "passkey" else "Just Works (not authenticated: no code was entered)")
-        self.state.set_pairing(host.address, method)
-        await self._adapter.trust(host)
-        self.state.set_last(host.address)
-        await self._window.host_paired()
+        await self._keep_bond(host, method)
         await self._apply_policy(path)
 
     # ---- signals ----------------------------------------------------------------------------------------------
-    def _on_signal(self, msg: Message) -> None:
-        if msg.message_type != MessageType.SIGNAL or not msg.path or self._adapter is None:
-            return None
-        try:
-            if msg.member == "PropertiesChanged" and msg.interface == defs.PROPERTIES:
-                iface, changed = msg.body[0], bluez.unwrap(msg.body[1])
-                if iface == defs.DEVICE and self._devices.owns(msg.path):
-                    self._device_changed(msg.path, changed)
-                elif (iface == defs.ADAPTER and msg.path == self._adapter.path and "Pairable" in changed
-                      and self._setup_done and self._window is not None):
-                    self._loop.spawn(self._window.follow(bool(changed["Pairable"])))
-            elif msg.member == "InterfacesAdded" and msg.interface == defs.OBJECT_MANAGER:
-                path, ifaces = msg.body[0], msg.body[1]
-                if defs.DEVICE in ifaces and self._devices.owns(path):
-                    self._device_changed(path, bluez.unwrap(ifaces[defs.DEVICE]))
-            elif msg.member == "InterfacesRemoved" and msg.interface == defs.OBJECT_MANAGER:
-                path, ifaces = msg.body[0], msg.body[1]
-                if defs.DEVICE in ifaces and self._devices.remove(path):
-                    self._update_ready()
-        except (IndexError, KeyError, TypeError) as e:
-            log.debug("ignoring odd BlueZ signal %s: %s", msg.member, e)
-        return None
+    def _device_removed(self, path: str) -> None:
+        if self._devices.remove(path):
+            self._update_ready()
 
     def _device_changed(self, path: str, changed: dict[str, Any]) -> None:
         change = self._devices.update(path, changed)
