@@ -28,7 +28,9 @@ HCI_CHANNEL_MONITOR = 2
 BATCH_S = 0.1
 
 
-class _SockaddrHci(ctypes.Structure):
+class SockaddrHci(ctypes.Structure):
+    """The kernel's ``struct sockaddr_hci``: an HCI socket's address (controller index and channel), to bind through
+    libc (also :mod:`sttkb.gadget.bt_classic.page`'s raw channel)."""
     _fields_ = [("family", ctypes.c_ushort), ("dev", ctypes.c_ushort), ("channel", ctypes.c_ushort)]
 
 
@@ -104,7 +106,7 @@ def open_monitor(adapter: str, reader: Callable[[int], Any] = DeliveryTracker,
     if fd < 0:
         log.info("no %s (no HCI socket: %s)", purpose, os.strerror(ctypes.get_errno()))
         return None
-    addr = _SockaddrHci(AF_BLUETOOTH, HCI_DEV_NONE, HCI_CHANNEL_MONITOR)
+    addr = SockaddrHci(AF_BLUETOOTH, HCI_DEV_NONE, HCI_CHANNEL_MONITOR)
     if libc.bind(fd, ctypes.byref(addr), ctypes.sizeof(addr)) != 0:
         err = ctypes.get_errno()
         os.close(fd)

@@ -20,11 +20,11 @@ import socket
 import struct
 import time
 
+from sttkb.gadget.ble.hci_monitor import BTPROTO_HCI, SockaddrHci
 from sttkb.gadget.bt_classic.l2cap import AF_BLUETOOTH, _bdaddr
 
 log = logging.getLogger(__name__)
 
-BTPROTO_HCI = 1
 HCI_CHANNEL_RAW = 0
 SOL_HCI = 0
 HCI_FILTER = 2
@@ -34,10 +34,6 @@ OP_REMOTE_NAME_REQUEST = 0x0419
 EVT_REMOTE_NAME_COMPLETE = 0x07
 EVT_COMMAND_STATUS = 0x0F
 PAGE_SCAN_REPETITION_R2 = 0x02
-
-
-class _SockaddrHci(ctypes.Structure):
-    _fields_ = [("family", ctypes.c_ushort), ("dev", ctypes.c_ushort), ("channel", ctypes.c_ushort)]
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -74,7 +70,7 @@ def host_answers_page(adapter_index: int, address: str, timeout_s: float = 12.0)
         log.warning("cannot open an HCI socket to check whether %s is in range: %s", address, e)
         return None
     try:
-        sa = _SockaddrHci(AF_BLUETOOTH, adapter_index, HCI_CHANNEL_RAW)
+        sa = SockaddrHci(AF_BLUETOOTH, adapter_index, HCI_CHANNEL_RAW)
         if _libc.bind(sock.fileno(), ctypes.byref(sa), ctypes.sizeof(sa)) < 0:
             log.warning("cannot bind an HCI socket to hci%d: %s", adapter_index, os.strerror(ctypes.get_errno()))
             return None
