@@ -12,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 import threading
 import time
-import traceback
-from pathlib import Path
 
 from sttkb.config.keyboard import BluetoothSettings
 from sttkb.gadget.ble import defs
@@ -27,10 +24,10 @@ from sttkb.gadget.errors import HostDisconnected
 from sttkb.gadget.host_check import collect
 from sttkb.gadget.reports import ALL_KEYS_UP, REPORT_DESCRIPTOR, key_report
 from sttkb.gadget.typist import Typist
+from tests.ble.vm.guest_run import run_guest, write_result
 from tests.ble.vm.host import Host
 from tests.ble.vm.kernel_host import KernelKeyboard
 
-OUT = Path(os.environ.get("STTKB_VM_OUT", "/tmp"))
 log = logging.getLogger("vm-guest")
 RESULT: dict = {"stages": []}
 
@@ -39,7 +36,7 @@ def stage(label: str, /, **info) -> None:
     RESULT["stages"].append(label)
     RESULT.update({f"{label}.{k}": v for k, v in info.items()})
     log.info("STAGE %s %s", label, info)
-    (OUT / "result.json").write_text(json.dumps(RESULT, indent=1))
+    write_result(RESULT)
 
 
 TEXT_US = "Hello, World! It's 10:45 (sharp) -- ok? #1 @home ~/path_x."
@@ -237,20 +234,6 @@ async def run() -> None:
     stage("closed")
 
 
-def main() -> int:
-    logging.basicConfig(level=logging.INFO, filename=str(OUT / "guest.log"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        asyncio.run(asyncio.wait_for(run(), 420))
-        return 0
-    except BaseException as e:  # noqa: BLE001 - report where it stopped
-        RESULT["error"] = f"{type(e).__name__}: {e}"
-        RESULT["traceback"] = traceback.format_exc()
-        (OUT / "result.json").write_text(json.dumps(RESULT, indent=1))
-        log.exception("guest failed")
-        return 1
-
-
 if __name__ == "__main__":
     threading.current_thread().name = "guest"
-    sys.exit(main())
+    sys.exit(run_guest(run, 420, RESULT, log))

@@ -8,13 +8,10 @@ with xkbcommon in the host layout. Then the host drops the link mid-text and rec
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 
 from sttkb.config.keyboard import BluetoothSettings
@@ -22,10 +19,10 @@ from sttkb.gadget.ble.keyboard import open_ble_keyboard
 from sttkb.gadget.typist import Typist
 from tests.xkb_host import XkbHost
 from tests.ble.vm.guest_e2e import TEXT_DE, TEXT_LONG, TEXT_US
+from tests.ble.vm.guest_run import run_guest, write_result
 from tests.ble.vm.host import Host
 from tests.ble.vm.kernel_host import EV_KEY, EVENT, event_node
 
-OUT = Path(os.environ.get("STTKB_VM_OUT", "/tmp"))
 log = logging.getLogger("vm-hog")
 RESULT: dict = {"stages": []}
 NAME = "sttkb hog keyboard"
@@ -35,7 +32,7 @@ def stage(label: str, /, **info) -> None:
     RESULT["stages"].append(label)
     RESULT.update({f"{label}.{k}": v for k, v in info.items()})
     log.info("STAGE %s %s", label, info)
-    (OUT / "result.json").write_text(json.dumps(RESULT, indent=1))
+    write_result(RESULT)
 
 
 def find_event_device(timeout: float) -> str | None:
@@ -185,19 +182,5 @@ async def run() -> None:
     stage("closed")
 
 
-def main() -> int:
-    logging.basicConfig(level=logging.INFO, filename=str(OUT / "guest.log"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        asyncio.run(asyncio.wait_for(run(), 300))
-        return 0
-    except BaseException as e:  # noqa: BLE001
-        RESULT["error"] = f"{type(e).__name__}: {e}"
-        RESULT["traceback"] = traceback.format_exc()
-        (OUT / "result.json").write_text(json.dumps(RESULT, indent=1))
-        log.exception("guest failed")
-        return 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_guest(run, 300, RESULT, log))

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +41,9 @@ from sttkb.gadget.ble.keyboard import open_ble_keyboard
 from sttkb.gadget.typist import Typist
 from sttkb.keyboard import PasskeyRequest
 from tests.ble.vm.guest_e2e import TEXT_US, decode
+from tests.ble.vm.guest_run import OUT, run_guest, write_result
 from tests.ble.vm.host import Host
 
-OUT = Path(os.environ.get("STTKB_VM_OUT", "/tmp"))
 EARS = OUT / "ears"
 log = logging.getLogger("vm-guest")
 RESULT: dict = {"stages": []}
@@ -93,7 +92,7 @@ def stage(label: str, /, **info) -> None:
     RESULT["stages"].append(label)
     RESULT.update({f"{label}.{k}": v for k, v in info.items()})
     log.info("STAGE %s %s", label, {k: v for k, v in info.items() if k != "passkey_shown"})
-    (OUT / "result.json").write_text(json.dumps(RESULT, indent=1))
+    write_result(RESULT)
 
 
 def _write(name: str, data: dict) -> None:
@@ -289,21 +288,6 @@ def bluetoothd_evidence() -> dict:
             (line for line in reversed(lines) if "assertion" in line), "")}
 
 
-def main() -> int:
-    logging.basicConfig(level=logging.INFO, filename=str(OUT / "guest.log"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        asyncio.run(asyncio.wait_for(run(), 600))
-        return 0
-    except BaseException as e:  # noqa: BLE001 - report where it stopped
-        RESULT["error"] = f"{type(e).__name__}: {e}"
-        RESULT["traceback"] = traceback.format_exc()
-        RESULT.update(bluetoothd_evidence())
-        (OUT / "result.json").write_text(json.dumps(RESULT, indent=1))
-        log.exception("guest failed")
-        return 1
-
-
 if __name__ == "__main__":
     threading.current_thread().name = "guest"
-    sys.exit(main())
+    sys.exit(run_guest(run, 600, RESULT, log, evidence=bluetoothd_evidence))

@@ -19,8 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
-from pathlib import Path
 
 from dbus_fast import Variant
 
@@ -30,11 +28,11 @@ from sttkb.gadget.bt_classic.keyboard import open_classic_keyboard
 from sttkb.gadget.bt_classic.sdp_record import HID_UUID
 from sttkb.gadget.typist import Typist
 from tests.ble.vm.guest_e2e import TEXT_DE, TEXT_LONG, TEXT_US
+from tests.ble.vm.guest_run import run_guest, write_result
 from tests.ble.vm.host import Host
 from tests.ble.vm.kernel_host import EV_KEY, EVENT, event_node
 from tests.xkb_host import XkbHost
 
-OUT = Path(os.environ.get("STTKB_VM_OUT", "/tmp"))
 log = logging.getLogger("vm-classic")
 RESULT: dict = {"stages": []}
 NAME = "sttkb vm classic keyboard"
@@ -47,7 +45,7 @@ def stage(label: str, /, **info) -> None:
     RESULT["stages"].append(label)
     RESULT.update({f"{label}.{k}": v for k, v in info.items()})
     log.info("STAGE %s %s", label, info)
-    (OUT / "result.json").write_text(json.dumps(RESULT, indent=1))
+    write_result(RESULT)
 
 
 class ClassicHost(Host):
@@ -228,20 +226,6 @@ async def run() -> None:
     stage("closed")
 
 
-def main() -> int:
-    logging.basicConfig(level=logging.INFO, filename=str(OUT / "guest.log"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        asyncio.run(asyncio.wait_for(run(), 400))
-        return 0
-    except BaseException as e:  # noqa: BLE001 - report where it stopped
-        RESULT["error"] = f"{type(e).__name__}: {e}"
-        RESULT["traceback"] = traceback.format_exc()
-        (OUT / "result.json").write_text(json.dumps(RESULT, indent=1))
-        log.exception("guest failed")
-        return 1
-
-
 if __name__ == "__main__":
     threading.current_thread().name = "guest"
-    sys.exit(main())
+    sys.exit(run_guest(run, 400, RESULT, log))
