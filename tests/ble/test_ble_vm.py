@@ -17,13 +17,11 @@ Pairing by a spoken code has its own boot: tests/ble/test_passkey_vm.py.
 
 from __future__ import annotations
 
-import json
-import os
-
 import pytest
 
 from sttkb.gadget.host_check import BLUEZ_HOG_MULTI_NOTIFY_FIXED, local_bluez_version
 from tests.ble.vm.guest_e2e import TEXT_BENCH, TEXT_DE, TEXT_LONG, TEXT_US, raw_reports
+from tests.ble.vm_boot import guest_result, need, require_bluez, stack_env
 from tests.vm.harness import require_vm, run_in_vm
 
 pytestmark = pytest.mark.vm
@@ -36,42 +34,11 @@ tests/ble/vm/ble_stack.sh input,hog || exit 3
 """
 
 
-def require_bluez() -> None:
-    """The guest uses the host's own bluetoothd and btvirt (Debian bluez + bluez-test-tools)."""
-    missing = [p for p in ("/usr/libexec/bluetooth/bluetoothd", "/usr/bin/btvirt", "/usr/bin/hciconfig",
-                           "/usr/bin/dbus-daemon") if not os.path.exists(p)]
-    if missing:
-        reason = f"BLE VM tests need {', '.join(missing)} (apt-get install bluez bluez-test-tools dbus)"
-        if os.environ.get("STTKB_REQUIRE_VM") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-def _stack_env(**env: str) -> dict[str, str]:
-    """Guest environment for tests/ble/vm/ble_stack.sh; STTKB_BT_DEBUG=1 here is passed on (bluetoothd -d and a
-    btmon capture in the result directory)."""
-    if os.environ.get("STTKB_BT_DEBUG"):
-        env["STTKB_BT_DEBUG"] = "1"
-    return env
-
-
 @pytest.fixture(scope="module")
 def vm():
     require_vm()
     require_bluez()
-    res = run_in_vm(GUEST, timeout=540, env=_stack_env())
-    path = res.outdir / "result.json"
-    data = json.loads(path.read_text()) if path.exists() else {"stages": []}
-    data["_console"] = res.console[-3000:]
-    data["_outdir"] = str(res.outdir)
-    data["_seconds"] = res.seconds
-    return data
-
-
-def need(vm, stage: str) -> None:
-    if stage not in vm["stages"]:
-        pytest.fail(f"the guest stopped before stage {stage!r}: {vm.get('error')}\n"
-                    f"logs: {vm['_outdir']}\n{vm.get('traceback', '')}\n{vm['_console']}")
+    return guest_result(run_in_vm(GUEST, timeout=540, env=stack_env()))
 
 
 def test_discover_pair_and_bond_inside_the_window(vm):
@@ -182,12 +149,7 @@ def hog_vm():
     # host side too, the host's hog (5.66) sent no read on the first connection, so no input device appeared. A
     # real host keeps its own setting (3) and sees a box without EATT, like any commercial BLE keyboard.
     conf_sed = "s/^Privacy = device/Privacy = off/; s/^Channels = 1/Channels = 3/"
-    res = run_in_vm(HOG_GUEST, timeout=400, env=_stack_env(STTKB_BT_CONF_SED=conf_sed))
-    path = res.outdir / "result.json"
-    data = json.loads(path.read_text()) if path.exists() else {"stages": []}
-    data["_console"] = res.console[-3000:]
-    data["_outdir"] = str(res.outdir)
-    return data
+    return guest_result(run_in_vm(HOG_GUEST, timeout=400, env=stack_env(STTKB_BT_CONF_SED=conf_sed)))
 
 
 def test_hog_host_gets_an_input_device(hog_vm):

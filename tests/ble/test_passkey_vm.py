@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.ble.test_ble_vm import _stack_env, require_bluez
 from tests.ble.vm.guest_e2e import TEXT_US
 from tests.ble.vm.guest_passkey import ATTEMPTS
+from tests.ble.vm_boot import guest_result, require_bluez, stack_env
 from tests.speech import room, speak
 from tests.vm.harness import new_outdir, require_vm, run_in_vm
 
@@ -191,13 +191,12 @@ def vm(default_model):
     person = PersonAndEars(outdir / "ears", engine)
     person.start()
     try:
-        res = run_in_vm(GUEST, timeout=900, env=_stack_env(), outdir=outdir)
+        res = run_in_vm(GUEST, timeout=900, env=stack_env(), outdir=outdir)
     finally:
         person.stop.set()
         person.join(timeout=60)
-    path = outdir / "result.json"
-    data = json.loads(path.read_text()) if path.exists() else {"stages": []}
-    data.update(_console=res.console[-3000:], _outdir=str(outdir), _person=person.log, _failure=person.failure)
+    data = guest_result(res)
+    data.update(_person=person.log, _failure=person.failure)
     return data
 
 

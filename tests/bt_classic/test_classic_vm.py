@@ -20,13 +20,11 @@ How the VM differs from a box and a laptop, and why:
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from sttkb.gadget.bt_classic.sdp_record import HID_UUID
-from tests.ble.test_ble_vm import _stack_env, require_bluez
 from tests.ble.vm.guest_e2e import TEXT_DE, TEXT_LONG, TEXT_US
+from tests.ble.vm_boot import guest_result, need, require_bluez, stack_env
 from tests.vm.harness import require_vm, run_in_vm
 
 pytestmark = pytest.mark.vm
@@ -58,22 +56,12 @@ def vm():
     require_vm()
     require_bluez()
     res = run_in_vm(GUEST, modules=["hidp"], timeout=480,
-                    env=_stack_env(STTKB_BTVIRT_ARGS="-l2", STTKB_BT_CONF_SED=CONF_SED,
-                                   STTKB_BT_BEFORE_BLUETOOTHD=HOLD))
+                    env=stack_env(STTKB_BTVIRT_ARGS="-l2", STTKB_BT_CONF_SED=CONF_SED,
+                                  STTKB_BT_BEFORE_BLUETOOTHD=HOLD))
     (res.outdir / "console.txt").write_text(res.console)
-    path = res.outdir / "result.json"
-    data = json.loads(path.read_text()) if path.exists() else {"stages": []}
-    data["_console"] = res.console[-3000:]
+    data = guest_result(res)
     data["_kernel_oops"] = [line for line in res.console.splitlines() if "kernel BUG" in line or "Oops" in line]
-    data["_outdir"] = str(res.outdir)
-    data["_seconds"] = res.seconds
     return data
-
-
-def need(vm, stage: str) -> None:
-    if stage not in vm["stages"]:
-        pytest.fail(f"the guest stopped before stage {stage!r}: {vm.get('error')}\n"
-                    f"logs: {vm['_outdir']}\n{vm.get('traceback', '')}\n{vm['_console']}")
 
 
 def test_host_finds_and_pairs_with_the_keyboard_over_br_edr(vm):
