@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
@@ -72,22 +72,30 @@ class Host:
 
     async def find(self, timeout: float = 30.0) -> str:
         """Scan until a device advertising the HID service UUID shows up; returns its address."""
-        await self._call(self.adapter_path, defs.ADAPTER, "SetDiscoveryFilter", "a{sv}",
-                         [{"Transport": Variant("s", "le"), "UUIDs": Variant("as", [defs.UUID_HID])}])
+        await self._discover({"Transport": Variant("s", "le"), "UUIDs": Variant("as", [defs.UUID_HID])},
+                             lambda dev: defs.UUID_HID in dev.get("UUIDs", []), timeout, "no HID keyboard advertising")
+        return self.address
+
+    async def _discover(self, discovery_filter: dict[str, Variant], is_keyboard: Callable[[dict[str, Any]], bool],
+                        timeout: float, not_found: str) -> dict[str, Any]:
+        """Scan with ``discovery_filter`` until a device on this adapter passes ``is_keyboard(its Device1
+        properties)``; it becomes the device this host talks to. Its properties; RuntimeError(``not_found``) after
+        ``timeout`` seconds."""
+        await self._call(self.adapter_path, defs.ADAPTER, "SetDiscoveryFilter", "a{sv}", [discovery_filter])
         await self._call(self.adapter_path, defs.ADAPTER, "StartDiscovery")
         try:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 for path, ifaces in (await self._objects()).items():
                     dev = ifaces.get(defs.DEVICE)
-                    if dev and path.startswith(self.adapter_path + "/") and defs.UUID_HID in dev.get("UUIDs", []):
+                    if dev and path.startswith(self.adapter_path + "/") and is_keyboard(dev):
                         self.device_path, self.address = path, dev["Address"]
                         self.name = dev.get("Name", "")
-                        return self.address
+                        return dev
                 await asyncio.sleep(0.3)
         finally:
             await self._call(self.adapter_path, defs.ADAPTER, "StopDiscovery")
-        raise RuntimeError("no HID keyboard advertising")
+        raise RuntimeError(not_found)
 
     async def advertised_discoverable(self) -> bool | None:
         """Did the last advertisement carry the LE Limited/General Discoverable flag? (What "add device"

@@ -52,24 +52,11 @@ class ClassicHost(Host):
     """tests/ble/vm/host.py's BlueZ client, finding the keyboard over BR/EDR instead of LE."""
 
     async def find(self, timeout: float = 30.0) -> str:
-        await self._call(self.adapter_path, defs.ADAPTER, "SetDiscoveryFilter", "a{sv}",
-                         [{"Transport": Variant("s", "bredr")}])
-        await self._call(self.adapter_path, defs.ADAPTER, "StartDiscovery")
-        try:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                for path, ifaces in (await self._objects()).items():
-                    dev = ifaces.get(defs.DEVICE)
-                    if dev and path.startswith(self.adapter_path + "/") and (
-                            dev.get("Name") == NAME or HID_UUID in dev.get("UUIDs", [])):
-                        self.device_path, self.address = path, dev["Address"]
-                        self.name = dev.get("Name", "")
-                        self.found = {k: dev.get(k) for k in ("Name", "Class", "UUIDs", "Icon")}
-                        return self.address
-                await asyncio.sleep(0.3)
-        finally:
-            await self._call(self.adapter_path, defs.ADAPTER, "StopDiscovery")
-        raise RuntimeError("no Classic keyboard found by inquiry")
+        dev = await self._discover({"Transport": Variant("s", "bredr")},
+                                   lambda dev: dev.get("Name") == NAME or HID_UUID in dev.get("UUIDs", []), timeout,
+                                   "no Classic keyboard found by inquiry")
+        self.found = {k: dev.get(k) for k in ("Name", "Class", "UUIDs", "Icon")}
+        return self.address
 
     async def set_trusted(self) -> None:
         """A laptop's settings dialog trusts the keyboard it paired; bluetoothd then lets it reconnect without
