@@ -34,6 +34,15 @@ _END = object()
 _QUIET = object()   # from the capture thread: hold_sentence_end_s of silence since the last segment's speech
 _LAST = object()    # marks the segment the stream's end closed
 QUIET_S = 2.0       # the same, when held sentence ends are off but short phrases wait (seconds)
+SURE_END_P = 0.75
+"""A phrase whose closing ". ! ?" Whisper wrote with at least this probability probably did end a sentence: while that
+mark is held, the next phrase is decoded after the text so far as it stands (Whisper decides from its audio whether
+a sentence starts); a less sure mark is replaced by a comma in that context (the next phrase reads as the rest of the
+sentence unless its audio says otherwise). Measured: scripts/measure_sentence_ends.py, docs/benchmarks.md."""
+SURE_CONTEXT = "bare"
+"""What the next phrase's context ends with after a sure mark: "bare" (the text without the mark, as above) or "mark"
+(the mark itself). "mark" typed every sentence end of the bench's voices set but broke sentences at thinking pauses
+Whisper was sure of: kept for the measuring script."""
 PUNCTUATED_CONTEXT = "Hello, welcome."
 """Put before a context that has no punctuation at all: Whisper copies its context's style, and after text with no
 punctuation it stops writing any, for good (measured on `sttkb bench --set split`: see docs/benchmarks.md)."""
@@ -146,6 +155,8 @@ class Transcriber:
                      config.asr.audio_ctx)
         self.stats = ChainStats()
         self._history = ""
+        self._held_sure = False
+        """The mark the pipeline holds (if any) is one Whisper was sure of (:data:`SURE_END_P`)."""
         self._previous: tuple[Segment, str, str] | None = None
         """The last phrase that typed words: its segment, its context (prompt) and Whisper's text of it."""
         self.beam_timer = idle_beam.BeamTimer()
@@ -170,7 +181,10 @@ class Transcriber:
         if history is None:
             history = self._history
             if getattr(self.pipeline, "held", ""):
-                history = history.rstrip().rstrip(".!?") + ","
+                if not self._held_sure:
+                    history = history.rstrip().rstrip(".!?") + ","
+                elif SURE_CONTEXT == "mark":
+                    history = history.rstrip() + self.pipeline.held
         prompt = build_prompt(self.config.asr.vocabulary, history, self.config.asr.context_chars)
         if prompt and not any(ch in prompt for ch in ".,;:!?"):
             prompt = f"{PUNCTUATED_CONTEXT} {prompt}"
@@ -229,7 +243,7 @@ class Transcriber:
     def _context_key(self) -> tuple:
         """What :meth:`_recognize` would decode ``seg`` with now (an early result is used only if it matches)."""
         previous = self._previous[0].start_s if self._previous else None
-        return (self._history, previous, getattr(self.pipeline, "held", ""))
+        return (self._history, previous, getattr(self.pipeline, "held", ""), self._held_sure)
 
     def _transcribe(self, seg: Segment, is_first: bool, closed_at: float,
                     early: tuple[tuple, tuple[AsrResult, bool | None]] | None = None, *,
@@ -258,6 +272,7 @@ class Transcriber:
         # Whisper copies its context's style, and "Americans. ask not" would teach it lower-case sentences.
         typed_mark = text[:1] if text[:1] in (".", "!", "?") else ""      # a held or a seam's sentence end
         self._history = (before + text)[-2000:]
+        self._held_sure = result.end_mark_p is not None and result.end_mark_p >= SURE_END_P
         # The next phrase may be decoded together with this one, from this one's context; not across a dropped
         # phrase (its audio would come back into the text).
         self._previous = (seg, self._prompt(before + typed_mark), result.text) if text else None
@@ -318,6 +333,7 @@ class Transcriber:
     def _reset(self) -> None:
         self.stats = ChainStats()
         self._history = ""
+        self._held_sure = False
         self._previous = None
         self.pipeline.reset()
 

@@ -76,6 +76,9 @@ class AsrResult:
     """Wall time spent in whisper.cpp for this segment (seconds)."""
     audio_s: float = 0.0
     """Length of the audio decoded (seconds)."""
+    end_mark_p: float | None = None
+    """How sure the recognizer was of the sentence end (". ! ?") it closed the text with: that token's probability
+    (0..1); None when the text does not end with one, or the recognizer does not say."""
 
 
 def window_seconds(audio_ctx: int) -> float:
@@ -177,6 +180,7 @@ class WhisperEngine:
         self._check_language()
         self.calls = 0
         """Segments decoded (whisper.cpp runs, retries included; warm-up not counted)."""
+        self._last_end_mark_p: float | None = None
         self.audio_s = 0.0
         """Audio decoded (seconds)."""
         self.asr_s = 0.0
@@ -248,6 +252,23 @@ class WhisperEngine:
         return params
 
     # -- decoding ----------------------------------------------------------------------------------------
+    def _end_mark_p(self) -> float | None:
+        """The probability of the last decode's closing ". ! ?" token; None when its text ends otherwise."""
+        ctx = getattr(self._model, "_ctx", None)
+        if ctx is None:
+            return None
+        import _pywhispercpp as pw
+        n = pw.whisper_full_n_segments(ctx)
+        if n == 0:
+            return None
+        eot = pw.whisper_token_eot(ctx)
+        for i in range(pw.whisper_full_n_tokens(ctx, n - 1) - 1, -1, -1):
+            if pw.whisper_full_get_token_id(ctx, n - 1, i) >= eot:
+                continue                      # end of text, timestamps and other special tokens
+            text = pw.whisper_full_get_token_text(ctx, n - 1, i).strip()
+            return float(pw.whisper_full_get_token_p(ctx, n - 1, i)) if text[-1:] in (".", "!", "?") else None
+        return None
+
     def _ran_out_of_tokens(self) -> bool:
         """True if the last decode stopped at the token budget instead of an end-of-text token: it was still
         producing text at twice the rate anyone speaks — a runaway (loop or invention)."""
@@ -300,6 +321,7 @@ class WhisperEngine:
         if stopped:
             raise DecodeAborted(spent)
         text = " ".join(seg.text.strip() for seg in segments if seg.text.strip())
+        self._last_end_mark_p = self._end_mark_p() if text else None
         return text, spent, bool(text) and self._ran_out_of_tokens()
 
     def transcribe(self, segment: Segment | np.ndarray, prompt: str = "") -> AsrResult:
@@ -351,6 +373,8 @@ class WhisperEngine:
         text = loop.trimmed.strip()
         log.debug("segment %.1f s -> %r (%.2f s)", duration, text, spent)
         return AsrResult(text=text, dropped_reason=None if text else "empty", raw_text=raw,
+                         end_mark_p=(self._last_end_mark_p if text.endswith((".", "!", "?")) and not loop.found
+                                     else None),
                          loop_fraction=loop.loop_fraction, retried=retried, asr_s=spent, audio_s=duration)
 
     def decode_private(self, segment: Segment | np.ndarray, *, max_tokens: int) -> str:
