@@ -60,14 +60,33 @@ def choose_model(config: Config, model: str | None = None, *,
 
 
 def load_transcriber(config: Config, model: ModelChoice | Path, *, warm_up: bool = True, yield_cpu: bool = False):
-    """A :class:`sttkb.chain.Transcriber` with the model loaded.
+    """A :class:`sttkb.chain.Transcriber` with the model loaded (and the remote engine of ``[asr] engine``, if any,
+    in front of it: :func:`load_engine`).
 
     ``warm_up``: one throw-away decode so the first phrase of a live dictation is quick; a file transcribed once
     gains nothing from it (on a Pi it costs seconds). ``yield_cpu``: decode below the priority of capture and
     typing (the box's daemon; see :mod:`sttkb.asr.priority`)."""
     from sttkb.chain import Transcriber
     path = model.path if isinstance(model, ModelChoice) else Path(model)
-    log.info("loading model %s", path)
-    transcriber = Transcriber(config, path, warm_up=warm_up)
+    engine = load_engine(config, path)
+    transcriber = Transcriber(config, engine=engine, warm_up=warm_up)
     transcriber.engine.yield_cpu = yield_cpu
     return transcriber
+
+
+def load_engine(config: Config, path: Path):
+    """The recognizer ``[asr] engine`` asks for: this box's whisper.cpp on ``path`` ("local"), or a speech server
+    with that model as its fallback (:class:`sttkb.asr.fallback.FallbackEngine`). The server's client is built
+    first, so a bad API key file stops before the model is loaded."""
+    from sttkb.asr.engine import WhisperEngine
+    client = None
+    if config.asr.remote is not None:
+        from sttkb.asr.fallback import build_client
+        client = build_client(config.asr)
+    log.info("loading model %s", path)
+    local = WhisperEngine(path, config.asr)
+    if client is None:
+        return local
+    from sttkb.asr.fallback import FallbackEngine
+    log.info("remote engine %s: speech goes there; the box's model decodes whenever it fails", client.url)
+    return FallbackEngine(local, client, config.asr)

@@ -79,6 +79,14 @@ class AsrResult:
     end_mark_p: float | None = None
     """How sure the recognizer was of the sentence end (". ! ?") it closed the text with: that token's probability
     (0..1); None when the text does not end with one, or the recognizer does not say."""
+    engine: str = "local"
+    """Who made the text: "local" (this box's whisper.cpp) or "remote" (the speech server of ``[asr] engine``)."""
+    rtt_s: float | None = None
+    """The speech server's round trip for this segment when its text is used (seconds); None otherwise."""
+    remote_error: str | None = None
+    """Why the server's text was not used and this box's model decoded the segment instead: "unreachable",
+    "timeout", "refused", "tls", "address", "garbled", "loop", "error" (anything unforeseen) or "down" (the server
+    had failed and is not back yet); None when the server's text was used or no server is configured."""
 
 
 def window_seconds(audio_ctx: int) -> float:

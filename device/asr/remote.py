@@ -132,6 +132,10 @@ def read_api_key(path: str, *, credentials_dir: str | None = None) -> str:
                               f"`chmod 600` it") from e
     except OSError as e:
         raise ApiKeyFileError(f"{file}: cannot read the API key file: {e.strerror}") from e
+    if not os.access(file, os.R_OK):
+        raise ApiKeyFileError(f"{file}: this user (uid {os.geteuid()}) cannot read the API key file; the service gets "
+                              f"it from systemd (LoadCredential=, written by the generator): run `systemctl "
+                              f"daemon-reload && systemctl restart sttkb` (docs/remote.md)")
     if not stat.S_ISREG(st.st_mode):
         raise ApiKeyFileError(f"{file}: the API key file is not a regular file")
     if st.st_mode & 0o077:

@@ -49,9 +49,10 @@ class WyomingClient:
         return RemoteReply(text=text, rtt_s=time.monotonic() - start)
 
     def probe(self, *, timeout_s: float) -> float:
-        """``describe`` → ``info``: the server is up and speaks Wyoming (seconds it took)."""
+        """Transcribe half a second of silence (seconds it took): the server is up, speaks Wyoming and has its
+        model loaded (``describe`` alone is answered before a server loads its model on the first request)."""
         start = time.monotonic()
-        self._run(self._describe(), timeout_s, start)
+        self._run(self._transcribe(np.zeros(SAMPLE_RATE // 2, np.float32), ""), timeout_s, start)
         return time.monotonic() - start
 
     def describe(self, *, timeout_s: float = 5.0) -> list[str]:
