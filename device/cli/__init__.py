@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "sttkb.cli.config",       # config check/example
     "sttkb.cli.keyboard",     # gadget up/down/status, type
     "sttkb.cli.bluetooth",    # bt list/pair/forget/use/status, check
+    "sttkb.cli.remote",       # remote test, discover, systemd-dropin
 )
 
 

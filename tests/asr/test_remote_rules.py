@@ -162,3 +162,28 @@ def test_multipart_body_has_every_field_and_the_file():
     assert b'name="file"; filename="speech.wav"\r\nContent-Type: audio/wav\r\n\r\nRIFF..\r\n' in body
 
 
+
+
+def test_remote_test_says_what_is_wrong_without_a_traceback(capsys, monkeypatch):
+    from sttkb.cli import main
+    monkeypatch.delenv("STTKB_CONFIG", raising=False)
+    assert main(["--config", "/dev/null", "remote", "test"]) == 1
+    assert "no speech server to test: give its URL" in capsys.readouterr().err
+    assert main(["--config", "/dev/null", "remote", "test", "wyoming://8.8.8.8:10300"]) == 1
+    assert "asr.engine: wyoming://8.8.8.8:10300: wyoming:// sends speech unencrypted" in capsys.readouterr().err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        assert main(["--config", "/dev/null", "remote", "test", f"wyoming://127.0.0.1:{port}"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot connect (Connection refused)" in err and "Traceback" not in err
+
+
+def test_remote_test_refuses_a_key_file_others_can_read(tmp_path, capsys):
+    from sttkb.cli import main
+    key = tmp_path / "key"
+    key.write_text("k")
+    key.chmod(0o644)
+    assert main(["--config", "/dev/null", "remote", "test", "https://10.0.0.9/v1/audio/transcriptions",
+                 "--api-key-file", str(key)]) == 1
+    assert "readable by others (mode 0644)" in capsys.readouterr().err
