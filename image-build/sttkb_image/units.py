@@ -12,6 +12,8 @@ log = logging.getLogger(__name__)
 
 UNIT_SUFFIXES = (".service", ".socket", ".timer", ".path", ".target", ".mount")
 UNIT_DIR = PurePosixPath("/etc/systemd/system")
+GENERATOR_DIR = PurePosixPath("/usr/local/lib/systemd/system-generators")
+"""systemd runs the executables here at boot and at every daemon-reload (systemd.generator(7))."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ def place_service_files(services_dir: Path) -> list[Placement]:
     Units go to /etc/systemd/system, drop-in dirs (``NAME.service.d/*.conf``) beside them, udev rules to
     /etc/udev/rules.d, sysusers.d/tmpfiles.d files to /usr/lib/…, ``services/NAME/x.conf`` to
     /etc/sttkb/NAME/x.conf, executables in a ``libexec``/``bin`` dir to
-    /usr/local/libexec/sttkb. Anything else is reported and skipped.
+    /usr/local/libexec/sttkb, executables in ``system-generators`` to /usr/local/lib/systemd/system-generators. Anything else is reported and skipped.
     """
     out: list[Placement] = []
     if not services_dir.is_dir():
@@ -59,6 +61,8 @@ def place_service_files(services_dir: Path) -> list[Placement]:
         elif name.endswith(".conf") and len(rel.parts) == 2:
             # a component's own settings file, e.g. services/bluetooth/main.conf -> /etc/sttkb/bluetooth/main.conf
             out.append(Placement(src, PurePosixPath("/etc/sttkb") / rel.parts[0] / name))
+        elif parent == "system-generators" and src.stat().st_mode & 0o111:
+            out.append(Placement(src, GENERATOR_DIR / name, 0o755))
         elif parent in ("libexec", "bin") and src.stat().st_mode & 0o111:
             out.append(Placement(src, PurePosixPath("/usr/local/libexec/sttkb") / name, 0o755))
         else:

@@ -56,8 +56,12 @@ def test_service_files_are_placed_by_kind(tmp_path):
     (tmp_path / "tmpfiles.d").mkdir()
     (tmp_path / "tmpfiles.d" / "sttkb.conf").write_text("")
     (tmp_path / "README.md").write_text("")
+    (tmp_path / "system-generators").mkdir()
+    (tmp_path / "system-generators" / "gen").write_text("#!/bin/sh\n")
+    (tmp_path / "system-generators" / "gen").chmod(0o755)
     placed = {str(p.source.relative_to(tmp_path)): p.target for p in units.place_service_files(tmp_path)}
     assert placed == {
+        "system-generators/gen": PurePosixPath("/usr/local/lib/systemd/system-generators/gen"),
         "99-sttkb.rules": PurePosixPath("/etc/udev/rules.d/99-sttkb.rules"),
         "bluetooth/bluetooth.service.d/sttkb.conf": PurePosixPath("/etc/systemd/system/bluetooth.service.d/sttkb.conf"),
         "bluetooth/main.conf": PurePosixPath("/etc/sttkb/bluetooth/main.conf"),
