@@ -75,12 +75,31 @@ def cmd_status(args) -> int:
     print(f"keyboard:  {reply['keyboard']}")
     print(f"mic:       {reply['mic']}")
     print(f"model:     {reply['model'] or '?'}")
+    if reply.get("engine"):
+        print(f"engine:    {engine_line(reply['engine'])}")
     print(f"journal:   {reply['journal'] or 'off'}" + (
         f" ({reply['untyped']} untyped: see `sttkb history`)" if reply.get("untyped") else ""))
     if reply.get("last_latency_s") is not None:
         print(f"latency:   {reply['last_latency_s']:.2f} s end of speech → last keystroke (last dictation), "
               f"{reply['median_latency_s']:.2f} s median per segment")
     return 0
+
+
+def engine_line(engine: dict) -> str:
+    """``sttkb status``'s engine line from the daemon's ``engine`` status."""
+    if engine.get("engine", "local") == "local":
+        return "local (speech stays on the box)"
+    state = "answers" if engine.get("remote_up") else "not answering: the box's model decodes"
+    parts = [f"{engine['engine']} ({state})"]
+    if engine.get("last_engine"):
+        who = "the server" if engine["last_engine"] == "remote" else "the box's model"
+        parts.append(f"last text by {who}")
+    if engine.get("last_rtt_ms") is not None:
+        parts.append(f"round trip {engine['last_rtt_ms']} ms")
+    line = "; ".join(parts)
+    if engine.get("last_error") and not engine.get("remote_up"):
+        line += f"; last failure: {engine['last_error']}"
+    return line
 
 
 def cmd_simple(args) -> int:

@@ -11,6 +11,9 @@ host_gone      typing paused, no host: 0.1 s blip/1 s same
 pairing        slow blink, 0.5 s on / 0.5 s off       same
 passkey        on, dark for 0.1 s every 0.5 s         same ("say the code": listening, while pairing)
 error          double blink, then 0.9 s dark          same
+remote_down    idle, but the speech server ([asr]     two short blips every 3 s
+               engine) does not answer: the glow
+               with a brighter 0.1 s blip every 2 s
 =============  =====================================  =======================================
 """
 
@@ -43,18 +46,24 @@ PWM_PATTERNS: dict[str, tuple[Step, ...]] = {
     "pairing": ((1.0, 0.5), (0.0, 0.5)),
     "passkey": ((1.0, 0.4), (0.0, 0.1)),
     "error": ((1.0, 0.1), (0.0, 0.1), (1.0, 0.1), (0.0, 0.9)),
+    "remote_down": ((0.08, 1.9), (0.6, 0.1)),
 }
 ONOFF_PATTERNS: dict[str, tuple[Step, ...]] = {
     **PWM_PATTERNS,
     "idle": ((1.0, 0.05), (0.0, 2.95)),
     "transcribing": ((1.0, 0.3), (0.0, 0.3)),
+    "remote_down": ((1.0, 0.05), (0.0, 0.15), (1.0, 0.05), (0.0, 2.75)),
 }
 
 
-def pattern_for(state: State, keyboard_state: str = "idle") -> str:
-    """The LED pattern for a daemon state; typing to a host that went away shows ``host_gone``."""
+def pattern_for(state: State, keyboard_state: str = "idle", *, remote_up: bool = True) -> str:
+    """The LED pattern for a daemon state; typing to a host that went away shows ``host_gone``; idle while the
+    remote engine's server does not answer (``remote_up`` False; the box's model decodes meanwhile) shows
+    ``remote_down``."""
     if state is State.TYPING and keyboard_state in ("paused", "offline"):
         return "host_gone"
+    if state is State.IDLE and not remote_up:
+        return "remote_down"
     return {State.HANDSFREE: "listening"}.get(state, state.value)
 
 

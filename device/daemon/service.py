@@ -319,8 +319,12 @@ class Daemon:
 
     def _show(self) -> None:
         if self.parts.led is not None:
-            self.parts.led.show(pattern_for(self.state, self.keyboard.state))
+            self.parts.led.show(pattern_for(self.state, self.keyboard.state, remote_up=self._remote_up()))
         self.notifier.status(self.status_line())
+
+    def _remote_up(self) -> bool:
+        """False while a remote engine is configured and its server does not answer (duck-typed)."""
+        return bool(getattr(getattr(self.transcriber, "engine", None), "remote_up", True))
 
     def _periodic(self) -> None:
         now = self.clock()
@@ -337,8 +341,8 @@ class Daemon:
             self._mic_retry_at = now + self.config.daemon.mic_retry_s
             self._probe_running = True
             threading.Thread(target=self._probe_mic, name="sttkb-mic-retry", daemon=True).start()
-        if self.parts.led is not None and self.state is State.TYPING:
-            self.parts.led.show(pattern_for(self.state, self.keyboard.state))
+        if self.parts.led is not None and self.state in (State.TYPING, State.IDLE):
+            self.parts.led.show(pattern_for(self.state, self.keyboard.state, remote_up=self._remote_up()))
         if self.passkey is not None and self.passkey.request.seconds_left() <= 0:
             self.hub.end_session(self.passkey.audio)  # the host has given up: stop listening (the worker answers)
 
@@ -695,7 +699,19 @@ class Daemon:
             "median_latency_s": round(statistics.median(self.latencies), 3) if self.latencies else None,
             "passkey": None if self.passkey is None else {
                 "host": self.passkey.request.host, "seconds_left": round(self.passkey.request.seconds_left(), 1)},
+            "engine": self.engine_status(),
         }
+
+    def engine_status(self) -> dict:
+        """Who decodes: ``{"engine": "local"}``, or the remote engine's own ``status()`` (the server, whether it
+        answers, who made the last text, the last round trip). Duck-typed: the daemon imports no ASR code."""
+        status = getattr(getattr(self.transcriber, "engine", None), "status", None)
+        if callable(status):
+            try:
+                return dict(status())
+            except Exception:   # the status must answer even if the engine cannot say
+                log.warning("the engine's status failed", exc_info=True)
+        return {"engine": "local"}
 
     def status_line(self) -> str:
         mic = "" if self.hub.running else ", no microphone"

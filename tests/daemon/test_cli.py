@@ -48,6 +48,7 @@ def test_status_listen_stop_retype_history(served, capsys):
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert "state:     idle" in out and "model:     tiny" in out
+    assert "engine:    local (speech stays on the box)" in out
     assert main(["listen"]) == 0
     served.wait_state("handsfree")
     served.mic.say("from", "the", "cli")
@@ -123,3 +124,14 @@ def test_the_command_line_loads_no_heavy_modules():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_status_names_the_remote_engine_and_who_typed():
+    from sttkb.cli.daemon import engine_line
+    assert engine_line({"engine": "local"}) == "local (speech stays on the box)"
+    up = {"engine": "wyoming://10.0.0.2:10300", "remote_up": True, "last_engine": "remote", "last_rtt_ms": 312,
+          "last_error": None}
+    assert engine_line(up) == "wyoming://10.0.0.2:10300 (answers); last text by the server; round trip 312 ms"
+    down = dict(up, remote_up=False, last_engine="local", last_error="timeout: no answer within 2.0 s")
+    assert engine_line(down) == ("wyoming://10.0.0.2:10300 (not answering: the box's model decodes); last text by "
+                                 "the box's model; round trip 312 ms; last failure: timeout: no answer within 2.0 s")

@@ -39,6 +39,15 @@ def test_every_state_has_its_own_pattern():
     assert pattern_for(State.TYPING, "typing") == "typing"
 
 
+def test_idle_shows_when_the_remote_engine_does_not_answer():
+    for table in (PWM_PATTERNS, ONOFF_PATTERNS):
+        shown = [table[p] for p in STATE_PATTERNS + ("host_gone", "remote_down")]
+        assert len(set(shown)) == len(shown)
+    assert pattern_for(State.IDLE, remote_up=False) == "remote_down"
+    assert pattern_for(State.IDLE, remote_up=True) == "idle"
+    assert pattern_for(State.LISTENING, remote_up=False) == "listening"   # the box's model decodes meanwhile
+
+
 def test_steady_patterns_set_the_pwm_level(pwm_led):
     led, pin = pwm_led
     led.show("listening")
