@@ -25,9 +25,10 @@ class VadSettings:
     frame_ms: int = setting(30, "VAD frame length (milliseconds)", choices=(10, 20, 30))
     pre_roll_ms: int = setting(300, "Audio kept before speech starts (milliseconds)", min=0, max=2000)
     end_silence_ms: int = setting(700, "Silence that ends a segment (milliseconds)", min=90, max=10000)
-    speculate_ms: int = setting(300, "Start decoding a phrase after this much silence, and keep the result if the "
-                                     "pause reaches end_silence_ms or the button is released; 0 = off "
-                                     "(milliseconds)", min=0, max=10000)
+    speculate_ms: int = setting(240, "Start decoding a phrase after this much silence (never before the 240 ms "
+                                     "post-roll is complete), and keep the result if the pause reaches "
+                                     "end_silence_ms or the button is released; stopped if speech comes back; "
+                                     "0 = off (milliseconds)", min=0, max=10000)
     join_short_s: float = setting(2.0, "A phrase shorter than this waits and is decoded together with the next one "
                                        "while you keep talking (more context: better words and punctuation); "
                                        "0 = off (seconds)", min=0.0, max=10.0)

@@ -37,12 +37,12 @@ def test_decide(change, verdict):
 
 
 @pytest.mark.parametrize("vad, seconds", [
-    ({}, 0.25 + 0.30),                                     # min_speech 250 ms, then speculate_ms 300
+    ({}, 0.25 + 0.24),                                     # min_speech 250 ms, then speculate_ms 240
     ({"speculate_ms": 0}, 0.25 + 0.70),                    # no decoding during the pause: end_silence_ms
     ({"speculate_ms": 100}, 0.25 + 0.24),                  # never before the post-roll is complete
     ({"speculate_ms": 2000}, 0.25 + 0.70),                 # never after end_silence_ms
-    ({"min_speech_ms": 0}, 0.12 + 0.30),                   # a segment opens after 120 ms of speech at the least
-    ({"min_speech_ms": 600, "end_silence_ms": 1000}, 0.60 + 0.30),
+    ({"min_speech_ms": 0}, 0.12 + 0.24),                   # a segment opens after 120 ms of speech at the least
+    ({"min_speech_ms": 600, "end_silence_ms": 1000}, 0.60 + 0.24),
 ])
 def test_next_phrase_end(vad, seconds):
     assert next_phrase_end_s(VadSettings(**vad)) == pytest.approx(seconds)
