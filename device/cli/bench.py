@@ -329,7 +329,8 @@ def child_whole_file(job: dict) -> dict:
 
 
 def child_faster_whisper(job: dict) -> dict:
-    """faster-whisper int8 with vad_filter, greedy, on the CTranslate2 weights: batch at release."""
+    """faster-whisper int8 with vad_filter, on the CTranslate2 weights, greedy or with ``beam_size``: batch at
+    release."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from faster_whisper import WhisperModel
 
@@ -338,10 +339,12 @@ def child_faster_whisper(job: dict) -> dict:
     t = time.perf_counter()
     model = WhisperModel(str(job["ct2_dir"]), device="cpu", compute_type="int8", cpu_threads=job["threads"])
     list(model.transcribe(audio[:16000 * 2], language="en", beam_size=1)[0])
-    out: dict = {"model": "faster-whisper int8", "load_s": time.perf_counter() - t, "audio_s": len(audio) / 16000}
+    beam = int(job.get("beam_size", 1))
+    out: dict = {"model": "faster-whisper int8" + (f" beam {beam}" if beam > 1 else ""),
+                 "load_s": time.perf_counter() - t, "audio_s": len(audio) / 16000}
     for _ in range(max(1, job.get("repeats", 1))):
         cpu0, t0 = _cpu_s(), time.monotonic()
-        segments, _ = model.transcribe(audio, language="en", beam_size=1, vad_filter=True)
+        segments, _ = model.transcribe(audio, language="en", beam_size=beam, vad_filter=True)
         pieces = [(s.start, s.end, s.text) for s in segments]
         latency, cpu = time.monotonic() - t0, _cpu_s() - cpu0
         out["batch_latency_s"] = min(latency, out.get("batch_latency_s", latency))
@@ -427,11 +430,11 @@ def _errors(errors: int, words: int) -> str:
 
 
 def format_report(speech: dict, runs: dict[str, dict], machine: str, *, whole: dict | None = None,
-                  window: dict | None = None, fw: dict | None = None,
+                  window: dict | None = None, fw: dict | None = None, fw5: dict | None = None,
                   fw_note: str = "not installed (pip install faster-whisper to compare)") -> str:
     """The printed report. ``speech``: {"source", "clips": [[name, words]], "audio_s"}; ``runs``: the chain per
     model (the first is the main one, with streaming); ``whole``/``window``/``fw``: the main model's whole-file
-    pywhispercpp call, the main model at the full 30 s window, faster-whisper."""
+    pywhispercpp call, the main model at the full 30 s window, faster-whisper greedy and ``fw5`` with beam 5."""
     main_label, main = next(iter(runs.items()))
     words = sum(w for _, w in speech["clips"] if w is not None)
     lines = [f"machine: {machine}",
@@ -447,7 +450,8 @@ def format_report(speech: dict, runs: dict[str, dict], machine: str, *, whole: d
     if whole:
         lines.append(f"  batch, whole file in one pywhispercpp call (defaults) {_f(whole['batch_latency_s'])}")
     if fw:
-        lines.append(f"  faster-whisper int8 + vad_filter batch {_f(fw['batch_latency_s'])}")
+        lines.append(f"  faster-whisper int8 + vad_filter batch {_f(fw['batch_latency_s'])}"
+                     + (f"; beam 5 {_f(fw5['batch_latency_s'])}" if fw5 else ""))
     else:
         lines.append(f"  faster-whisper: {fw_note}")
     if main.get("stream_latency_s") is not None:
@@ -474,7 +478,8 @@ def format_report(speech: dict, runs: dict[str, dict], machine: str, *, whole: d
     lines.append("")
     streamed = {"streamed": main["streamed"]} if main.get("streamed") else {}
     columns = {**streamed, **runs, **({"whole file": whole} if whole else {}),
-               **({"full window": window} if window else {}), **({"faster-whisper": fw} if fw else {})}
+               **({"full window": window} if window else {}), **({"faster-whisper": fw} if fw else {}),
+               **({"fw beam 5": fw5} if fw5 else {})}
     if all(r.get("scores") for r in columns.values()):
         lines.append("(4) words: errors and WER per clip (normalizer: NFKC, lower case, punctuation removed, numbers "
                      "not rewritten; sttkb.models.wer)")
@@ -504,10 +509,16 @@ def format_report(speech: dict, runs: dict[str, dict], machine: str, *, whole: d
                          f"{w['formatted'][0] / max(1, w['formatted'][1]):.1%}, WER (one alignment) "
                          f"{s['whole_wer'][0] / max(1, s['whole_wer'][1]):.1%} vs "
                          f"{w['whole_wer'][0] / max(1, w['whole_wer'][1]):.1%} (target: neither worse; {verdict})")
+        if streamed and fw5 and fw5.get("whole_wer"):
+            s, f = main["streamed"]["whole_wer"], fw5["whole_wer"]
+            lines.append(f"  streamed vs faster-whisper int8 beam 5 on the whole file: WER (one alignment) "
+                         f"{s[0] / max(1, s[1]):.1%} vs {f[0] / max(1, f[1]):.1%} "
+                         f"(target: no worse; {'met' if s[0] <= f[0] else 'not met'})")
         lines.append("")
     lines.append("(5) per model")
     lines.append(f"  {'model':<28} {'WER':<18}  {'batch s':>7}  {'CPU s/audio s':>13}  {'peak RSS MB':>11}")
-    for label, r in [*runs.items(), *((["faster-whisper int8", fw],) if fw else ())]:
+    for label, r in [*runs.items(), *((["faster-whisper int8", fw],) if fw else ()),
+                     *((["faster-whisper int8 beam 5", fw5],) if fw5 else ())]:
         lines.append(f"  {label[:28]:<28} {_wer(r):<18}  {r['batch_latency_s']:7.2f}  "
                      f"{r['chain_cpu_s'] / r['audio_s']:13.3f}  {r['peak_rss_mb']:11.0f}")
     q8, f16 = runs.get("tiny.en-q8_0"), runs.get("tiny.en-f16")
@@ -615,7 +626,7 @@ def cmd_bench(args) -> int:
             runs[label] = run({**base, "model": label, "model_path": str(path), "realtime": is_main,
                                "raw": is_main, "parts": is_main})
         main = runs[main_label]
-        whole = window = fw = None
+        whole = window = fw = fw5 = None
         if not args.skip_whole:
             say(f"{main_label}, the whole file in one pywhispercpp call ...")
             whole = run({"kind": "whole", "model_path": str(models[main_label])})
@@ -626,12 +637,14 @@ def cmd_bench(args) -> int:
         if with_fw:
             say("faster-whisper ...")
             fw = run({"kind": "faster-whisper", "ct2_dir": str(embedded_source())})
+            say("faster-whisper, beam 5 ...")
+            fw5 = run({"kind": "faster-whisper", "ct2_dir": str(embedded_source()), "beam_size": 5})
         hold, engines = per_utterance_runs(args, clips, work, models[main_label], main_label, main["audio_ctx"],
                                            threads, str(embedded_source()) if with_fw else None)
     note = "skipped (--no-faster-whisper)" if args.no_faster_whisper else \
         "not installed (pip install faster-whisper to compare)"
     machine += f", load average {load_at_start:.1f} at start, {load_average():.1f} at end"
-    print(format_report(speech, runs, machine, whole=whole, window=window, fw=fw, fw_note=note))
+    print(format_report(speech, runs, machine, whole=whole, window=window, fw=fw, fw5=fw5, fw_note=note))
     if hold or engines:
         from sttkb.cli.bench_utterances import format_utterances
         print()
@@ -639,6 +652,7 @@ def cmd_bench(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine, "speech": speech, "sttkb": runs, "whole": whole,
                                                "full_window": window, "faster_whisper": fw,
+                                               "faster_whisper_beam5": fw5,
                                                "hold_to_talk": hold, "per_utterance": engines}, indent=2))
     return 0
 

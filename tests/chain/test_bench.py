@@ -114,7 +114,7 @@ def test_report_has_every_measurement():
     assert "overhead x1.07" in report and "overhead of the chain's own code x1.02" in report
     assert "the VAD 0.0020 CPU s per audio s" in report and "text pipeline 0.30 ms per segment" in report
     def row(start: str) -> list[str]:
-        return next(line for line in report.splitlines() if line.strip().startswith(start)).split()
+        return row_of(report, start)
 
     # columns: streamed, tiny.en-q8_0, tiny.en-f16, whole file, full window, faster-whisper
     assert row("clip")[2:] == ["streamed", "tiny.en-q8_0", "tiny.en-f16", "whole", "file", "full", "window",
@@ -131,6 +131,20 @@ def test_report_has_every_measurement():
     assert "q8_0 - f16 WER = +2.5 points" in report
     assert "CPU s per audio s 0.150 vs 0.375 (2.5x less); WER 5.0% (2 of 40) vs 7.5% (3 of 40)" in report
     assert "faster-whisper int8" in report and "peak RSS" in report
+    # faster-whisper with beam 5 (issue #13's bar for words): a column, and the streamed text against it
+    fw5 = scored((1, 1), batch_latency_s=4.1, chain_cpu_s=12.0, audio_s=30.0, peak_rss_mb=390.0)
+    report = format_report(speech, {"tiny.en-q8_0": main}, "test machine", whole=whole, fw=fw, fw5=fw5)
+    assert "faster-whisper int8 + vad_filter batch 3.30; beam 5 4.10" in report
+    assert row_of(report, "clip")[2:] == ["streamed", "tiny.en-q8_0", "whole", "file", "faster-whisper", "fw", "beam",
+                                          "5"]
+    assert row_of(report, "01-jfk")[-2:] == ["1", "4.5%"]
+    assert ("streamed vs faster-whisper int8 beam 5 on the whole file: WER (one alignment) 7.5% vs 5.0% "
+            "(target: no worse; not met)") in report
+    assert "faster-whisper int8 beam 5" in report
+
+
+def row_of(report: str, start: str) -> list[str]:
+    return next(line for line in report.splitlines() if line.strip().startswith(start)).split()
 
 
 @pytest.mark.slow
