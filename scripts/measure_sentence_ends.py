@@ -41,6 +41,7 @@ def main() -> int:
     p.add_argument("--variants", default="comma,bare,sure,suremark,across")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--text", action="store_true", help="print the typed text too")
+    p.add_argument("--hold", type=float, help="[text] hold_sentence_end_s for every variant (default: the config's)")
     p.add_argument("--repeats", type=int, default=1, help="run the variants this many times, in turn")
     p.add_argument("--no-fallback", action="store_true",
                    help="[asr] temperature_fallback off: every decode repeatable (whisper.cpp's fallback samples "
@@ -51,6 +52,8 @@ def main() -> int:
     base = Config()
     base = dataclasses.replace(base, asr=dataclasses.replace(base.asr, threads=args.threads, beam_when_idle=False,
                                                              temperature_fallback=not args.no_fallback))
+    if args.hold is not None:
+        base = dataclasses.replace(base, text=dataclasses.replace(base.text, hold_sentence_end_s=args.hold))
     engine = WhisperEngine(choose_model(base).path, base.asr)
     engine.warm_up()
 
