@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,6 +35,7 @@ from tests.speech import concat, room
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 BENCH = REPO / "device" / "bench_data"
+CLIPS_DIR_JFK = BENCH / "01-jfk.wav"
 CLIPS = [("01-jfk.wav", "americans"), ("03-en-gb-150.flac", "table"), ("05-en-us-f3-175.flac", "office"),
          ("04-en-gb-scotland-140.flac", "river")]
 """The sentences of a dictation, each with a word that occurs once in it and in no other."""
@@ -59,9 +61,10 @@ def settings(engine_url: str, **remote) -> AsrSettings:
 
 def fallback(local, engine_url: str, *, client=None, **remote) -> FallbackEngine:
     """The engine the daemon builds (:func:`sttkb.speech.load_engine`) around the session's whisper.cpp engine,
-    checking a failed server every 0.2 s, 0.4 s, ... instead of from 1 s on."""
+    checking a failed server after 0.2 s, 0.4 s, ... at most 2 s apart (instead of 1 s ... 60 s)."""
     asr = settings(engine_url, **remote)
-    return FallbackEngine(local, client or build_client(asr), asr, first_check_s=0.2, probe_timeout_s=3.0)
+    return FallbackEngine(local, client or build_client(asr), asr, first_check_s=0.2, max_check_s=2.0,
+                          probe_timeout_s=3.0)
 
 
 def type_dictation(fe: FallbackEngine, audio: np.ndarray, *, after_first_piece=None) -> str:
@@ -303,3 +306,44 @@ def test_the_daemons_factory_puts_the_server_in_front_of_the_model(default_model
         base.asr, engine="https://127.0.0.1:1/v1/audio/transcriptions", remote_api_key_file=str(key)))
     with pytest.raises(SttkbError, match="readable by others"):
         load_transcriber(bad, default_model)
+
+
+def test_the_daemon_types_through_the_server_and_shows_when_it_stops_answering(default_model, wyoming_server,
+                                                                                  tmp_path):
+    """`sttkb run --simulate` (the real daemon, the JFK recording as its microphone in real time, the button held)
+    with [asr] engine: `sttkb status` names the server while it answers; then the server turns slow (a delaying
+    proxy), the box's model finishes the sentence, and the idle LED shows the server is not answering."""
+    import os
+    import subprocess
+    import sys
+    proxy = servers.DelayProxy(wyoming_server.port)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[asr]\nengine = "{wyoming_url(proxy.port)}"\nthreads = 2\n'
+                      'remote_timeout_ms = 1500\nremote_timeout_per_s_ms = 0\n')
+    sttkb = str(Path(sys.executable).with_name("sttkb"))
+    sock = tmp_path / "control.sock"
+    daemon = subprocess.Popen([sttkb, "--config", str(config), "run", "--simulate", "--audio", str(CLIPS_DIR_JFK),
+                               "--control", str(sock), "--model", str(default_model)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "STTKB_CONTROL_SOCKET": str(sock)})
+    try:
+        wait_until(lambda: sock.exists(), 60, "the daemon's control socket")
+        expected = f"engine:    {wyoming_url(proxy.port)} (answers); last text by the server"
+
+        def status() -> str:
+            return subprocess.run([sttkb, "status", "--control", str(sock)], capture_output=True, text=True,
+                                  timeout=30).stdout
+        wait_until(lambda: expected in status(), 30, "the first phrase typed by the server")
+        proxy.delay_s = 30.0                 # every later request times out
+        out, err = daemon.communicate(timeout=120)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+        proxy.close()
+    assert daemon.returncode == 0, err[-3000:]
+    said = (BENCH / "01-jfk.txt").read_text()
+    assert word_error_rate(said, out).wer <= MAX_WER, out
+    assert normalize_words(out).count("americans") == 1 and normalize_words(out).count("country") == 2, out
+    assert "the box's model decodes until it answers again" in err and "LED: remote_down" in err, err[-3000:]
+    assert "what your country can do" not in err.lower()     # no transcript in the log at INFO
