@@ -272,7 +272,8 @@ class Transcriber:
         # Whisper copies its context's style, and "Americans. ask not" would teach it lower-case sentences.
         typed_mark = text[:1] if text[:1] in (".", "!", "?") else ""      # a held or a seam's sentence end
         self._history = (before + text)[-2000:]
-        self._held_sure = result.end_mark_p is not None and result.end_mark_p >= SURE_END_P
+        if text:                          # (a dropped phrase leaves the mark held before it as it was)
+            self._held_sure = result.end_mark_p is not None and result.end_mark_p >= SURE_END_P
         # The next phrase may be decoded together with this one, from this one's context; not across a dropped
         # phrase (its audio would come back into the text).
         self._previous = (seg, self._prompt(before + typed_mark), result.text) if text else None
