@@ -1,14 +1,18 @@
 """Which input reports reached the host's radio, read from the kernel's HCI monitor frames (pure logic, no I/O).
+Serves both radios: BLE (reports are ATT notifications, :class:`AttNotifications`) and Bluetooth Classic (reports
+are HIDP DATA messages on the interrupt channel, :class:`sttkb.gadget.bt_classic.interrupt.InterruptChannel`).
 
-A BLE notification is not acknowledged at the ATT layer, but the link layer knows: the controller reports every
-ACL packet it has sent (HCI Number Of Completed Packets, in order per connection) and drops what it still holds
-when the link goes (HCI Disconnection Complete). The kernel copies all of this, and every ACL packet it hands to
-the controller, to the HCI monitor channel (what btmon reads). :class:`DeliveryTracker` matches the reports the
-keyboard handed to bluetoothd with the notifications the kernel sent and with the completions the controller
-reported, so that after a lost link the transport can send again exactly the reports that never arrived.
+Neither a BLE notification nor a Classic L2CAP message is acknowledged to the sender's software, but the link layer
+knows: the controller reports every ACL packet it has sent (HCI Number Of Completed Packets, in order per
+connection) and drops what it still holds when the link goes (HCI Disconnection Complete). The kernel copies all
+of this, and every ACL packet it hands to the controller, to the HCI monitor channel (what btmon reads).
+:class:`DeliveryTracker` matches the reports the keyboard handed over (to bluetoothd, or to the kernel's L2CAP
+socket) with the report frames the kernel sent and with the completions the controller reported, so that after a
+lost link the transport can send again exactly the reports that never arrived. Which frames carry reports, and
+which event is a new connection, is the radio's part (``frames``).
 
 Rules (each one errs towards "delivered", so a report can be missing but is never typed twice):
-- A notification whose value is not the next report waiting to go out is not ours (bluetoothd re-sends the last
+- A report frame whose value is not the next report waiting to go out is not ours (bluetoothd re-sends the last
   value it could not send when a bonded host reconnects) and is ignored when nothing waits; if something waits
   and the value differs, the tracker stops trusting itself and reports nothing as lost from then on.
 - Reports count as lost only when their link went down before the controller completed them, and only once
@@ -23,6 +27,8 @@ import enum
 import logging
 import struct
 import threading
+
+from typing import Protocol
 
 from sttkb.gadget.reports import REPORT_LENGTH
 
@@ -78,10 +84,32 @@ def att_notification_values(att: bytes | None) -> list[bytes]:
     return []
 
 
-def _is_connection_complete(event: bytes) -> bool:
-    """An HCI LE (Enhanced) Connection Complete event with status success."""
-    return (len(event) >= 6 and event[0] == EVT_LE_META and event[2] in LE_CONNECTION_COMPLETE
-            and event[3] == 0)
+class ReportFrames(Protocol):
+    """The radio's part of delivery tracking: which outgoing L2CAP frames carry input reports, and which HCI event
+    is a new connection of the kind the reports go over. Called under the tracker's lock."""
+
+    def reports(self, handle: int, l2cap_frame: bytes) -> tuple[list[bytes], bool]:
+        """The 8-byte input reports in one whole outgoing L2CAP frame on connection ``handle``, and whether they
+        went combined (several in one ATT PDU)."""
+        ...
+
+    def is_connection(self, event: bytes) -> bool:
+        """Is this HCI event (code, length, parameters) a successful new connection?"""
+        ...
+
+
+class AttNotifications:
+    """BLE: input reports are ATT (Multiple) Handle Value Notifications of 8 bytes; a connection is an LE
+    (Enhanced) Connection Complete."""
+
+    def reports(self, handle: int, l2cap_frame: bytes) -> tuple[list[bytes], bool]:
+        att = att_pdu(l2cap_frame)
+        values = [v for v in att_notification_values(att) if len(v) == REPORT_LENGTH]  # battery level: 1 byte
+        return values, bool(att) and att[0] == ATT_MULTIPLE_HANDLE_VALUE_NTF
+
+    def is_connection(self, event: bytes) -> bool:
+        return (len(event) >= 6 and event[0] == EVT_LE_META and event[2] in LE_CONNECTION_COMPLETE
+                and event[3] == 0)
 
 
 class _State(enum.Enum):
@@ -94,15 +122,19 @@ class _State(enum.Enum):
 class _Entry:
     report: bytes
     state: _State = _State.WAITING
+    went_out: bool = False
+    """The kernel handed it to the controller."""
 
 
 class DeliveryTracker:
-    """Feed it the monitor frames of one controller (:meth:`feed`) and the reports handed to bluetoothd
-    (:meth:`handed_over`); :meth:`take_lost` returns, in order, the reports whose link went down under them.
-    Thread-safe: the monitor reader and the typist's thread call it concurrently."""
+    """Feed it the monitor frames of one controller (:meth:`feed`) and the reports handed over (:meth:`handed_over`);
+    :meth:`take_lost` returns, in order, the reports whose link went down under them. ``frames``: which frames are
+    reports (BLE's notifications by default). Thread-safe: the monitor reader and the typist's thread call it
+    concurrently."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, frames: ReportFrames | None = None) -> None:
         self.index = index
+        self.frames: ReportFrames = frames if frames is not None else AttNotifications()
         self._lock = threading.Lock()
         self._entries: list[_Entry] = []
         self._packets: dict[int, list[list[_Entry]]] = {}  # per connection handle: ACL packets not completed
@@ -116,7 +148,7 @@ class DeliveryTracker:
 
     # ---- the keyboard's side ----------------------------------------------------------------------------------
     def handed_over(self, report: bytes) -> None:
-        """Call just before handing ``report`` to bluetoothd (before, so the kernel cannot send it first)."""
+        """Call just before handing ``report`` over (before, so the kernel cannot send it first)."""
         with self._lock:
             if not self.trusted:
                 return
@@ -125,10 +157,18 @@ class DeliveryTracker:
                 self._distrust(f"{len(self._entries)} reports handed over were never seen going out")
 
     def withdraw(self, report: bytes) -> None:
-        """Undo :meth:`handed_over` for a report bluetoothd did not take after all."""
+        """Undo :meth:`handed_over` for a report that was not taken after all (also when the link went down in
+        between and marked it lost: it never went out, and the caller keeps it)."""
         with self._lock:
-            if self._entries and self._entries[-1].state is _State.WAITING and self._entries[-1].report == report:
+            if self._entries and not self._entries[-1].went_out and self._entries[-1].report == report:
                 self._entries.pop()
+
+    def expect_link(self, handle: int) -> None:
+        """The connection the next reports go out on, where the radio knows it before they go (Classic: the
+        interrupt channel's ACL link). Reports handed over and not yet sent are lost when that link goes down."""
+        with self._lock:
+            if self.trusted:
+                self._report_link = handle
 
     def take_lost(self) -> list[bytes]:
         """The reports that will never arrive, oldest first, forgotten here once taken; [] unless trusted."""
@@ -159,7 +199,7 @@ class DeliveryTracker:
         payload = frame[MON_HEADER.size:MON_HEADER.size + length]
         with self._lock:
             if not self.trusted:
-                if opcode == MON_EVENT_PKT and _is_connection_complete(payload):
+                if opcode == MON_EVENT_PKT and self.frames.is_connection(payload):
                     self._rearm()
                 return
             if opcode == MON_ACL_TX_PKT:
@@ -185,11 +225,8 @@ class DeliveryTracker:
         if len(frame) < 4 or len(frame) < 4 + struct.unpack_from("<H", frame)[0]:
             return  # more fragments follow; the frame counts as sent with its last packet
         del self._partial[handle]
-        att = att_pdu(bytes(frame))
-        combined = bool(att) and att[0] == ATT_MULTIPLE_HANDLE_VALUE_NTF
-        for value in att_notification_values(att):
-            if len(value) != REPORT_LENGTH:  # not a key report (battery level is 1 byte; nothing else notifies)
-                continue
+        values, combined = self.frames.reports(handle, bytes(frame))
+        for value in values:
             waiting = next((e for e in self._entries if e.state is _State.WAITING), None)
             if waiting is None:
                 continue  # bluetoothd's own re-send of an old value after a reconnect
@@ -197,6 +234,7 @@ class DeliveryTracker:
                 self._distrust(f"sent {value.hex()} where {waiting.report.hex()} was next")
                 return
             waiting.state = _State.IN_FLIGHT
+            waiting.went_out = True
             packet.append(waiting)
             self._report_link = handle
             if combined:
@@ -218,7 +256,7 @@ class DeliveryTracker:
                 self._completed(handle & 0x0FFF, count)
         elif code == EVT_DISCONNECTION_COMPLETE and len(params) >= 3 and params[0] == 0:
             self._disconnected(struct.unpack_from("<H", params, 1)[0] & 0x0FFF)
-        elif _is_connection_complete(event):
+        elif self.frames.is_connection(event):
             self._connected()
 
     def _completed(self, handle: int, count: int) -> None:

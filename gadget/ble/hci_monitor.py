@@ -1,4 +1,5 @@
-"""The kernel's HCI monitor channel (what btmon reads), feeding a :class:`~sttkb.gadget.ble.delivery.DeliveryTracker`.
+"""The kernel's HCI monitor channel (what btmon reads), feeding a :class:`~sttkb.gadget.ble.delivery.DeliveryTracker`
+(for the BLE and the Bluetooth Classic keyboard alike) or the SMP watch.
 
 Needs CAP_NET_RAW (sttkb.service grants it; root has it). :func:`open_monitor` returns None, with the reason logged,
 where the channel cannot be opened (no Bluetooth in the kernel, no capability): typing then works as before,

@@ -16,16 +16,15 @@ that must not be a key press.
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable, Protocol
 
-from sttkb.gadget.ble.delivery import DeliveryTracker
 from sttkb.gadget.ble.errors import BluetoothError
 from sttkb.gadget.ble.hci_monitor import HciMonitor
+from sttkb.gadget.ble.resend import Resender, ResendingTransport
 from sttkb.gadget.errors import HostDisconnected
 from sttkb.gadget.reports import ALL_KEYS_UP, REPORT_LENGTH
 
@@ -48,7 +47,7 @@ class Peripheral(Protocol):
     def remove_on_ready(self, callback: Callable[[], None]) -> None: ...
 
 
-class BleTransport:
+class BleTransport(ResendingTransport):
     """Reports go to the bonded host subscribed to the peripheral's input report.
 
     ``monitor`` (optional, see :func:`sttkb.gadget.ble.hci_monitor.open_monitor`) gives delivery tracking; the
@@ -61,7 +60,7 @@ class BleTransport:
     def __init__(self, peripheral: Peripheral, *, monitor: HciMonitor | None = None,
                  min_interval_s: float | None = None, send_timeout_s: float = 2.0) -> None:
         self._peripheral = peripheral
-        self._monitor = monitor
+        self._resender = Resender(monitor)
         if min_interval_s is None:
             ms = getattr(peripheral.settings, "report_interval_ms", None)
             min_interval_s = ms / 1000.0 if ms is not None else DEFAULT_MIN_INTERVAL_S
@@ -69,17 +68,9 @@ class BleTransport:
         self.send_timeout_s = send_timeout_s
         self._last_send = 0.0
         self._lock = threading.Lock()
-        self._resend: collections.deque[bytes] = collections.deque()
         self._released_while_away = False
         self.sent = 0
-        self.resent = 0
-        """Reports sent again because the link went down before the controller sent them."""
         peripheral.on_ready(self._host_ready)
-
-    @property
-    def tracker(self) -> DeliveryTracker | None:
-        """Which reports reached the host's radio (None without delivery tracking)."""
-        return self._monitor.tracker if self._monitor is not None else None
 
     def wait_ready(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds until a bonded host is connected and subscribed."""
@@ -90,7 +81,7 @@ class BleTransport:
         if len(report) != REPORT_LENGTH:
             raise ValueError(f"a keyboard report has {REPORT_LENGTH} bytes, got {len(report)}")
         with self._lock:
-            self._send_lost()
+            self._resender.send_lost(self._send)
             self._send(report)
             self.sent += 1
 
@@ -136,28 +127,9 @@ class BleTransport:
             tracker.withdraw(report)
         return sent
 
-    def _send_lost(self) -> None:
-        """Send again, oldest first, what the tracker says never left before the last link went down."""
-        monitor = self._monitor
-        if monitor is not None:
-            monitor.sync()
-            lost = monitor.tracker.take_lost()
-            if lost:
-                log.info("%d report(s) did not reach the host before the link went down; they go again first",
-                         len(lost))
-                self._resend.extend(lost)
-        while self._resend:
-            self._send(self._resend[0])
-            self._resend.popleft()
-            self.resent += 1
-
     def _host_ready(self) -> None:
         """A host is back: send what it missed even if the typist has nothing more to type."""
-        with self._lock:
-            try:
-                self._send_lost()
-            except HostDisconnected as e:
-                log.info("host left again before it got the missed reports: %s", e)
+        self._send_missed()
 
     def leds(self) -> int:
         return self._peripheral.leds
@@ -166,6 +138,4 @@ class BleTransport:
         """Stop delivery tracking. The peripheral (GATT app) outlives its transport: BlePeripheral.close() ends
         it. Safe to call twice."""
         self._peripheral.remove_on_ready(self._host_ready)
-        monitor, self._monitor = self._monitor, None
-        if monitor is not None:
-            monitor.close()
+        self._resender.close()

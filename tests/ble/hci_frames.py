@@ -1,12 +1,13 @@
 """HCI monitor frames as the kernel writes them (header: opcode, controller index, length; then the HCI packet),
-built from the Bluetooth Core specification's layouts. The sandbox kernel has no Bluetooth, so the unit tests of
-delivery tracking feed these; the qemu VM test (test_ble_vm.py) runs the same code on a real kernel's monitor."""
+built from the Bluetooth Core specification's layouts, and a stand-in for the monitor reader. The sandbox kernel has
+no Bluetooth, so the unit tests of delivery tracking (BLE and Classic) feed these; the qemu VM tests
+(test_ble_vm.py, tests/bt_classic/test_classic_vm.py) run the same code on a real kernel's monitor."""
 
 from __future__ import annotations
 
 import struct
 
-from sttkb.gadget.ble.delivery import MON_ACL_TX_PKT, MON_EVENT_PKT, MON_HEADER
+from sttkb.gadget.ble.delivery import MON_ACL_TX_PKT, MON_EVENT_PKT, MON_HEADER, DeliveryTracker
 
 
 def frame(opcode: int, payload: bytes, index: int = 0) -> bytes:
@@ -18,8 +19,13 @@ def acl_tx(handle: int, l2cap_chunk: bytes, *, continuation: bool = False, index
     return frame(MON_ACL_TX_PKT, struct.pack("<HH", handle | flags << 12, len(l2cap_chunk)) + l2cap_chunk, index)
 
 
+def l2cap(payload: bytes, cid: int) -> bytes:
+    """A basic-mode L2CAP frame: length, channel ID, payload."""
+    return struct.pack("<HH", len(payload), cid) + payload
+
+
 def att(pdu: bytes, cid: int = 0x0004) -> bytes:
-    return struct.pack("<HH", len(pdu), cid) + pdu
+    return l2cap(pdu, cid)
 
 
 def eatt(pdu: bytes, cid: int = 0x0040) -> bytes:
@@ -48,3 +54,17 @@ def connected(handle: int, index: int = 0) -> bytes:
     """LE Connection Complete (status 0), peripheral role, a public peer address."""
     params = bytes([0x01, 0x00]) + struct.pack("<H", handle) + bytes([0x01, 0x00]) + bytes(6) + bytes(7)
     return frame(MON_EVENT_PKT, bytes([0x3E, len(params)]) + params, index)
+
+
+class FakeMonitor:
+    """What a transport needs of :class:`sttkb.gadget.ble.hci_monitor.HciMonitor`: a real tracker, fed by the test."""
+
+    def __init__(self, tracker: DeliveryTracker | None = None) -> None:
+        self.tracker = tracker if tracker is not None else DeliveryTracker(0)
+        self.closed = False
+
+    def sync(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True

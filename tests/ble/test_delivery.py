@@ -179,3 +179,14 @@ def test_the_monitor_reader_feeds_frames_as_the_kernel_queues_them():
         kernel.close()
     assert monitor.sync() is False, "closed"
     assert (adapter_index("hci1"), adapter_index("00:11:22:33:44:55")) == (1, None)
+
+
+def test_a_report_not_taken_is_withdrawn_even_when_its_link_went_down_meanwhile():
+    # The link goes while the report is being handed over and the hand-over fails: the caller keeps the report
+    # (the typist retries it), so it must not also come back as lost — that would type it twice.
+    t = tracker_with(A)
+    feed(t, f.notification(H, A), f.completed(H))
+    t.handed_over(B)
+    feed(t, f.disconnected(H), f.connected(ALT))
+    t.withdraw(B)
+    assert t.take_lost() == [] and t.pending == 0

@@ -13,24 +13,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from sttkb.gadget.ble.delivery import DeliveryTracker
 from sttkb.gadget.ble.errors import BluetoothError
 from sttkb.gadget.ble.transport import BleTransport
 from sttkb.gadget.errors import HostDisconnected
 from sttkb.gadget.reports import ALL_KEYS_UP, key_report
 from tests.ble import hci_frames as f
-
-
-class FakeMonitor:
-    def __init__(self) -> None:
-        self.tracker = DeliveryTracker(0)
-        self.closed = False
-
-    def sync(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
+from tests.ble.hci_frames import FakeMonitor
 
 
 class FakePeripheral:
