@@ -20,6 +20,8 @@ import time
 
 AF_BLUETOOTH = 31
 BTPROTO_L2CAP = 0
+SOL_L2CAP = 6
+L2CAP_CONNINFO = 0x02
 SOL_BLUETOOTH = 274
 BT_SECURITY = 4
 BDADDR_BREDR = 0x00
@@ -134,3 +136,19 @@ def connect(address: str, psm: int, *, source: str = "00:00:00:00:00:00", securi
         sock.close()
         raise
     return sock
+
+
+def channel_ids(sock: socket.socket) -> tuple[int, int] | None:
+    """(ACL connection handle, the peer's channel ID) of a connected L2CAP socket: where its messages go in the
+    HCI monitor's ACL packets. None when the kernel does not tell (not an L2CAP socket, not connected)."""
+    sa = _SockaddrL2()
+    size = ctypes.c_uint(ctypes.sizeof(sa))
+    try:
+        info = sock.getsockopt(SOL_L2CAP, L2CAP_CONNINFO, 6)   # struct l2cap_conninfo: hci_handle, dev_class
+    except OSError:
+        return None
+    if len(info) < 2 or _libc.getpeername(sock.fileno(), ctypes.byref(sa), ctypes.byref(size)) < 0:
+        return None
+    if sa.l2_family != AF_BLUETOOTH:
+        return None
+    return struct.unpack_from("<H", info)[0], int.from_bytes(sa.l2_cid.to_bytes(2, sys.byteorder), "little")

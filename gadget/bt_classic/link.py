@@ -10,8 +10,8 @@ VIRTUAL_CABLE_UNPLUG drops the link and calls ``on_unplug(address)`` (the host r
 
 One thread serves the listeners and the connected channels (poll); other threads only shut sockets down and
 wake it, so every socket is closed by that thread. :meth:`HidLink.send_input` runs in the caller's thread (the
-typist's): a report counts as sent only when the kernel took the whole message; otherwise it raises
-:class:`~sttkb.gadget.errors.HostDisconnected`.
+typist's): a report counts as sent when the kernel took the whole message; otherwise it raises
+:class:`~sttkb.gadget.errors.HostDisconnected`. Whether it reached the host is the transport's delivery tracking.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ class _Connection:
     since: float
     state: hidp.HidState = field(default_factory=hidp.HidState)
     dead: bool = False
+    channel: tuple[int, int] | None = None
+    """(ACL handle, the host's channel ID) of the interrupt channel, where the kernel tells."""
 
 
 class HidLink:
@@ -164,15 +166,18 @@ class HidLink:
                 self._cond.wait(left if wait is None else min(left, wait + 0.001))
 
     # ---- typing ---------------------------------------------------------------------------------------------
-    def send_input(self, report: bytes) -> None:
+    def send_input(self, report: bytes, before: Callable[[tuple[int, int] | None], None] | None = None) -> None:
         """Send one 8-byte input report on the interrupt channel, or raise HostDisconnected (then it was not
-        sent: an L2CAP message is taken by the kernel whole or not at all)."""
+        sent: an L2CAP message is taken by the kernel whole or not at all). ``before(channel)`` is called just
+        before the kernel gets it, with the interrupt channel's (ACL handle, host's channel ID) or None."""
         with self._cond:
             if self._ready_in() != 0.0:
                 raise HostDisconnected("no host connected over Bluetooth Classic", reason="disconnected")
             conn = self._conn
             assert conn is not None
             frame = hidp.input_frame(conn.state, report)
+        if before is not None:
+            before(conn.channel)
         try:
             conn.intr.send(frame)
         except socket.timeout as e:
@@ -224,12 +229,13 @@ class HidLink:
     def _install(self, address: str, ctrl: socket.socket, intr: socket.socket) -> bool:
         """Make ``ctrl``/``intr`` the connection (False and closed when one is already there or closing)."""
         intr.settimeout(self.send_timeout_s)
+        channel = l2cap.channel_ids(intr)
         with self._cond:
             if self._closed or (self._conn is not None and not self._conn.dead):
                 busy = True
             else:
                 busy = False
-                self._conn = _Connection(address, ctrl, intr, since=time.monotonic())
+                self._conn = _Connection(address, ctrl, intr, since=time.monotonic(), channel=channel)
                 self._cond.notify_all()
         if busy:
             ctrl.close()

@@ -7,8 +7,13 @@ transport reconnects to the host ``reconnect_target()`` names — the preferred 
 every ``retry_interval_s`` (the first time ``retry_interval_s`` after the link went down), on a thread of its own, as a real keyboard reconnects when a key is pressed.
 ``wait_ready(0)`` (a status poll) never starts a reconnection.
 
-Limit: an L2CAP send succeeds once the box's kernel has queued the message. What the controller or the host
-drops while the link goes down is not seen here (no delivery tracking yet, unlike the BLE transport).
+Delivery tracking (as the BLE transport's, with the same parts: :class:`~sttkb.gadget.ble.resend.Resender`, the
+HCI monitor and :class:`~sttkb.gadget.ble.delivery.DeliveryTracker`, here reading the interrupt channel's frames,
+:class:`~sttkb.gadget.bt_classic.interrupt.InterruptChannel`): an L2CAP send succeeds once the box's kernel has
+queued the message, and what the kernel or the controller still held when the ACL link went down never arrives.
+The controller's Number Of Completed Packets for the interrupt channel's ACL link say which did leave; the
+others are sent again, oldest first, before anything else once a host is ready — also when the typist has
+nothing more to type. Without the monitor (no CAP_NET_RAW) typing works and lost reports are not sent again.
 """
 
 from __future__ import annotations
@@ -18,7 +23,11 @@ import threading
 import time
 from typing import Callable
 
+from sttkb.gadget.ble.hci_monitor import HciMonitor
+from sttkb.gadget.ble.resend import Resender, ResendingTransport
+from sttkb.gadget.bt_classic.interrupt import InterruptChannel
 from sttkb.gadget.bt_classic.link import HidLink
+from sttkb.gadget.errors import HostDisconnected
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +35,21 @@ DEFAULT_MIN_INTERVAL_S = 0.010
 DEFAULT_RETRY_INTERVAL_S = 2.0
 
 
-class ClassicTransport:
-    """Reports go to the host connected on ``link`` (the transport starts nothing; it closes the link)."""
+class ClassicTransport(ResendingTransport):
+    """Reports go to the host connected on ``link`` (the transport starts nothing; it closes the link).
+
+    ``monitor`` (optional: :func:`sttkb.gadget.ble.hci_monitor.open_monitor` with a tracker whose ``frames`` is an
+    :class:`~sttkb.gadget.bt_classic.interrupt.InterruptChannel`) gives delivery tracking; the transport closes it.
+    Call :meth:`host_changed` when the link's host comes or goes (the keyboard wires the link's ``on_change``)."""
 
     name = "bluetooth-classic"
 
     def __init__(self, link: HidLink, *, reconnect_target: Callable[[], str | None] = lambda: None,
                  min_interval_s: float = DEFAULT_MIN_INTERVAL_S,
-                 retry_interval_s: float = DEFAULT_RETRY_INTERVAL_S) -> None:
+                 retry_interval_s: float = DEFAULT_RETRY_INTERVAL_S, monitor: HciMonitor | None = None) -> None:
         self.link = link
+        self._resender = Resender(monitor)
+        self._lock = threading.Lock()
         self.reconnect_target = reconnect_target
         self.min_interval_s = min_interval_s
         self.retry_interval_s = retry_interval_s
@@ -72,14 +87,54 @@ class ClassicTransport:
         return True
 
     def send(self, report: bytes) -> None:
+        """Send one report (after any the last link lost); raise HostDisconnected if no host takes it."""
+        with self._lock:
+            self._resender.send_lost(self._send)
+            self._send(report)
+
+    def _send(self, report: bytes) -> None:
         now = time.monotonic()
         if self._next_at > now:
             time.sleep(self._next_at - now)
-        self.link.send_input(report)
+        tracker = self.tracker
+        handed: list[bool] = []
+
+        def hand_over(channel: tuple[int, int] | None) -> None:
+            """Just before the kernel gets the report: tell the tracker which channel, then the report."""
+            if tracker is None:
+                return
+            frames = tracker.frames
+            if channel is None:
+                tracker.distrust("the kernel does not tell the interrupt channel's ACL link")
+                return
+            if isinstance(frames, InterruptChannel) and frames.channel != channel:
+                frames.use(*channel)
+                tracker.expect_link(channel[0])
+            tracker.handed_over(report)
+            handed.append(True)
+
+        try:
+            self.link.send_input(report, before=hand_over)
+        except HostDisconnected:
+            if handed and tracker is not None:
+                tracker.withdraw(report)
+            raise
         self._next_at = time.monotonic() + self.min_interval_s
+
+    def host_changed(self, address: str, connected: bool) -> None:
+        """The link's host came (or went): once it is ready, send what the last link lost, even when the typist
+        has nothing more to type."""
+        if connected and self._resender.monitor is not None:
+            threading.Thread(target=self._host_back, name="bt-classic-resend", daemon=True).start()
+
+    def _host_back(self) -> None:
+        if self.link.wait_ready(self.link.settle_s + 5.0):
+            self._send_missed()
 
     def leds(self) -> int:
         return self.link.leds
 
     def close(self) -> None:
+        """Close the link and stop delivery tracking."""
         self.link.close()
+        self._resender.close()

@@ -56,6 +56,12 @@ def connected(handle: int, index: int = 0) -> bytes:
     return frame(MON_EVENT_PKT, bytes([0x3E, len(params)]) + params, index)
 
 
+def acl_connected(handle: int, index: int = 0) -> bytes:
+    """BR/EDR Connection Complete (status 0) of an ACL link, encryption off."""
+    params = bytes([0x00]) + struct.pack("<H", handle) + bytes(6) + bytes([0x01, 0x00])
+    return frame(MON_EVENT_PKT, bytes([0x03, len(params)]) + params, index)
+
+
 class FakeMonitor:
     """What a transport needs of :class:`sttkb.gadget.ble.hci_monitor.HciMonitor`: a real tracker, fed by the test."""
 
