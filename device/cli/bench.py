@@ -220,8 +220,9 @@ def child_sttkb(job: dict) -> dict:
     from dataclasses import replace
 
     config = load_config(job["config"]) if job.get("config") else Config()
-    asr = replace(config.asr, threads=job["threads"], **({"audio_ctx": job["audio_ctx"]}
-                                                         if job.get("audio_ctx") is not None else {}))
+    # Sections 1-6 measure the box's own model: a speech server of [asr] engine has its own row (7b).
+    asr = replace(config.asr, threads=job["threads"], engine="local", remote_tls_fingerprint="",
+                  **({"audio_ctx": job["audio_ctx"]} if job.get("audio_ctx") is not None else {}))
     config = replace(config, asr=asr)
     audio = read_audio(job["audio"])
     duration = len(audio) / 16000
@@ -639,8 +640,10 @@ def cmd_bench(args) -> int:
             fw = run({"kind": "faster-whisper", "ct2_dir": str(embedded_source())})
             say("faster-whisper, beam 5 ...")
             fw5 = run({"kind": "faster-whisper", "ct2_dir": str(embedded_source()), "beam_size": 5})
-        hold, engines = per_utterance_runs(args, clips, work, models[main_label], main_label, main["audio_ctx"],
-                                           threads, str(embedded_source()) if with_fw else None)
+        hold, engines, remote = per_utterance_runs(args, clips, work, models[main_label], main_label,
+                                                   main["audio_ctx"], threads,
+                                                   str(embedded_source()) if with_fw else None,
+                                                   with_remote=config.asr.remote is not None)
     note = "skipped (--no-faster-whisper)" if args.no_faster_whisper else \
         "not installed (pip install faster-whisper to compare)"
     machine += f", load average {load_at_start:.1f} at start, {load_average():.1f} at end"
@@ -648,32 +651,40 @@ def cmd_bench(args) -> int:
     if hold or engines:
         from sttkb.cli.bench_utterances import format_utterances
         print()
-        print(format_utterances(hold, engines, None if fw else note))
+        print(format_utterances(hold, engines, None if fw else note, remote=remote))
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine, "speech": speech, "sttkb": runs, "whole": whole,
                                                "full_window": window, "faster_whisper": fw,
                                                "faster_whisper_beam5": fw5,
-                                               "hold_to_talk": hold, "per_utterance": engines}, indent=2))
+                                               "hold_to_talk": hold, "hold_to_talk_remote": remote,
+                                               "per_utterance": engines}, indent=2))
     return 0
 
 
 def per_utterance_runs(args, clips: list[Clip], work: Path, model_path: Path, model_label: str, audio_ctx: int,
-                       threads: int, ct2_dir: str | None) -> tuple[dict | None, dict | None]:
-    """Sections 7 and 8 (sttkb.cli.bench_utterances), each in its own child, unless skipped: the hold-to-talk
-    result and the per-utterance decode results by configuration, with WER against the clips' texts."""
+                       threads: int, ct2_dir: str | None, *,
+                       with_remote: bool = False) -> tuple[dict | None, dict | None, dict | None]:
+    """Sections 7, 7b and 8 (sttkb.cli.bench_utterances), each in its own child, unless skipped: the hold-to-talk
+    result on the box's model, the same presses through the speech server of ``[asr] engine`` (``with_remote``),
+    and the per-utterance decode results by configuration, with WER against the clips' texts."""
     from sttkb.cli.bench_utterances import engine_jobs, wer_of
     if args.skip_hold_to_talk and args.skip_per_utterance:
-        return None, None
+        return None, None, None
     utterances = utterance_files(clips, work)
     references = [c.text for c in clips]
     common = {"config": args.config, "threads": threads, "audio_ctx": args.audio_ctx}
-    hold = engines = None
+    hold = engines = remote = None
     if not args.skip_hold_to_talk:
         say(f"{model_label}, hold-to-talk: each of {len(clips)} clip(s) its own press, replayed at 1x, typed into "
             f"the virtual host ...")
-        hold = run_child({"kind": "hold-to-talk", "model": model_label, "model_path": str(model_path),
-                          "tail_s": TAIL_AFTER_SPEECH_S, "clips": utterances, **common})
+        job = {"kind": "hold-to-talk", "model": model_label, "model_path": str(model_path),
+               "tail_s": TAIL_AFTER_SPEECH_S, "clips": utterances, **common}
+        hold = run_child({**job, "local": True})
         hold.update(wer_of(references, [u["typed"] for u in hold["utterances"]]))
+        if with_remote:
+            say("the same presses through the speech server of [asr] engine ...")
+            remote = run_child(job)
+            remote.update(wer_of(references, [u["typed"] for u in remote["utterances"]]))
     if not args.skip_per_utterance:
         engines = {}
         for label, job in engine_jobs(model_label, str(model_path), audio_ctx, ct2_dir, utterances,
@@ -681,7 +692,7 @@ def per_utterance_runs(args, clips: list[Clip], work: Path, model_path: Path, mo
             say(f"{label}, each clip decoded whole ...")
             engines[label] = run_child(job)
             engines[label].update(wer_of(references, engines[label]["texts"]))
-    return hold, engines
+    return hold, engines, remote
 
 
 def register(sub) -> None:

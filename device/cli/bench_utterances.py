@@ -147,6 +147,23 @@ def format_hold(hold: dict) -> list[str]:
     return lines
 
 
+def format_remote(local: dict, remote: dict) -> list[str]:
+    """Section 7b: the same presses through the speech server of ``[asr] engine`` beside the box's own model."""
+    def medians(hold: dict) -> tuple[float, float]:
+        us = hold["utterances"]
+        return (percentile([u["release_to_text_s"] for u in us], 50),
+                percentile([u["release_to_last_key_s"] for u in us], 50))
+
+    lines = [f"(7b) the speech server ([asr] engine {remote.get('engine', '?')}) beside the box's model: the same "
+             f"presses, release -> final text / last keystroke, medians (s)"]
+    for label, hold in (("box's model", local), ("speech server", remote)):
+        text, last = medians(hold)
+        lines.append(f"  {label:<24} {_s(text, 13)} {_s(last, 17)}   words typed: WER {_wer(hold)}"
+                     if hold.get("wer") is not None else f"  {label:<24} {_s(text, 13)} {_s(last, 17)}")
+    lines.append("  (a phrase the server fails on is decoded by the box's model: docs/remote.md)")
+    return lines
+
+
 def format_engines(engines: dict[str, dict], fw_note: str | None = None) -> list[str]:
     """Section 8: per configuration, the median and p90 decode seconds per utterance and the WER."""
     first = next(iter(engines.values()), None)
@@ -164,10 +181,14 @@ def format_engines(engines: dict[str, dict], fw_note: str | None = None) -> list
     return lines
 
 
-def format_utterances(hold: dict | None, engines: dict[str, dict] | None, fw_note: str | None = None) -> str:
+def format_utterances(hold: dict | None, engines: dict[str, dict] | None, fw_note: str | None = None,
+                      remote: dict | None = None) -> str:
+    """Sections 7 (the box's model), 7b (``remote``: the same presses through the speech server) and 8."""
     lines: list[str] = []
     if hold:
         lines += format_hold(hold)
+        if remote:
+            lines += [""] + format_remote(hold, remote)
     if engines:
         lines += ([""] if lines else []) + format_engines(engines, fw_note)
     return "\n".join(lines)
@@ -204,6 +225,8 @@ def chain_config(job: dict):
         asr["audio_ctx"] = job["audio_ctx"]
     if job.get("beam_size") is not None:
         asr["beam_size"] = job["beam_size"]
+    if job.get("local"):                  # the box's own model, whatever [asr] engine says
+        asr.update(engine="local", remote_tls_fingerprint="")
     return replace(config, asr=replace(config.asr, **asr))
 
 
@@ -221,6 +244,7 @@ def child_hold_to_talk(job: dict) -> dict:
     defaults = Config()
     keyboards = build_keyboard("virtual", defaults.keyboard, defaults.usb, defaults.bluetooth)
     out: dict = {"model": job.get("model", Path(job["model_path"]).stem), "audio_ctx": config.asr.audio_ctx,
+                 "engine": config.asr.engine,
                  "threads": job["threads"], "keyboard": asdict(defaults.keyboard),
                  "tail_s": job.get("tail_s", 0.3), "utterances": []}
     try:

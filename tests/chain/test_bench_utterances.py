@@ -202,7 +202,7 @@ def test_the_new_rows_can_be_skipped():
     bench.register(parser.add_subparsers())
     args = parser.parse_args(["bench", "--skip-hold-to-talk", "--skip-per-utterance"])
     assert args.skip_hold_to_talk and args.skip_per_utterance
-    assert bench.per_utterance_runs(args, [], None, None, "m", 768, 2, None) == (None, None)
+    assert bench.per_utterance_runs(args, [], None, None, "m", 768, 2, None) == (None, None, None)
     default = parser.parse_args(["bench"])
     assert not default.skip_hold_to_talk and not default.skip_per_utterance
 

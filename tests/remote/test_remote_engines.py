@@ -347,3 +347,30 @@ def test_the_daemon_types_through_the_server_and_shows_when_it_stops_answering(d
     assert normalize_words(out).count("americans") == 1 and normalize_words(out).count("country") == 2, out
     assert "the box's model decodes until it answers again" in err and "LED: remote_down" in err, err[-3000:]
     assert "what your country can do" not in err.lower()     # no transcript in the log at INFO
+
+
+def test_bench_puts_the_server_beside_the_box_s_model(default_model, wyoming_server, tmp_path, monkeypatch, capsys):
+    """`sttkb bench` with `[asr] engine` set: the same presses through the server and through the box's own model,
+    one run, each with its release -> text time and its words (issue #15: the remote engine's latency beside
+    local)."""
+    from sttkb.cli import bench, main
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name, _ in CLIPS[:2]:
+        (clips / name).write_bytes((BENCH / name).read_bytes())
+        (clips / name).with_suffix(".txt").write_text((BENCH / name).with_suffix(".txt").read_text())
+    config = tmp_path / "sttkb.toml"
+    config.write_text(f'[asr]\nengine = "wyoming://127.0.0.1:{wyoming_server.port}"\n')
+    monkeypatch.setenv("STTKB_MODEL_STORE", str(default_model.parent))
+    code = main(["--config", str(config), "bench", "--clips", str(clips), "--quants", "--skip-whole",
+                 "--skip-window", "--no-faster-whisper", "--skip-per-utterance", "--repeats", "1", "--threads", "2"])
+    out = capsys.readouterr().out
+    print(out)
+    assert code == 0
+    assert f"(7b) the speech server ([asr] engine wyoming://127.0.0.1:{wyoming_server.port})" in out
+    per_model = out.split("(5) per model", 1)[1].splitlines()[2].split()
+    assert per_model[0] == "tiny.en-q8_0" and float(per_model[6]) > 0.02   # sections 1-6: the box's own whisper.cpp (CPU s per audio s)
+    rows = {label: out.split(f"  {label}", 1)[1].splitlines()[0].split() for label in ("box's model", "speech server")}
+    for label, cells in rows.items():
+        assert float(cells[0]) > 0 and float(cells[1]) >= float(cells[0]), (label, cells)
+        assert cells[2:5] == ["words", "typed:", "WER"] and float(cells[5].rstrip("%")) <= 100 * MAX_WER, (label, cells)
