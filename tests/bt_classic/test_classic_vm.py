@@ -99,7 +99,20 @@ def test_keyboard_reconnects_by_itself_and_types_the_rest(vm):
     assert vm["resume.reconnects"] >= 1, "the keyboard, not the host, brought the link back"
     assert vm["resume.idle"], "the rest was typed after the reconnection"
     assert len(vm["resume.nodes"]) >= 2, "a new input device on the host after the reconnection"
-    assert vm["resume.decoded"] == TEXT_LONG
+    assert vm["resume.tracking"] and vm["resume.trusted"], "delivery tracking reads the guest kernel's monitor"
+    assert vm["resume.decoded"] == TEXT_LONG, f"sent again: {vm['resume.resent_total']} report(s)"
+
+
+def test_reports_lost_below_the_socket_go_again_after_the_host_adapter_was_switched_off(vm):
+    """The host's adapter powers off mid-text: what the box's kernel or controller still held is lost with the
+    ACL link, the HCI monitor shows which reports the controller completed, and the rest is sent again after the
+    keyboard reconnected — the text arrives exactly, nothing doubled."""
+    need(vm, "power_off")
+    assert vm["power_off.paused"] and vm["power_off.host_scanning_again"]
+    assert vm["power_off.reconnects"] >= 1 and vm["power_off.idle"]
+    assert vm["power_off.tracking"] and vm["power_off.trusted"]
+    assert vm["power_off.decoded"] == TEXT_LONG, (
+        f"sent again: {vm['power_off.resent']} report(s); tracking while off: {vm['power_off.while_off']}")
 
 
 def test_outside_the_window_a_forgotten_host_can_neither_find_nor_page_the_keyboard(vm):
