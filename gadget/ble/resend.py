@@ -32,9 +32,8 @@ class Resender:
     def tracker(self) -> DeliveryTracker | None:
         return self.monitor.tracker if self.monitor is not None else None
 
-    def send_lost(self, send: Callable[[bytes], None]) -> None:
-        """Send again with ``send``, oldest first, what the tracker says never left before the last link went
-        down. A report whose ``send`` raises stays first in line for the next call."""
+    def collect(self) -> bool:
+        """Take what the tracker now knows lost into the queue; True when something waits to be sent again."""
         monitor = self.monitor
         if monitor is not None:
             monitor.sync()
@@ -43,6 +42,12 @@ class Resender:
                 log.info("%d report(s) did not reach the host before the link went down; they go again first",
                          len(lost))
                 self._queue.extend(lost)
+        return bool(self._queue)
+
+    def send_lost(self, send: Callable[[bytes], None]) -> None:
+        """Send again with ``send``, oldest first, what the tracker says never left before the last link went
+        down. A report whose ``send`` raises stays first in line for the next call."""
+        self.collect()
         while self._queue:
             send(self._queue[0])
             self._queue.popleft()

@@ -13,7 +13,9 @@ HCI monitor and :class:`~sttkb.gadget.ble.delivery.DeliveryTracker`, here readin
 queued the message, and what the kernel or the controller still held when the ACL link went down never arrives.
 The controller's Number Of Completed Packets for the interrupt channel's ACL link say which did leave; the
 others are sent again, oldest first, before anything else once a host is ready — also when the typist has
-nothing more to type. Without the monitor (no CAP_NET_RAW) typing works and lost reports are not sent again.
+nothing more to type: then the keyboard reconnects for them itself, as for text, once the tracker knows them lost
+(within ``LOSS_WATCH_S`` of the link going down). Without the monitor (no CAP_NET_RAW) typing works and lost reports
+are not sent again.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MIN_INTERVAL_S = 0.010
 DEFAULT_RETRY_INTERVAL_S = 2.0
+LOSS_WATCH_S = 10.0
+"""How long after the host went the transport looks for reports that link lost (the ACL link's Disconnection
+Complete can come seconds after the channels closed)."""
 
 
 class ClassicTransport(ResendingTransport):
@@ -56,6 +61,7 @@ class ClassicTransport(ResendingTransport):
         self._next_at = 0.0
         self._last_attempt = -1e9
         self._reconnecting: threading.Thread | None = None
+        self._closed = threading.Event()
         self.reconnects = 0
         """Reconnections this transport started (for status and tests)."""
 
@@ -122,19 +128,33 @@ class ClassicTransport(ResendingTransport):
         self._next_at = time.monotonic() + self.min_interval_s
 
     def host_changed(self, address: str, connected: bool) -> None:
-        """The link's host came (or went): once it is ready, send what the last link lost, even when the typist
-        has nothing more to type."""
-        if connected and self._resender.monitor is not None:
-            threading.Thread(target=self._host_back, name="bt-classic-resend", daemon=True).start()
+        """The link's host came or went. Came: once it is ready, send what the last link lost, even when the typist
+        has nothing more to type. Went: if that link lost reports, bring a host back for them."""
+        if self._resender.monitor is not None:
+            threading.Thread(target=self._host_back if connected else self._watch_loss, daemon=True,
+                             name="bt-classic-resend").start()
 
     def _host_back(self) -> None:
         if self.link.wait_ready(self.link.settle_s + 5.0):
             self._send_missed()
+
+    def _watch_loss(self) -> None:
+        """Reconnect (as the typist does while it waits) while reports the last link lost wait to be sent again
+        and no host is there; they go once one is ready (:meth:`_host_back`)."""
+        deadline = time.monotonic() + LOSS_WATCH_S
+        while not self._closed.is_set() and self.link.host is None:
+            with self._lock:
+                waiting = self._resender.collect()
+            if waiting:
+                self.wait_ready(self.retry_interval_s)
+            elif time.monotonic() > deadline or self._closed.wait(0.5):
+                return
 
     def leds(self) -> int:
         return self.link.leds
 
     def close(self) -> None:
         """Close the link and stop delivery tracking."""
+        self._closed.set()
         self.link.close()
         self._resender.close()

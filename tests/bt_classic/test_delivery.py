@@ -20,7 +20,7 @@ from sttkb.gadget.reports import ALL_KEYS_UP, key_report
 from sttkb.gadget.typist import Typist
 from tests.ble import hci_frames as f
 from tests.ble.hci_frames import FakeMonitor
-from tests.bt_classic.test_link import HOST
+from tests.bt_classic.test_link import HOST, FakeLink
 from tests.bt_classic.test_link import Host as HostEnds
 from tests.polling import wait_for
 
@@ -145,6 +145,16 @@ def lose_link(transport: ClassicTransport, host: Host, handle: int, sent: list[b
     assert wait_for(lambda: transport.link.host is None, 2.0)
 
 
+def type_a_and_lose_its_release(transport: ClassicTransport, link: HidLink) -> None:
+    """A host on ACL ``H`` gets "a" pressed and released; the link goes with only the press completed."""
+    first = Host(link, H)
+    assert link.wait_ready(1.0)
+    for r in (A, ALL_KEYS_UP):
+        transport.send(r)
+    first.received()
+    lose_link(transport, first, H, [A, ALL_KEYS_UP], completed=1)
+
+
 def test_what_the_link_lost_goes_again_first_on_the_next_connection_and_nothing_else_twice(link):
     transport = transport_on(link)
     first = Host(link, H)
@@ -172,12 +182,7 @@ def test_what_the_link_lost_goes_again_first_on_the_next_connection_and_nothing_
 
 def test_a_host_back_while_nothing_is_typed_still_gets_what_it_missed(link):
     transport = transport_on(link)
-    first = Host(link, H)
-    assert link.wait_ready(1.0)
-    for r in (A, ALL_KEYS_UP):
-        transport.send(r)
-    first.received()
-    lose_link(transport, first, H, [A, ALL_KEYS_UP], completed=1)
+    type_a_and_lose_its_release(transport, link)
     second = Host(link, H2)
     transport.host_changed(HOST, True)    # the keyboard wires the link's on_change to this
     assert wait_for(lambda: transport.resent == 1, 2.0)
@@ -220,3 +225,30 @@ def test_the_typist_types_through_a_lost_link_exactly_once(link):
         assert second.received() == [B, ALL_KEYS_UP]
     finally:
         typist.close()
+
+
+def test_with_nothing_left_to_type_the_keyboard_reconnects_for_what_the_link_lost():
+    """The link goes after the typist finished, with the last report not completed: the keyboard brings the host
+    back by itself (as it does for text) and sends that report, once."""
+    transports: list[ClassicTransport] = []
+    link = HidLink("00:AA:01:00:00:23", settle_s=0.05,
+                   on_change=lambda a, c: [t.host_changed(a, c) for t in transports]).start(listeners=[])
+    later: list[Host] = []
+
+    class Reconnecting(FakeLink):
+        def connect(self, address: str) -> bool:
+            self.connects.append(address)
+            later.append(Host(self.real, H2))
+            return True
+
+    fake = Reconnecting(link)
+    transport = ClassicTransport(fake, reconnect_target=lambda: HOST, min_interval_s=0.0, retry_interval_s=0.1,
+                                 monitor=FakeMonitor(DeliveryTracker(0, InterruptChannel())))
+    transports.append(transport)
+    try:
+        type_a_and_lose_its_release(transport, link)
+        assert wait_for(lambda: transport.resent == 1, 3.0)
+        assert fake.connects == [HOST] and later[0].received() == [ALL_KEYS_UP]
+        assert transport.resent == 1
+    finally:
+        transport.close()
