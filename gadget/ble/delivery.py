@@ -27,7 +27,6 @@ import enum
 import logging
 import struct
 import threading
-
 from typing import Protocol
 
 from sttkb.gadget.reports import REPORT_LENGTH
