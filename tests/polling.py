@@ -6,8 +6,12 @@ import time
 from typing import Callable
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 5.0, interval: float = 0.02) -> bool:
-    """True as soon as ``condition()`` is true; False if it is still false after ``timeout`` seconds."""
+def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.02) -> bool:
+    """True as soon as ``condition()`` is true; False if it is still false after ``timeout`` seconds.
+
+    The default is generous on purpose: what is awaited is a chain of threads and D-Bus round trips, and on a
+    2-core machine busy with emulators 5 s was once not enough (tests/ble/test_peripheral_mock.py failed by chance
+    under load). A passing test returns as soon as the condition holds; a wait meant to time out names its own."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
