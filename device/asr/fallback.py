@@ -152,25 +152,26 @@ class FallbackEngine:
         ``beam_size``: a second, beam-search decode asked for while there is time (``[asr] beam_when_idle``).
         When the text came from the server, the box's smaller model would only make it worse: abandoned at once
         (:class:`DecodeAborted`), so the server's text stands. When the box's model made it, that model decodes
-        again with beam search, as without a server."""
+        again with beam search, as without a server. ``abort``: stops a decode of the box's model (the chain's
+        early decode when speech comes back); a request to the server runs to its answer or its timeout."""
         if beam_size is not None:
             if self.last_engine == "remote":
                 raise DecodeAborted(0.0)
             return self._local(segment, prompt, None, beam_size=beam_size, abort=abort)
         if not self.remote_up:
-            return self._local(segment, prompt, "down")
+            return self._local(segment, prompt, "down", abort=abort)
         samples = segment.samples if isinstance(segment, Segment) else segment
         samples = np.ascontiguousarray(samples, dtype=np.float32)
         try:
             result = self._remote(samples, prompt)
         except RemoteError as e:
             self._failed(e)
-            return self._local(segment, prompt, e.reason)
+            return self._local(segment, prompt, e.reason, abort=abort)
         except Exception as e:   # a bug or a reply no check foresaw: the segment must still be typed
             log.warning("the remote engine failed unexpectedly; decoding locally", exc_info=True)
             error = RemoteError(f"{self.client.url}: unexpected {e.__class__.__name__}: {e}", reason="error")
             self._failed(error)
-            return self._local(segment, prompt, error.reason)
+            return self._local(segment, prompt, error.reason, abort=abort)
         self.remote_segments += 1
         self.last_engine = "remote"
         self.last_rtt_s = result.rtt_s
