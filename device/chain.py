@@ -176,8 +176,9 @@ class Transcriber:
         return self.config.text.hold_sentence_end_s or QUIET_S
 
     def _prompt(self, history: str | None = None) -> str:
-        """The context for the next phrase: ``history`` as given, or the text so far (with a held closing mark
-        replaced by a comma: decode the next phrase as the rest of the sentence)."""
+        """The context for the next phrase: ``history`` as given, or the text so far; a held closing mark Whisper was
+        not sure of (:data:`SURE_END_P`) is replaced by a comma there (decode the next phrase as the rest of the
+        sentence), a sure one is left out."""
         if history is None:
             history = self._history
             if getattr(self.pipeline, "held", ""):
@@ -199,8 +200,8 @@ class Transcriber:
         within that pause is decoded together with it, from the same context, so Whisper hears both sides of the
         pause (as on a whole recording): what it wrote at the seam decides whether the sentence ended, and only the
         new words are used (the last phrase's words are typed already; a sentence end Whisper now puts at the seam
-        is typed before the new words). If the last phrase cannot be found in that text, ``seg`` is decoded alone with the text so far
-        (a held mark replaced by a comma) as its context.
+        is typed before the new words). If the last phrase cannot be found in that text, ``seg`` is decoded alone
+        with the text so far as its context (:meth:`_prompt`).
 
         ``beam_size``: this decode with beam search; None: the engine's own decoding. ``abort``: the decode is
         abandoned (:class:`DecodeAborted`) once ``abort()`` says so."""
