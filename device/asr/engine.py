@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sttkb.asr import cpu_variant
 from sttkb.asr.errors import DecodeAborted, ModelLoadError, ModelSettingsError
 from sttkb.asr.guard import detect_loop, max_tokens_for
 from sttkb.asr.priority import lower_decoder_thread
@@ -129,6 +130,7 @@ def install_cpp_log_handler() -> None:
     finalizing (a model freed late) would abort the process.
     """
     global _log_installed
+    cpu_variant.activate()          # before whisper.cpp's libraries are first loaded
     import _pywhispercpp as pw
     with _log_lock:
         if _log_installed:

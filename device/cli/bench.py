@@ -279,6 +279,8 @@ def child_sttkb(job: dict) -> dict:
         out["stream_text"] = [(p.segment_start_s, p.segment_end_s, p.text) for p in pieces]
         out["overflows"] = transcriber.stats.overflows
     out["peak_rss_mb"] = _peak_rss_mb()
+    from sttkb.asr import cpu_variant
+    out["cpu_build"] = cpu_variant.describe()
     transcriber.close()
     return out
 
@@ -441,7 +443,8 @@ def format_report(speech: dict, runs: dict[str, dict], machine: str, *, whole: d
     lines = [f"machine: {machine}",
              f"speech: {speech['source']}: {len(speech['clips'])} clip(s), {main['audio_s']:.1f} s"
              + (f", {words} words (one word = {100 / words:.1f} WER points)" if words else ", no reference text"),
-             f"model {main_label}, audio_ctx {main['audio_ctx']}, {main['segments']} segment(s)", ""]
+             f"model {main_label}, audio_ctx {main['audio_ctx']}, {main['segments']} segment(s)",
+             f"whisper.cpp CPU code: {main.get('cpu_build', '-')}", ""]
     lines.append("(1,2) release -> final text (s)")
     lines.append(f"  streaming (sttkb, replayed at 1x)      {_f(main.get('stream_latency_s'))}"
                  f"   [last segment {_f(main.get('stream_last_asr_s'))} s to decode; "

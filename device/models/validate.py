@@ -72,6 +72,8 @@ def check_loadable(path: Path) -> None:
 
 def load_model(path: Path, threads: int = VALIDATION_THREADS):
     """pywhispercpp Model from a FILE PATH (a bare name would make pywhispercpp download a model)."""
+    from sttkb.asr import cpu_variant
+    cpu_variant.activate()
     from pywhispercpp.model import Model
     if not path.is_file():
         raise ValidationFailedError(f"{path}: the converted model file is missing")
