@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import accounts, bootconfig, debs, source, units, wheelhouse
+from . import accounts, bootconfig, debs, ggml_variants, source, units, wheelhouse
 from .errors import BaseImageError, Error, SpaceError
 from .ext4 import Batch, Ext4
 from .fat import Fat
@@ -110,7 +110,7 @@ class Payload:
 
 def build(opts: Options) -> Path:
     """Build the image; return the output path. The base file is only read."""
-    check_tools(XZ_TOOLS if opts.base.suffix == ".xz" else None)
+    check_tools({**ggml_variants.TOOLS, **(XZ_TOOLS if opts.base.suffix == ".xz" else {})})
     validate(opts)
     log.info("checking the sha256 of %s", opts.base)
     source.verify(opts.base, opts.sha256)
@@ -228,6 +228,18 @@ def _assemble(opts: Options, fs: Ext4, target: Target, work: Path) -> tuple[Payl
     p.add_dir(f"{OPT}/wheelhouse")
     for w in [*wheels, own]:
         p.add_file(f"{OPT}/wheelhouse/{w.name}", w)
+
+    # ggml's CPU code built for newer Pis (the Pi 5), loaded instead of the wheel's where the CPU has the features.
+    engine = [w for w in wheels if w.name.startswith("pywhispercpp-") and w.suffix == ".whl"]
+    if engine:
+        variants = ggml_variants.build_variants(engine[0], opts.repo, opts.cache, opts.pip_python)
+        p.add_dir(f"{OPT}/ggml-cpu")
+        for f in sorted(variants.rglob("*")):
+            target = f"{OPT}/ggml-cpu/{f.relative_to(variants).as_posix()}"
+            if f.is_dir():
+                p.add_dir(target)
+            else:
+                p.add_file(target, f)
 
     # Debian packages for offline installation at first boot.
     pkgs = list(opts.apt_packages if opts.apt_packages is not None else debs.DEVICE_PACKAGES)
