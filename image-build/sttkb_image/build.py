@@ -235,11 +235,11 @@ def _assemble(opts: Options, fs: Ext4, target: Target, work: Path) -> tuple[Payl
         variants = ggml_variants.build_variants(engine[0], opts.repo, opts.cache, opts.pip_python)
         p.add_dir(f"{OPT}/ggml-cpu")
         for f in sorted(variants.rglob("*")):
-            target = f"{OPT}/ggml-cpu/{f.relative_to(variants).as_posix()}"
+            where = f"{OPT}/ggml-cpu/{f.relative_to(variants).as_posix()}"
             if f.is_dir():
-                p.add_dir(target)
+                p.add_dir(where)
             else:
-                p.add_file(target, f)
+                p.add_file(where, f)
 
     # Debian packages for offline installation at first boot.
     pkgs = list(opts.apt_packages if opts.apt_packages is not None else debs.DEVICE_PACKAGES)

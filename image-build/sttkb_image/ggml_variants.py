@@ -85,6 +85,17 @@ def _sdist(version: str, cache: Path, pip_python: str) -> Path:
     return dest
 
 
+def _check_names(library: Path, names: dict[str, str]) -> None:
+    """Raise unless ``library`` is named as the wheel's ggml-cpu and links to the wheel's ggml-base and OpenMP."""
+    def ask(flag: str) -> list[str]:
+        return run(["patchelf", flag, str(library)], what="reading the build's names").stdout.decode().split()
+    soname, needed = ask("--print-soname"), ask("--print-needed")
+    if soname != [names["soname"]] or not {names["base"], names["openmp"]} <= set(needed) \
+            or any(n.startswith(("libggml-base.so", "libgomp.so")) for n in needed):
+        raise Error(f"{library.name}: after renaming, SONAME {soname} and DT_NEEDED {needed} are not the wheel's "
+                    f"({names}); patchelf misbehaved")
+
+
 def _compiler_version() -> str:
     return subprocess.run(["aarch64-linux-gnu-g++", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
 
@@ -98,7 +109,7 @@ def build_variants(wheel: Path, repo: Path, cache: Path, pip_python: str = sys.e
     version = wheel.name.split("-")[1]
     sdist = _sdist(version, cache, pip_python)
     h = hashlib.sha256()
-    for part in (wheel.read_bytes(), sdist.read_bytes(), _compiler_version().encode(), TOOLCHAIN.encode(),
+    for part in (wheel.read_bytes(), sdist.read_bytes(), _compiler_version().encode(), TOOLCHAIN.encode(), b"2",
                  repr([(v.name, v.march) for v in variants]).encode()):
         h.update(hashlib.sha256(part).digest())
     dest = cache / f"ggml-cpu-variants-{version}-{h.hexdigest()[:16]}"
@@ -129,9 +140,15 @@ def build_variants(wheel: Path, repo: Path, cache: Path, pip_python: str = sys.e
         out.parent.mkdir()
         shutil.copyfile(built.resolve(), out)
         run(["aarch64-linux-gnu-strip", "--strip-unneeded", str(out)], what="stripping the build")
-        run(["patchelf", "--set-soname", names["soname"], "--replace-needed", "libggml-base.so.0", names["base"],
-             "--replace-needed", "libgomp.so.1", names["openmp"], "--remove-rpath", str(out)],
-            what="renaming the build's libraries to the wheel's")
+        # One change per patchelf call: patchelf 0.14 given --set-soname and --replace-needed together wrote the
+        # new DT_NEEDED string into the SONAME as well.
+        run(["patchelf", "--set-soname", names["soname"], str(out)], what="renaming the build to the wheel's")
+        run(["patchelf", "--replace-needed", "libggml-base.so.0", names["base"], str(out)],
+            what="linking the build to the wheel's ggml-base")
+        run(["patchelf", "--replace-needed", "libgomp.so.1", names["openmp"], str(out)],
+            what="linking the build to the wheel's OpenMP runtime")
+        run(["patchelf", "--remove-rpath", str(out)], what="removing the build's search path")
+        _check_names(out, names)
     shutil.rmtree(src)
     shutil.rmtree(tmp / "build")
     toolchain.unlink()
