@@ -7,6 +7,7 @@ Real tools throughout (sfdisk, mtools, debugfs, e2fsck, resize2fs, pip, apt-get)
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -68,6 +69,38 @@ def test_wheelhouse_has_an_aarch64_wheel_for_every_runtime_dependency(built):
     assert any(n.startswith("xkbcommon-") and n.endswith(".tar.gz") for n in names)
     pyaudio_deb = [n for n in listing(built, "/opt/sttkb/debs") if n.startswith("python3-pyaudio_")]
     assert pyaudio_deb and pyaudio_deb[0].endswith("_arm64.deb")
+
+
+def _objdump_count(library: Path, pattern: str) -> int:
+    out = subprocess.run(["aarch64-linux-gnu-objdump", "-d", str(library)], capture_output=True, text=True,
+                         check=True).stdout
+    return len(re.findall(pattern, out))
+
+
+def test_the_image_carries_a_pi5_build_of_ggml_that_stands_in_for_the_wheels(built, tmp_path):
+    """/opt/sttkb/ggml-cpu: the Pi 5 build carries the wheel's own library names (so the loader can put it in the
+    wheel's place) and, unlike the wheel's ARMv8.0 build, dot-product and FP16 vector instructions. That it is
+    chosen on a Cortex-A76 only, and transcribes there: tests/image/test_engine_aarch64.py."""
+    import zipfile
+    tree = built.root.extract_tree("/opt/sttkb/ggml-cpu", tmp_path)
+    manifest = json.loads((tree / "manifest.json").read_text())
+    wheel = next(built.wheelhouse.glob("pywhispercpp-*.whl"))
+    assert manifest["wheel"] == wheel.name
+    with zipfile.ZipFile(wheel) as z:
+        libs = {n.split("/")[-1]: n for n in z.namelist() if n.startswith("pywhispercpp.libs/")}
+        own = tmp_path / "own.so"
+        own.write_bytes(z.read(libs[manifest["soname"]]))
+    assert manifest["base"] in libs and manifest["openmp"] in libs
+    variant = tree / "armv8.2-dotprod-fp16" / "libggml-cpu.so"
+    soname = subprocess.run(["patchelf", "--print-soname", str(variant)], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    needed = subprocess.run(["patchelf", "--print-needed", str(variant)], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert soname == manifest["soname"] and {manifest["base"], manifest["openmp"]} <= set(needed), (soname, needed)
+    assert not any(n.startswith(("libggml-base.so", "libgomp.so")) for n in needed), needed
+    dot, fp16 = r"\s[su]dot\s", r"\sfmla\s+v\d+\.8h"
+    assert _objdump_count(variant, dot) > 100 and _objdump_count(variant, fp16) > 0
+    assert _objdump_count(own, dot) == 0 and _objdump_count(own, fp16) == 0
 
 
 def test_default_model_and_manifest_are_in_the_store(built, default_model):

@@ -71,6 +71,7 @@ def arm64_box(request, tmp_path_factory) -> Arm64Box:
     target = read_target(built.root)
     wheelhouse = built.root.extract_tree("/opt/sttkb/wheelhouse", work / "image")
     models = built.root.extract_tree("/var/lib/sttkb/models", work / "image")
+    ggml_cpu = built.root.extract_tree("/opt/sttkb/ggml-cpu", work / "image")
     config = work / "config.toml"
     config.write_bytes(built.root.read("/etc/sttkb/config.toml") or b"")
     names = sorted(p.name for p in wheelhouse.iterdir())
@@ -91,7 +92,8 @@ def arm64_box(request, tmp_path_factory) -> Arm64Box:
     home = work / "home"
     home.mkdir()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "PYTHONPATH": str(site),
-           "LC_ALL": "C.UTF-8", "PYTHONFAULTHANDLER": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+           "LC_ALL": "C.UTF-8", "PYTHONFAULTHANDLER": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "STTKB_GGML_CPU_DIR": str(ggml_cpu)}      # the image's /opt/sttkb/ggml-cpu
     return Arm64Box(python_command(sysroot, target.python), env, site, names, bins[0], config, work)
 
 
@@ -99,10 +101,11 @@ def _no_core_dump() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))     # qemu-user writes a guest core file on a crash
 
 
-def _describe(rc: int) -> str:
+def _describe(rc: int, cpu: str = PI_CPU) -> str:
     if rc in (-4, 132):
-        return (f"SIGILL: the aarch64 engine executes an instruction a {PI_CPU} (Pi Zero 2 W / Pi 3; ARMv8.0) does "
-                "not have, so the box could not transcribe. Pin a wheel that runs there (requirements.lock)")
+        return (f"SIGILL: the aarch64 engine executes an instruction a {cpu} does not have, so that Pi could not "
+                "transcribe. Pin a wheel that runs there (requirements.lock), or fix the choice of ggml's CPU build "
+                "(sttkb.asr.cpu_variant)")
     if rc < 0:
         return f"killed by signal {-rc}"
     if rc > 128:
@@ -117,20 +120,72 @@ def test_xkbcommon_is_not_installed_for_the_check(arm64_box):
     assert not list(arm64_box.site.glob("xkbcommon*")), sorted(p.name for p in arm64_box.site.iterdir())
 
 
+# The Pi Zero 2 W / Pi 3 core (ARMv8.0: the wheel's own build must be chosen) and the Pi 5's (ARMv8.2 with
+# dot-product and FP16: the image's Pi 5 build must be chosen, and transcribe as well).
+PI_CPUS = {"cortex-a53": "pywhispercpp's own build", "cortex-a76": "armv8.2-dotprod-fp16 build"}
+SYSTEM_INFO = """\
+from sttkb.asr import cpu_variant
+name = cpu_variant.activate()
+import _pywhispercpp as pw
+print(name)
+print(pw.whisper_print_system_info())
+"""
+
+
 @pytest.mark.timeout(3600)
-def test_image_engine_transcribes_jfk_on_an_emulated_pi_cpu(arm64_box):
-    cmd = [*arm64_box.command, "-c", DRIVER, "--config", str(arm64_box.config), "transcribe", str(JFK_WAV),
-           "--model", str(arm64_box.model)]
+@pytest.mark.parametrize("cpu", sorted(PI_CPUS))
+def test_image_engine_transcribes_jfk_on_an_emulated_pi_cpu(arm64_box, cpu):
+    cmd = [*python_command_for(arm64_box, cpu), "-c", DRIVER, "--config", str(arm64_box.config), "transcribe",
+           str(JFK_WAV), "--model", str(arm64_box.model)]
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=arm64_box.env, cwd=arm64_box.work,
                           preexec_fn=_no_core_dump)
     seconds = time.monotonic() - start
     tail = "\n".join((proc.stderr.strip().splitlines() or ["(no output)"])[-25:])
-    timing = f"qemu-user -cpu {PI_CPU}: {seconds:.0f} s for the 11 s JFK recording"
+    timing = f"qemu-user -cpu {cpu}: {seconds:.0f} s for the 11 s JFK recording"
     print(f"\n{timing}\n{tail}\ntext: {proc.stdout.strip()!r}")
-    assert proc.returncode == 0, f"{_describe(proc.returncode)} ({timing}); last lines:\n{tail}"
+    assert proc.returncode == 0, f"{_describe(proc.returncode, cpu)} ({timing}); last lines:\n{tail}"
+    assert f"whisper.cpp runs {PI_CPUS[cpu]}" in proc.stderr.replace("ggml's ", ""), (
+        f"on a {cpu} the engine should run {PI_CPUS[cpu]}; log:\n{tail}")
     text = proc.stdout.strip()
     error_rate = wer(JFK_TEXT, text)
     assert KEY_WORDS in normalize(text) and error_rate <= MAX_WER, (
         f"wrong words on aarch64 ({timing}): WER {error_rate:.2f} (max {MAX_WER}) against {JFK_TEXT!r}; "
         f"got {text!r}")
+
+
+def python_command_for(box: Arm64Box, cpu: str) -> list[str]:
+    command = list(box.command)
+    command[command.index("-cpu") + 1] = cpu
+    return command
+
+
+@pytest.mark.timeout(600)
+def test_the_pi5_build_is_what_whisper_cpp_runs_on_a_pi5_cpu(arm64_box):
+    """ggml itself reports the dot-product and FP16 vector paths compiled in and present only when the Pi 5
+    build was loaded in place of the wheel's (on a Cortex-A53 the same check reports neither)."""
+    seen = {}
+    for cpu in sorted(PI_CPUS):
+        proc = subprocess.run([*python_command_for(arm64_box, cpu), "-c", SYSTEM_INFO], capture_output=True,
+                              text=True, env=arm64_box.env, cwd=arm64_box.work, preexec_fn=_no_core_dump)
+        assert proc.returncode == 0, f"{cpu}: {_describe(proc.returncode, cpu)}: {proc.stderr[-1500:]}"
+        seen[cpu] = proc.stdout
+    print(seen)
+    assert seen["cortex-a76"].startswith("armv8.2-dotprod-fp16\n"), seen
+    assert "DOTPROD = 1" in seen["cortex-a76"] and "FP16_VA = 1" in seen["cortex-a76"], seen
+    assert seen["cortex-a53"].startswith("wheel\n"), seen
+    assert "DOTPROD = 1" not in seen["cortex-a53"] and "FP16_VA = 1" not in seen["cortex-a53"], seen
+
+
+@pytest.mark.timeout(900)
+def test_the_pi5_build_forced_onto_a_cortex_a53_dies_there(arm64_box):
+    """Why the choice matters: the Pi 5 build really uses instructions an ARMv8.0 core lacks. Forced onto a
+    Cortex-A53 (STTKB_GGML_CPU), whisper.cpp dies with SIGILL at its first decode, as it would on a Pi 3."""
+    env = dict(arm64_box.env, STTKB_GGML_CPU="armv8.2-dotprod-fp16")
+    cmd = [*python_command_for(arm64_box, "cortex-a53"), "-c", DRIVER, "--config", str(arm64_box.config),
+           "transcribe", str(JFK_WAV), "--model", str(arm64_box.model)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=arm64_box.work,
+                          preexec_fn=_no_core_dump)
+    assert proc.returncode in (-4, 132), (
+        f"expected SIGILL, got {_describe(proc.returncode)}; the Pi 5 build may not use dot-product/FP16 at all: "
+        f"{proc.stderr[-1500:]}")
