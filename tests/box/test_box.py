@@ -101,6 +101,19 @@ journalctl -b --no-pager -o short-monotonic -p info > $OUT/journal_info
 journalctl -b --no-pager -u sttkb.service -o cat > $OUT/journal_sttkb
 journalctl -b --no-pager -u sttkb-firstboot.service -o short-monotonic > $OUT/journal_firstboot
 """
+# [asr] engine set to a speech server on the LAN: at daemon-reload the real PID 1 runs the project's generator
+# (services/system-generators), whose drop-in must open sttkb.service to that address only; back to local after.
+REMOTE_ENGINE = "192.168.7.2"
+REMOTE = r"""
+systemctl show sttkb.service -p IPAddressAllow -p IPAddressDeny -p RestrictAddressFamilies > $OUT/ip_local
+cp /etc/sttkb/config.toml /run/config.toml.orig
+sed -i 's|^engine = "local"|engine = "wyoming://%s:10300"|' /etc/sttkb/config.toml
+systemctl daemon-reload
+systemctl show sttkb.service -p IPAddressAllow -p IPAddressDeny -p RestrictAddressFamilies -p DropInPaths \
+    > $OUT/ip_remote
+cp /run/config.toml.orig /etc/sttkb/config.toml
+systemctl daemon-reload
+""" % REMOTE_ENGINE
 POWEROFF = "\nsync\ntouch $OUT/finished\nsystemctl poweroff\n"
 
 
@@ -165,7 +178,9 @@ def box_runs(box_image, tmp_path_factory):
     first = _boot(box_image, disk, share, WAIT_AND_RECORD + DICTATE + POWEROFF, work / "console-first.log")
     runs["first"] = (first, share)
     # 3. reboot: no first boot, the daemon comes up again
-    again = _boot(box_image, disk, work / "share-again", WAIT_AND_RECORD + POWEROFF, work / "console-again.log",
+    # 3b. and a remote engine configured: the generator's drop-in loaded by the box's systemd
+    again = _boot(box_image, disk, work / "share-again", WAIT_AND_RECORD + REMOTE + POWEROFF,
+                  work / "console-again.log",
                   timeout=20 * 60)
     runs["again"] = (again, work / "share-again")
     return runs
@@ -238,6 +253,23 @@ def test_after_a_reboot_the_daemon_comes_up_without_first_boot(box_runs):
     assert fb["UnitFileState"] == "disabled" and fb["ActiveState"] == "inactive", fb
     assert (daemon["ActiveState"], daemon["SubState"]) == ("active", "running"), daemon
     assert (share / "failed").read_text().strip() == ""
+
+
+def _props(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def test_a_remote_engine_opens_the_service_to_that_server_only(box_runs):
+    """Issue #15: with a local engine the daemon has no IP at all; with `[asr] engine = "wyoming://LAN-ADDRESS"`
+    systemd (the box's own PID 1, at daemon-reload) loads the generator's drop-in: IP families allowed, and of
+    all addresses only the server's."""
+    share = _done(box_runs, "again")
+    local, remote = _props(share / "ip_local"), _props(share / "ip_remote")
+    assert local["IPAddressAllow"] == "" and "AF_INET" not in local["RestrictAddressFamilies"], local
+    assert remote["IPAddressAllow"].split() == [f"{REMOTE_ENGINE}/32"], remote
+    assert set(remote["IPAddressDeny"].split()) == set(local["IPAddressDeny"].split()) != set(), (local, remote)
+    assert {"AF_INET", "AF_INET6", "AF_UNIX", "AF_BLUETOOTH"} <= set(remote["RestrictAddressFamilies"].split())
+    assert "/run/systemd/generator/sttkb.service.d/" in remote["DropInPaths"], remote
 
 
 def test_print_emulated_times(box_runs, capsys):
