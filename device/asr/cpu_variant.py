@@ -149,7 +149,7 @@ def activate(directory: Path | None = None) -> str:
 
 
 def describe() -> str:
-    """One line for `sttkb bench` and `sttkb status`: the build in use and what the CPU offers."""
+    """One line for `sttkb bench`: the build in use and which CPUs it is for."""
     name = active()
     if name == WHEEL:
         return f"pywhispercpp's own build ({platform.machine()})"

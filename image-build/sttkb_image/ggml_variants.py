@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 from .errors import DownloadError, Error
+from . import wheelhouse
 from .tools import check_tools, run
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
 set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 """
+BUILD_REVISION = b"2"
+"""Part of the cache key: raised when the way a build is made changes (2: one patchelf change per call)."""
 
 
 def box_variants(repo: Path) -> tuple:
@@ -74,12 +77,11 @@ def _sdist(version: str, cache: Path, pip_python: str) -> Path:
     tmp = dest.parent / (dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    proc = subprocess.run([pip_python, "-m", "pip", "download", "-q", "--no-deps", "--no-binary=:all:",
-                           "-d", str(tmp), f"pywhispercpp=={version}"], capture_output=True, text=True)
+    wheelhouse._pip(pip_python, ["download", "-q", "--no-deps", "--no-binary=:all:", "-d", str(tmp),
+                                 f"pywhispercpp=={version}"], f"downloading the pywhispercpp {version} sources")
     got = list(tmp.glob("pywhispercpp-*.tar.gz"))
-    if proc.returncode != 0 or len(got) != 1:
-        raise DownloadError(f"cannot download the pywhispercpp {version} sources from PyPI: "
-                            f"{proc.stderr.strip()[-500:] or got}")
+    if len(got) != 1:
+        raise DownloadError(f"downloading the pywhispercpp {version} sources gave {got}, not one sdist")
     got[0].rename(dest)
     shutil.rmtree(tmp)
     return dest
@@ -109,7 +111,7 @@ def build_variants(wheel: Path, repo: Path, cache: Path, pip_python: str = sys.e
     version = wheel.name.split("-")[1]
     sdist = _sdist(version, cache, pip_python)
     h = hashlib.sha256()
-    for part in (wheel.read_bytes(), sdist.read_bytes(), _compiler_version().encode(), TOOLCHAIN.encode(), b"2",
+    for part in (wheel.read_bytes(), sdist.read_bytes(), _compiler_version().encode(), TOOLCHAIN.encode(), BUILD_REVISION,
                  repr([(v.name, v.march) for v in variants]).encode()):
         h.update(hashlib.sha256(part).digest())
     dest = cache / f"ggml-cpu-variants-{version}-{h.hexdigest()[:16]}"

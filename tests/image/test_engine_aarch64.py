@@ -53,13 +53,18 @@ sys.exit(args.func(args))
 
 @dataclass(frozen=True)
 class Arm64Box:
-    command: list[str]     # qemu-user + the sysroot's python
+    sysroot: Path
+    python: tuple[int, int]
     env: dict[str, str]
     site: Path             # the installed wheelhouse
     wheelhouse: list[str]  # file names in the image's wheelhouse
     model: Path
     config: Path
     work: Path
+
+    def on(self, cpu: str = PI_CPU) -> list[str]:
+        """The command prefix that runs the sysroot's Python on an emulated ``cpu``."""
+        return python_command(self.sysroot, self.python, cpu)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +99,7 @@ def arm64_box(request, tmp_path_factory) -> Arm64Box:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "PYTHONPATH": str(site),
            "LC_ALL": "C.UTF-8", "PYTHONFAULTHANDLER": "1", "PYTHONDONTWRITEBYTECODE": "1",
            "STTKB_GGML_CPU_DIR": str(ggml_cpu)}      # the image's /opt/sttkb/ggml-cpu
-    return Arm64Box(python_command(sysroot, target.python), env, site, names, bins[0], config, work)
+    return Arm64Box(sysroot, target.python, env, site, names, bins[0], config, work)
 
 
 def _no_core_dump() -> None:
@@ -135,7 +140,7 @@ print(pw.whisper_print_system_info())
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("cpu", sorted(PI_CPUS))
 def test_image_engine_transcribes_jfk_on_an_emulated_pi_cpu(arm64_box, cpu):
-    cmd = [*python_command_for(arm64_box, cpu), "-c", DRIVER, "--config", str(arm64_box.config), "transcribe",
+    cmd = [*arm64_box.on(cpu), "-c", DRIVER, "--config", str(arm64_box.config), "transcribe",
            str(JFK_WAV), "--model", str(arm64_box.model)]
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=arm64_box.env, cwd=arm64_box.work,
@@ -154,19 +159,13 @@ def test_image_engine_transcribes_jfk_on_an_emulated_pi_cpu(arm64_box, cpu):
         f"got {text!r}")
 
 
-def python_command_for(box: Arm64Box, cpu: str) -> list[str]:
-    command = list(box.command)
-    command[command.index("-cpu") + 1] = cpu
-    return command
-
-
 @pytest.mark.timeout(600)
 def test_the_pi5_build_is_what_whisper_cpp_runs_on_a_pi5_cpu(arm64_box):
     """ggml itself reports the dot-product and FP16 vector paths compiled in and present only when the Pi 5
     build was loaded in place of the wheel's (on a Cortex-A53 the same check reports neither)."""
     seen = {}
     for cpu in sorted(PI_CPUS):
-        proc = subprocess.run([*python_command_for(arm64_box, cpu), "-c", SYSTEM_INFO], capture_output=True,
+        proc = subprocess.run([*arm64_box.on(cpu), "-c", SYSTEM_INFO], capture_output=True,
                               text=True, env=arm64_box.env, cwd=arm64_box.work, preexec_fn=_no_core_dump)
         assert proc.returncode == 0, f"{cpu}: {_describe(proc.returncode, cpu)}: {proc.stderr[-1500:]}"
         seen[cpu] = proc.stdout
@@ -182,7 +181,7 @@ def test_the_pi5_build_forced_onto_a_cortex_a53_dies_there(arm64_box):
     """Why the choice matters: the Pi 5 build really uses instructions an ARMv8.0 core lacks. Forced onto a
     Cortex-A53 (STTKB_GGML_CPU), whisper.cpp dies with SIGILL at its first decode, as it would on a Pi 3."""
     env = dict(arm64_box.env, STTKB_GGML_CPU="armv8.2-dotprod-fp16")
-    cmd = [*python_command_for(arm64_box, "cortex-a53"), "-c", DRIVER, "--config", str(arm64_box.config),
+    cmd = [*arm64_box.on("cortex-a53"), "-c", DRIVER, "--config", str(arm64_box.config),
            "transcribe", str(JFK_WAV), "--model", str(arm64_box.model)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=arm64_box.work,
                           preexec_fn=_no_core_dump)
