@@ -181,6 +181,10 @@ def test_the_pi5_build_forced_onto_a_cortex_a53_dies_there(arm64_box):
     """Why the choice matters: the Pi 5 build really uses instructions an ARMv8.0 core lacks. Forced onto a
     Cortex-A53 (STTKB_GGML_CPU), whisper.cpp dies with SIGILL at its first decode, as it would on a Pi 3."""
     env = dict(arm64_box.env, STTKB_GGML_CPU="armv8.2-dotprod-fp16")
+    # No faulthandler here: its traceback dump runs inside the SIGILL handler, on whatever state the emulated
+    # ggml worker thread left, and under qemu-user it can fault again (CI saw "Fatal Python error: Illegal
+    # instruction" followed by SIGSEGV). Without it the default action ends the process with SIGILL itself.
+    env.pop("PYTHONFAULTHANDLER", None)
     cmd = [*arm64_box.on("cortex-a53"), "-c", DRIVER, "--config", str(arm64_box.config),
            "transcribe", str(JFK_WAV), "--model", str(arm64_box.model)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=arm64_box.work,
