@@ -4,7 +4,8 @@ Every command that types (``sttkb run``, ``dictate``, ``type``) and the USB gadg
 composition root (``sttkb.cli``); nothing else constructs a typist, a transport or the gadget. The file-system roots
 (configfs, sysfs) and the Bluetooth state directory are injectable, so tests build the same objects over a fake tree.
 
-Kinds: ``usb`` (/dev/hidg0), ``bluetooth`` (BLE HID through bluetoothd), ``virtual`` (a simulated host in the
+Kinds: ``usb`` (/dev/hidg0), ``bluetooth`` (through bluetoothd: BLE HID, or Classic HID with
+``[bluetooth] mode = "classic"``), ``virtual`` (a simulated host in the
 [keyboard] layout: simulate mode and tests), ``auto`` (the enabled ones of USB and Bluetooth, typing to whichever host
 is connected; Bluetooth that cannot start leaves USB alone, with a warning).
 """
@@ -127,13 +128,18 @@ def usb_typist(keyboard: KeyboardSettings, usb: UsbSettings, *, roots: Roots = R
 # -- Bluetooth ---------------------------------------------------------------------------------------------
 def bluetooth_typist(keyboard: KeyboardSettings, bluetooth: BluetoothSettings, *,
                      roots: Roots = Roots()) -> tuple[Typist, PairingWindow]:
-    """Start the BLE HID peripheral (raises when bluetoothd or the adapter is missing) and a typist over it."""
-    from sttkb.gadget.ble.keyboard import open_ble_keyboard
+    """Start the Bluetooth keyboard of ``[bluetooth] mode`` (LE: HID over GATT; classic: BR/EDR HID) and a typist
+    over it. Raises when bluetoothd or the adapter is missing."""
+    if bluetooth.mode == "classic":
+        from sttkb.gadget.bt_classic.keyboard import open_classic_keyboard as open_keyboard
+    else:
+        from sttkb.gadget.ble.keyboard import open_ble_keyboard as open_keyboard
     kw = {} if roots.bluetooth_state is None else {"state_dir": roots.bluetooth_state}
     try:
-        peripheral, transport = open_ble_keyboard(bluetooth, **kw)
+        peripheral, transport = open_keyboard(bluetooth, **kw)
     except SttkbError as e:
-        raise TransportError(f"the Bluetooth keyboard cannot start: {e}") from e
+        kind = "Classic" if bluetooth.mode == "classic" else "LE"
+        raise TransportError(f"the Bluetooth {kind} keyboard cannot start: {e}") from e
     return typist_over(transport, keyboard), peripheral
 
 

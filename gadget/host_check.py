@@ -121,13 +121,19 @@ def analyze(r: CheckReport) -> list[str]:
     out: list[str] = []
     if r.address is None:
         return ["no sttkb keyboard found. Open the pairing window on the box (hold the button, or `sttkb bt pair`), "
-                "keep it within a few metres, and check that Bluetooth is on here"]
+                "keep it within a few metres, and check that Bluetooth is on here. (This check looks for the LE "
+                "keyboard; a box set to [bluetooth] mode = \"classic\" does not advertise over LE: pair it from "
+                "this computer's Bluetooth settings instead)"]
     if r.host_bluez is not None and r.host_bluez < BLUEZ_HOG_MULTI_NOTIFY_FIXED:
         out.append(f"this computer runs BlueZ {_version(r.host_bluez)}: unless the distribution patched it, its "
                    f"keyboard driver (hog) ignores the combined notifications the box sends once this computer has "
                    f"said it accepts them (usually from the first reconnection on) — the keyboard stays connected "
-                   f"but no keys arrive. Update BlueZ to {_version(BLUEZ_HOG_MULTI_NOTIFY_FIXED)} or newer (Ubuntu "
-                   f"24.04 and Debian 13 ship newer ones); USB works meanwhile")
+                   f"but no keys arrive. Use the box as a Bluetooth Classic keyboard instead: on the box set "
+                   f"[bluetooth] mode = \"classic\" in /etc/sttkb/config.toml and run `sudo systemctl daemon-reload "
+                   f"&& sudo systemctl restart bluetooth sttkb`; here remove the keyboard from the Bluetooth settings; "
+                   f"open the pairing window on the box (hold the button) and add it from the Bluetooth settings "
+                   f"again. Or update BlueZ to {_version(BLUEZ_HOG_MULTI_NOTIFY_FIXED)} or newer (Ubuntu 24.04 and "
+                   f"Debian 13 ship newer ones). USB works meanwhile")
     if defs.UUID_HID not in r.advertised_uuids:
         out.append("the advertisement does not carry the HID service UUID 0x1812: some hosts (iOS, Android) will "
                    "not list it as a keyboard. Is it really the sttkb box?")

@@ -24,6 +24,7 @@ def _run(coro):
     return asyncio.run(coro)
 
 DEFAULT_STATE_DIR = "/var/lib/sttkb"   # the same as sttkb.gadget.ble.hosts.DEFAULT_STATE_DIR (not imported: startup)
+SHIPPED_BLUETOOTHD_CONF = "/etc/sttkb/bluetooth/main.conf"   # services/bluetooth/main.conf on the box
 
 
 def register(sub) -> None:
@@ -60,6 +61,17 @@ def register(sub) -> None:
                         f"'normal' (back to [bluetooth] report_interval_ms); none: show it")
     p.set_defaults(func=cmd_pace)
 
+    p = cmds.add_parser("systemd-dropin", help="write bluetoothd's settings for [bluetooth] mode (the systemd "
+                                               "generator runs this at boot)",
+                        description="For [bluetooth] mode = \"classic\": write a copy of the box's bluetoothd "
+                                    "settings with ControllerMode = bredr and the bluetooth.service drop-in that "
+                                    "uses it into DIR; for \"le\" remove them (the shipped settings are LE). "
+                                    "Without --output print what would be written.")
+    p.add_argument("--output", metavar="DIR", help="the generator's directory (/run/systemd/generator)")
+    p.add_argument("--shipped", metavar="FILE", default=SHIPPED_BLUETOOTHD_CONF,
+                   help=f"the box's bluetoothd settings (default {SHIPPED_BLUETOOTHD_CONF})")
+    p.set_defaults(func=cmd_systemd_dropin)
+
     chk = sub.add_parser("check", help="on a laptop: find the sttkb keyboard over Bluetooth and report what a "
                                        "host sees and what is wrong",
                          description="Run this on the computer you want to type into (needs Bluetooth and "
@@ -89,15 +101,25 @@ def _state(args):
 
 def cmd_list(args: argparse.Namespace) -> int:
     from sttkb.gadget.ble import hostctl
+    from sttkb.gadget.ble.hosts import RADIO_NAMES
+    mode = _settings(args).mode
     st = _run(hostctl.status(_adapter(args)))
     state = _state(args)
     bonded = [h for h in st.hosts if h.is_bonded]
     if not bonded:
         print("no bonded hosts; pair one with `sttkb bt pair` (or hold the button)", file=sys.stderr)
         return 0
+    other = []
     for h in bonded:
+        radio = state.radio.get(h.address)
         print(h.describe(preferred=h.address == state.preferred, last=h.address == state.last,
-                         pairing=state.pairing.get(h.address), pace_ms=state.pace.get(h.address)))
+                         pairing=state.pairing.get(h.address), pace_ms=state.pace.get(h.address), radio=radio))
+        if radio is not None and radio != mode:
+            other.append(h.address)
+    if other:
+        print(f"the keyboard is {RADIO_NAMES[mode]} now ([bluetooth] mode = \"{mode}\"): {', '.join(other)} paired "
+              f"with the other one and must pair again (remove the keyboard on that computer, then `sttkb bt pair`)",
+              file=sys.stderr)
     return 0
 
 
@@ -109,7 +131,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"adapter:      {st.adapter} {st.address} ({'powered' if st.powered else 'OFF'})")
     print(f"name:         {st.alias}")
     print(f"pairing:      {'window OPEN (discoverable, pairable)' if st.pairable else 'closed'}")
-    print(f"advertising:  {'yes' if st.advertising else 'no — the sttkb daemon is not running (sttkb status)'}")
+    mode = _settings(args).mode
+    running = st.advertising if mode == "le" else st.classic_record
+    what = "advertising" if mode == "le" else "HID record published"
+    print(f"keyboard:     {'Bluetooth LE' if mode == 'le' else 'Bluetooth Classic'} ([bluetooth] mode = \"{mode}\"), "
+          f"{what if running else 'not running — is the sttkb daemon running? (sttkb status)'}")
     print(f"bonded hosts: {sum(1 for h in st.hosts if h.is_bonded)}")
     print(f"connected:    {', '.join(h.describe() for h in connected) or 'none'}")
     print(f"last/preferred host: {state.last or '-'} / {state.preferred or '-'}")
@@ -183,7 +209,7 @@ def cmd_pair(args: argparse.Namespace) -> int:
         raise BluetoothError("--timeout must be more than 0 seconds")
     st = _run(hostctl.status(adapter))
     before = {h.address for h in st.hosts if h.is_bonded}
-    if st.advertising:  # the daemon's keyboard is up: just open the window, it follows
+    if st.keyboard_running:  # the daemon's keyboard is up: just open the window, it follows
         _run(hostctl.open_window(adapter, timeout))
         print(f"pairing window open for {timeout:.0f} s: on the host, add a Bluetooth device and pick "
               f"{st.alias!r}", file=sys.stderr)
@@ -204,7 +230,10 @@ def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str
     (the daemon does), so this window pairs Just Works; passkey-only cannot pair without the daemon."""
     from dataclasses import replace
 
-    from sttkb.gadget.ble.peripheral import BlePeripheral
+    if settings.mode == "classic":
+        from sttkb.gadget.bt_classic.peripheral import ClassicPeripheral as Peripheral
+    else:
+        from sttkb.gadget.ble.peripheral import BlePeripheral as Peripheral
     if settings.pairing == "passkey-only":
         print("sttkb: [bluetooth] pairing = \"passkey-only\" needs the sttkb daemon, which listens for the code the "
               "computer shows: start it (`sudo systemctl start sttkb`) and run `sttkb bt pair` again",
@@ -221,7 +250,7 @@ def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str
         result.append(paired)
         done.set()
 
-    with BlePeripheral(replace(settings, adapter=adapter), state_dir=args.state_dir) as kb:
+    with Peripheral(replace(settings, adapter=adapter), state_dir=args.state_dir) as kb:
         kb.open_pairing_window(timeout, on_done)
         print(f"pairing window open: on the host, add a Bluetooth device and pick {settings.name!r}",
               file=sys.stderr)
@@ -230,6 +259,46 @@ def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str
             return None
         new = [h for h in kb.hosts() if h.is_bonded and h.address not in before]
         return new[0] if new else None
+
+
+def cmd_systemd_dropin(args: argparse.Namespace) -> int:
+    """What sttkb-bluetooth-generator runs. It must never leave bluetoothd without settings: on any problem
+    nothing is written (the shipped LE settings apply) and the reason goes to stderr (the journal)."""
+    from sttkb.config import load_config
+    from sttkb.errors import SttkbError
+    from sttkb.gadget import bluetoothd_conf as bc
+    out = Path(args.output) if args.output else None
+    written = [] if out is None else [out / "bluetooth.service.d" / bc.DROPIN_NAME, out / bc.CONF_NAME]
+    try:
+        mode = load_config(getattr(args, "config", None)).bluetooth.mode
+        text = None if mode == bc.SHIPPED_MODE else bc.conf_for_mode(Path(args.shipped).read_text("utf-8"), mode)
+    except (SttkbError, OSError, bc.ConfError) as e:
+        print(f"sttkb bt systemd-dropin: {e}; bluetoothd keeps the shipped settings ({args.shipped}, LE)",
+              file=sys.stderr)
+        for path in written:
+            path.unlink(missing_ok=True)
+        return 1
+    if out is None:
+        if text is None:
+            print(f"# [bluetooth] mode = \"{mode}\": bluetoothd uses {args.shipped} as it is")
+        else:
+            sys.stdout.write(bc.dropin_for_conf(bc.CONF_NAME, mode) + "\n# " + bc.CONF_NAME + ":\n" + text)
+        return 0
+    if text is None:
+        for path in written:
+            path.unlink(missing_ok=True)
+        return 0
+    dropin, conf = written
+    _replace(conf, text)    # the settings first: the drop-in never names a file that is not there
+    _replace(dropin, bc.dropin_for_conf(str(conf.resolve()), mode))
+    return 0
+
+
+def _replace(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -45,6 +45,8 @@ class BluezPeripheral:
 
     kind = "Bluetooth keyboard"
     """What the log calls this keyboard."""
+    radio = ""
+    """The ``[bluetooth] mode`` this keyboard serves ("le" | "classic"): kept per host when it pairs."""
 
     def __init__(self, settings: Any, *, state_dir: str | Path, bus_address: str | None, app_root: str,
                  on_pairing_change: Callable[[bool], None] | None, loop_name: str) -> None:
@@ -81,6 +83,12 @@ class BluezPeripheral:
             self.close()
             raise
         return self
+
+    def __enter__(self) -> "BluezPeripheral":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Unregister from BlueZ, disconnect from D-Bus, stop the loop thread. Safe to call twice."""
@@ -214,7 +222,7 @@ class BluezPeripheral:
     async def _keep_bond(self, host: Host, method: str) -> None:
         """Remember how ``host`` paired, trust it, make it the last host and close the window."""
         assert self._adapter is not None and self._window is not None
-        self.state.set_pairing(host.address, method)
+        self.state.set_pairing(host.address, method, self.radio or None)
         await self._adapter.trust(host)
         self.state.set_last(host.address)
         await self._window.host_paired()

@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator
 from sttkb.gadget.ble import bluez, defs
 from sttkb.gadget.ble.adapter import Adapter
 from sttkb.gadget.ble.hosts import Host, HostState, hosts_from_objects
+from sttkb.gadget.bt_classic.sdp_record import HID_UUID
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,15 @@ class AdapterStatus:
     pairable: bool
     discoverable: bool
     advertising: int
-    """Active LE advertisements (0 = no keyboard app is advertising: the daemon is not running)."""
+    """Active LE advertisements (0 = no LE keyboard app is advertising)."""
     hosts: list[Host]
+    classic_record: bool = False
+    """The Classic keyboard's HID service record is published (a Classic keyboard app is running)."""
+
+    @property
+    def keyboard_running(self) -> bool:
+        """A keyboard app (the daemon's, or `sttkb bt pair`'s) serves this adapter, over either radio."""
+        return self.advertising > 0 or self.classic_record
 
 
 @contextlib.asynccontextmanager
@@ -53,7 +61,8 @@ async def status(adapter: str, bus_address: str | None = None) -> AdapterStatus:
                              alias=str(props.get("Alias", "")), powered=bool(props.get("Powered")),
                              pairable=bool(props.get("Pairable")), discoverable=bool(props.get("Discoverable")),
                              advertising=int(adv.get("ActiveInstances", 0)),
-                             hosts=hosts_from_objects(objects, ad.path))
+                             hosts=hosts_from_objects(objects, ad.path),
+                             classic_record=HID_UUID in (props.get("UUIDs") or []))
 
 
 async def forget(adapter: str, query: str, state: HostState, bus_address: str | None = None) -> Host:

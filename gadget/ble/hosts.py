@@ -26,6 +26,8 @@ MAX_PACE_MS = 200.0
 """The slowest per-host pace `sttkb bt pace` accepts (milliseconds between two key reports)."""
 SLOW_PACE_MS = 30.0
 """`sttkb bt pace HOST slow`: three times the default report interval, for a host that drops keys."""
+RADIO_NAMES = {"le": "LE", "classic": "Classic"}
+"""``[bluetooth] mode`` values → how `sttkb bt list` names the radio a host paired over."""
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,15 @@ class Host:
         return self.bonded or self.paired
 
     def describe(self, *, preferred: bool = False, last: bool = False, pairing: str | None = None,
-                 pace_ms: float | None = None) -> str:
+                 pace_ms: float | None = None, radio: str | None = None) -> str:
         """One line for `sttkb bt list`; ``pairing`` is how it paired (:attr:`HostState.pairing`), if known;
-        ``pace_ms`` its own pace (:attr:`HostState.pace`), if set."""
+        ``pace_ms`` its own pace (:attr:`HostState.pace`), if set; ``radio`` the keyboard it paired with
+        (:attr:`HostState.radio`), if known."""
         how = {"passkey": "passkey (authenticated)", "just-works": "Just Works (not authenticated)"}.get(
             pairing or "", "paired before sttkb recorded how" if self.is_bonded else "")
+        over = RADIO_NAMES.get(radio or "", "")
         flags = [w for w, on in (("connected", self.connected), ("bonded", self.is_bonded),
+                                 (f"over {over}", bool(over)),
                                  ("preferred", preferred), ("last used", last), (how, bool(how)),
                                  (f"pace {pace_ms or 0:g} ms", pace_ms is not None)) if on]
         return f"{self.address}  {self.name or '(no name)'}" + (f"  [{', '.join(flags)}]" if flags else "")
@@ -96,14 +101,16 @@ def match_host(hosts: list[Host], query: str) -> Host:
 
 class HostState:
     """The remembered hosts: ``last`` (last host typed to) and ``preferred`` (`sttkb bt use`), by address,
-    ``pairing``: address -> "passkey" | "just-works", and ``pace``: address -> least milliseconds between two key
-    reports to that host (its slow mode, `sttkb bt pace`; absent = [bluetooth] report_interval_ms)."""
+    ``pairing``: address -> "passkey" | "just-works", ``radio``: address -> the keyboard it paired with ("le" |
+    "classic", as ``[bluetooth] mode``), and ``pace``: address -> least milliseconds between two key reports to
+    that host (its slow mode, `sttkb bt pace`; absent = [bluetooth] report_interval_ms)."""
 
     def __init__(self, state_dir: str | os.PathLike = DEFAULT_STATE_DIR) -> None:
         self.path = Path(state_dir) / STATE_FILE
         self.last: str | None = None
         self.preferred: str | None = None
         self.pairing: dict[str, str] = {}
+        self.radio: dict[str, str] = {}
         self.pace: dict[str, float] = {}
         self._stamp: tuple[int, int] | None = None
         self._load()
@@ -138,6 +145,9 @@ class HostState:
             self.preferred = data.get("preferred") if isinstance(data.get("preferred"), str) else None
             pairing = data.get("pairing")
             self.pairing = {str(k): str(v) for k, v in pairing.items()} if isinstance(pairing, dict) else {}
+            radio = data.get("radio")
+            self.radio = {str(k): str(v) for k, v in radio.items()
+                          if v in RADIO_NAMES} if isinstance(radio, dict) else {}
             pace = data.get("pace")
             self.pace = {str(k): float(v) for k, v in (pace.items() if isinstance(pace, dict) else ())
                          if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= MAX_PACE_MS}
@@ -147,7 +157,8 @@ class HostState:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps({"last": self.last, "preferred": self.preferred,
-                                       "pairing": self.pairing, "pace": self.pace}) + "\n", encoding="utf-8")
+                                       "pairing": self.pairing, "radio": self.radio, "pace": self.pace}) + "\n",
+                                      encoding="utf-8")
             os.replace(tmp, self.path)
             st = self.path.stat()
             self._stamp = (st.st_mtime_ns, st.st_size)
@@ -164,10 +175,12 @@ class HostState:
         self.preferred = address
         self.save()
 
-    def set_pairing(self, address: str, method: str) -> None:
-        """How ``address`` bonded: "passkey" or "just-works"."""
-        if self.pairing.get(address) != method:
+    def set_pairing(self, address: str, method: str, radio: str | None = None) -> None:
+        """How ``address`` bonded: "passkey" or "just-works", and with which keyboard ("le" | "classic")."""
+        if self.pairing.get(address) != method or (radio is not None and self.radio.get(address) != radio):
             self.pairing[address] = method
+            if radio is not None:
+                self.radio[address] = radio
             self.save()
 
     def set_pace(self, address: str, ms: float | None) -> None:
@@ -185,6 +198,7 @@ class HostState:
 
     def forget(self, address: str) -> None:
         changed = self.pairing.pop(address, None) is not None
+        changed = self.radio.pop(address, None) is not None or changed
         changed = self.pace.pop(address, None) is not None or changed
         if self.last == address:
             self.last, changed = None, True

@@ -46,6 +46,7 @@ class BlePeripheral(BluezPeripheral):
     """
 
     kind = "BLE keyboard"
+    radio = "le"
 
     def __init__(self, settings: Any, *, report_map: bytes = REPORT_DESCRIPTOR,
                  state_dir: str | Path = DEFAULT_STATE_DIR,
@@ -85,12 +86,6 @@ class BlePeripheral(BluezPeripheral):
             self._smp = None
         super().close()
         self._ready.clear()
-
-    def __enter__(self) -> "BlePeripheral":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     async def _setup(self) -> None:
         bus, reg, _props = await self._connect()

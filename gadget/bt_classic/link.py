@@ -100,7 +100,7 @@ class HidLink:
                 sock.close()
             self._listeners = []
             hint = (" — bluetoothd's input plugin holds it: run bluetoothd with --noplugin=input "
-                    "(services/bluetooth/bluetooth.service.d/sttkb.conf)") if "in use" in str(e) else ""
+                    "(services/bluetooth/bluetooth.service.d/50-sttkb.conf)") if "in use" in str(e) else ""
             raise TransportError(f"cannot listen for Bluetooth Classic HID hosts: {e}{hint}") from e
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._thread = threading.Thread(target=self._serve, name="bt-classic-hid", daemon=True)

@@ -5,7 +5,7 @@ bluetoothd only publishes the record here (``ProfileManager1.RegisterProfile`` w
 ``ServiceRecord`` and no PSM, so it listens on nothing itself) and runs pairing (Secure Simple Pairing) through
 the agent. The HID channels are the keyboard's own L2CAP sockets (:mod:`sttkb.gadget.bt_classic.link`), which
 is why bluetoothd must not run its input plugin on the box: it listens on the same PSMs as a HID *host*
-(services/bluetooth/bluetooth.service.d/sttkb.conf starts it with ``--noplugin=input,hog``). The record is
+(services/bluetooth/bluetooth.service.d/50-sttkb.conf starts it with ``--noplugin=input,hog``). The record is
 published only when bluetoothd runs BR/EDR: with ``ControllerMode = le`` it refuses SDP records (it logs
 "Failed to register service record" and the call still succeeds).
 
@@ -69,6 +69,7 @@ class ClassicPeripheral(BluezPeripheral):
     Blocking methods are safe from any thread."""
 
     kind = "Bluetooth Classic keyboard"
+    radio = "classic"
 
     def __init__(self, settings: Any, *, record: Optional[HidRecord] = None,
                  state_dir: "str | Path" = DEFAULT_STATE_DIR, bus_address: Optional[str] = None,
@@ -98,7 +99,9 @@ class ClassicPeripheral(BluezPeripheral):
         self.record_published = HID_UUID in (uuids or [])
         if not self.record_published:
             log.warning("bluetoothd took the HID service record but does not publish it on %s: it runs LE only "
-                        "(ControllerMode = le); Bluetooth Classic hosts will not find the keyboard",
+                        "(ControllerMode = le), so Bluetooth Classic hosts will not find the keyboard. After "
+                        "setting [bluetooth] mode = \"classic\", run `sudo systemctl daemon-reload && sudo "
+                        "systemctl restart bluetooth sttkb` (or reboot): bluetoothd reads its mode only at start",
                         self.settings.adapter)
         if await self._adapter.pairable():
             await self._window.follow(True)

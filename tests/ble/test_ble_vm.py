@@ -68,7 +68,7 @@ def test_sttkb_check_on_the_host_finds_nothing_wrong_but_an_old_bluez(vm):
     # ignores combined notifications: on such a laptop the check must say so, and find nothing else wrong.
     bluez = local_bluez_version()
     affected = bluez is not None and bluez < BLUEZ_HOG_MULTI_NOTIFY_FIXED
-    warned = [p for p in vm["check.problems"] if "Update BlueZ to 5.67" in p]
+    warned = [p for p in vm["check.problems"] if "update BlueZ to 5.67" in p]
     assert bool(warned) == affected, vm["check.rendered"]
     assert len(vm["check.problems"]) == len(warned), vm["check.rendered"]
     assert "report map: 65 bytes — keyboard" in vm["check.rendered"]

@@ -81,7 +81,7 @@ def test_status_says_whether_the_daemon_advertises(bluez, tmp_path, capsys):
     bluez.adapter_obj.Set("org.bluez.Adapter1", "Pairable", False, dbus_interface="org.freedesktop.DBus.Properties")
     assert run(tmp_path, "status") == 0
     out = capsys.readouterr().out
-    assert "pairing:      closed" in out and "sttkb daemon is not running" in out
+    assert "pairing:      closed" in out and 'Bluetooth LE ([bluetooth] mode = "le"), not running' in out
 
 
 def test_pair_with_the_daemon_running_only_opens_the_adapter_window(bluez, tmp_path, capsys):
@@ -117,3 +117,52 @@ def test_pair_without_the_daemon_under_passkey_only_says_to_start_it(bluez, tmp_
     assert main(["--config", str(config), "bt", "--state-dir", str(tmp_path), "pair", "--timeout", "1"]) == 1
     assert bluez.calls("/org/bluez", "RegisterAgent") == []
     assert "needs the sttkb daemon" in capsys.readouterr().err
+
+
+def _classic_config(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[bluetooth]\nmode = "classic"\n')
+    return ["--config", str(config)]
+
+
+def _publish_classic_record(bluez):
+    """What bluetoothd shows while the daemon's Classic keyboard runs: its HID record's UUID on the adapter."""
+    from sttkb.gadget.bt_classic.sdp_record import HID_UUID
+    bluez.adapter_obj.Set("org.bluez.Adapter1", "UUIDs", dbus.Array([HID_UUID], signature="s"),
+                          dbus_interface="org.freedesktop.DBus.Properties")
+
+
+def test_list_says_which_keyboard_a_host_paired_with_and_who_must_pair_again(bluez, paired_host, tmp_path, capsys):
+    from sttkb.gadget.ble.hosts import HostState
+    HostState(tmp_path).set_pairing(HOST, "just-works", "le")
+    assert main([*_classic_config(tmp_path), "bt", "--state-dir", str(tmp_path), "list"]) == 0
+    out, err = capsys.readouterr()
+    assert "over LE" in out
+    assert f"{HOST} paired with the other one and must pair again" in err and 'mode = "classic"' in err
+    assert run(tmp_path, "list") == 0   # the default mode is LE: nothing to redo
+    out, err = capsys.readouterr()
+    assert "over LE" in out and "must pair again" not in err
+
+
+def test_status_in_classic_mode_says_whether_the_classic_keyboard_runs(bluez, tmp_path, capsys):
+    args = [*_classic_config(tmp_path), "bt", "--state-dir", str(tmp_path), "status"]
+    assert main(args) == 0
+    assert "Bluetooth Classic ([bluetooth] mode = \"classic\"), not running" in capsys.readouterr().out
+    _publish_classic_record(bluez)
+    assert main(args) == 0
+    assert "Bluetooth Classic ([bluetooth] mode = \"classic\"), HID record published" in capsys.readouterr().out
+
+
+def test_pair_with_the_classic_daemon_running_only_opens_the_adapter_window(bluez, tmp_path, capsys):
+    _publish_classic_record(bluez)
+    assert main([*_classic_config(tmp_path), "bt", "--state-dir", str(tmp_path), "pair", "--timeout", "30",
+                 "--no-wait"]) == 0
+    assert bluez.adapter_prop("Pairable") and bluez.adapter_prop("Discoverable")
+    assert bluez.calls("/org/bluez", "RegisterProfile") == [] and bluez.calls("/org/bluez", "RegisterAgent") == []
+
+
+def test_pair_without_the_daemon_in_classic_mode_serves_the_classic_keyboard(bluez, tmp_path, capsys):
+    from sttkb.gadget.bt_classic.peripheral import PROFILE_UUID
+    assert main([*_classic_config(tmp_path), "bt", "--state-dir", str(tmp_path), "pair", "--timeout", "1"]) == 1
+    assert [str(c[1]) for c in bluez.calls("/org/bluez", "RegisterProfile")] == [PROFILE_UUID]
+    assert bluez.calls("/org/bluez/hci0", "RegisterAdvertisement") == [], "no LE keyboard in Classic mode"

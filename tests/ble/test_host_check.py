@@ -37,7 +37,7 @@ def test_check_finds_nothing_wrong_with_the_real_keyboard():
     ({"report_refs": [(1, 1)]}, "do not match"),
     ({"input_notify": False}, "cannot notify"),
     ({"pnp_id": None}, "PnP ID"),
-    ({"host_bluez": (5, 66)}, "Update BlueZ to 5.67"),
+    ({"host_bluez": (5, 66)}, "[bluetooth] mode = \"classic\""),
 ])
 def test_check_names_each_problem(changes, words):
     problems = analyze(good_report(**changes))

@@ -70,11 +70,15 @@ def test_host_state_survives_restarts_and_forgets(tmp_path):
     again = HostState(tmp_path)
     assert (again.last, again.preferred) == ("11:22:33:44:55:66", "AA:BB:CC:DD:EE:01")
     again.set_pairing("11:22:33:44:55:66", "passkey")
-    again.set_pairing("AA:BB:CC:DD:EE:01", "just-works")
+    again.set_pairing("AA:BB:CC:DD:EE:01", "just-works", "classic")
     assert HostState(tmp_path).pairing == {"11:22:33:44:55:66": "passkey", "AA:BB:CC:DD:EE:01": "just-works"}
+    assert HostState(tmp_path).radio == {"AA:BB:CC:DD:EE:01": "classic"}
+    again.set_pairing("11:22:33:44:55:66", "passkey", "le")   # the same method, now over LE: kept too
+    assert HostState(tmp_path).radio == {"AA:BB:CC:DD:EE:01": "classic", "11:22:33:44:55:66": "le"}
     again.forget("AA:BB:CC:DD:EE:01")
     assert json.loads((tmp_path / "bluetooth.json").read_text()) == {
-        "last": "11:22:33:44:55:66", "preferred": None, "pairing": {"11:22:33:44:55:66": "passkey"}, "pace": {}}
+        "last": "11:22:33:44:55:66", "preferred": None, "pairing": {"11:22:33:44:55:66": "passkey"},
+        "radio": {"11:22:33:44:55:66": "le"}, "pace": {}}
     (tmp_path / "bluetooth.json").write_text("{not json")
     assert HostState(tmp_path).last is None  # unreadable file: ignored, rewritten on next change
 

@@ -114,6 +114,20 @@ systemctl show sttkb.service -p IPAddressAllow -p IPAddressDeny -p RestrictAddre
 cp /run/config.toml.orig /etc/sttkb/config.toml
 systemctl daemon-reload
 """ % REMOTE_ENGINE
+# [bluetooth] mode = "classic": at daemon-reload the real PID 1 runs the Bluetooth generator, whose drop-in must
+# start bluetoothd on BR/EDR settings (the emulated board has no Bluetooth, so bluetoothd itself does not start:
+# the unit as systemd loaded it is what is checked); back to LE after.
+BLUETOOTH_MODE = r"""
+cp /etc/sttkb/config.toml /run/config.toml.orig
+sed -i 's|^mode = "le"|mode = "classic"|' /etc/sttkb/config.toml
+systemctl daemon-reload
+systemctl show bluetooth.service -p ExecStart -p DropInPaths > $OUT/bt_classic
+conf=$(systemctl show bluetooth.service -p ExecStart | sed -n 's/.* -f \([^ ;]*\) .*/\1/p')
+grep '^ControllerMode' "$conf" > $OUT/bt_classic_mode
+cp /run/config.toml.orig /etc/sttkb/config.toml
+systemctl daemon-reload
+systemctl show bluetooth.service -p ExecStart -p DropInPaths > $OUT/bt_le
+"""
 POWEROFF = "\nsync\ntouch $OUT/finished\nsystemctl poweroff\n"
 
 
@@ -179,7 +193,8 @@ def box_runs(box_image, tmp_path_factory):
     runs["first"] = (first, share)
     # 3. reboot: no first boot, the daemon comes up again
     # 3b. and a remote engine configured: the generator's drop-in loaded by the box's systemd
-    again = _boot(box_image, disk, work / "share-again", WAIT_AND_RECORD + REMOTE + POWEROFF,
+    # 3c. and [bluetooth] mode = "classic": the Bluetooth generator's drop-in
+    again = _boot(box_image, disk, work / "share-again", WAIT_AND_RECORD + REMOTE + BLUETOOTH_MODE + POWEROFF,
                   work / "console-again.log",
                   timeout=20 * 60)
     runs["again"] = (again, work / "share-again")
@@ -270,6 +285,20 @@ def test_a_remote_engine_opens_the_service_to_that_server_only(box_runs):
     assert set(remote["IPAddressDeny"].split()) == set(local["IPAddressDeny"].split()) != set(), (local, remote)
     assert {"AF_INET", "AF_INET6", "AF_UNIX", "AF_BLUETOOTH"} <= set(remote["RestrictAddressFamilies"].split())
     assert "/run/systemd/generator/sttkb.service.d/" in remote["DropInPaths"], remote
+
+
+def test_classic_mode_starts_bluetoothd_on_br_edr_settings(box_runs):
+    """[bluetooth] mode = "classic": the box's systemd (at daemon-reload) loads the generator's drop-in after the
+    shipped one, so bluetoothd would start on the written copy with ControllerMode = bredr and without the input
+    and hog plugins; back to "le", the shipped LE settings again."""
+    share = _done(box_runs, "again")
+    classic, le = _props(share / "bt_classic"), _props(share / "bt_le")
+    assert "/run/systemd/generator/bluetooth.service.d/60-sttkb-radio.conf" in classic["DropInPaths"], classic
+    assert "-f /run/systemd/generator/sttkb-bluetoothd.conf --noplugin=input,hog" in classic["ExecStart"], classic
+    assert classic["ExecStart"].count("argv[]=") == 1, "the shipped command is replaced, not run beside"
+    assert (share / "bt_classic_mode").read_text().split() == ["ControllerMode", "=", "bredr"]
+    assert "60-sttkb-radio.conf" not in le["DropInPaths"], le
+    assert "-f /etc/sttkb/bluetooth/main.conf --noplugin=input,hog" in le["ExecStart"], le
 
 
 def test_print_emulated_times(box_runs, capsys):

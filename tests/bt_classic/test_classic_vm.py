@@ -11,9 +11,11 @@ How the VM differs from a box and a laptop, and why:
 - One bluetoothd serves both controllers, so the host side's input plugin would also listen on the box's HID
   PSMs; tests/bt_classic/vm/hold_psms.py holds them on hci0 while bluetoothd starts (the box itself runs
   bluetoothd without that plugin, services/bluetooth).
-- ``ControllerMode = bredr`` and ``ReverseServiceDiscovery = false`` in this boot's copy of the box's main.conf:
-  the shipped file is LE-only (Classic needs BR/EDR), and with one bluetoothd the box side's reverse SDP browse
-  would find the box's own HID record on the host's adapter too and connect its input plugin to the host.
+- bluetoothd runs on the settings the box's generator writes for ``[bluetooth] mode = "classic"``
+  (services/system-generators/sttkb-bluetooth-generator: the box's main.conf with ``ControllerMode = bredr``) and
+  the keyboard is built by the factory from that mode, as the daemon does; plus ``ReverseServiceDiscovery =
+  false`` in this boot's copy: with one bluetoothd the box side's reverse SDP browse would find the box's own HID
+  record on the host's adapter too and connect its input plugin to the host.
 - The host marks the keyboard trusted after pairing (as desktop settings do); otherwise the host side's
   authorization question would go to the box's agent, the one default agent of the shared bluetoothd.
 """
@@ -37,6 +39,12 @@ HOLD = ("rm -f /run/sttkb-psm-held /run/sttkb-psm-release; "
         "for _ in $(seq 150); do [ -e /run/sttkb-psm-held ] && break; sleep 0.1; done; [ -e /run/sttkb-psm-held ]")
 
 GUEST = """\
+# The box's bluetoothd settings for [bluetooth] mode = "classic", written by the box's own generator.
+printf '[bluetooth]\\nmode = "classic"\\n' > /run/sttkb-classic.toml
+STTKB=.venv/bin/sttkb STTKB_CONFIG=/run/sttkb-classic.toml STTKB_BLUETOOTHD_CONF=services/bluetooth/main.conf \\
+    sh services/system-generators/sttkb-bluetooth-generator /run/sttkb-generator
+export STTKB_BT_CONF=/run/sttkb-generator/sttkb-bluetoothd.conf
+grep -q '^ControllerMode = bredr' "$STTKB_BT_CONF" || { echo "no BR/EDR settings from the generator" >&2; exit 3; }
 tests/ble/vm/ble_stack.sh '' || exit 3
 sleep 1   # bluetoothd has probed both adapters (its input plugin failed on hci0 only)
 touch /run/sttkb-psm-release
@@ -47,8 +55,7 @@ cp /var/lib/bluetooth -r "$STTKB_VM_OUT/var-lib-bluetooth" 2>/dev/null
 exit $rc
 """
 
-CONF_SED = ("s/^ControllerMode = le/ControllerMode = bredr/; "
-            "s/^\\[General\\]/[General]\\nReverseServiceDiscovery = false/")
+CONF_SED = "s/^\\[General\\]/[General]\\nReverseServiceDiscovery = false/"
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 
 from sttkb.config.keyboard import BluetoothSettings
 from sttkb.gadget.ble import defs
+from sttkb.gadget.ble.hosts import HostState
 from sttkb.gadget.bt_classic.peripheral import PROFILE_UUID, ClassicPeripheral
 from sttkb.gadget.bt_classic.sdp_record import HidRecord, record_xml
 from tests.polling import wait_for
@@ -66,6 +67,7 @@ def test_pairing_window_and_bonded_hosts(bluez, classic):
     assert classic.is_bonded(HOST) and classic.is_bonded(HOST.lower())
     assert classic.reconnect_target() == HOST, "the host that just paired is the one to reconnect to"
     assert dev.Get(defs.DEVICE, "Trusted", dbus_interface=defs.PROPERTIES)
+    assert HostState(classic.state.path.parent).radio == {HOST: "classic"}, "`sttkb bt list` shows it paired over Classic"
 
     classic.forget(HOST)   # the host unplugged the virtual cable
     assert wait_for(lambda: not classic.is_bonded(HOST), 5.0)

@@ -60,7 +60,7 @@ def test_auto_without_bluetoothd_is_usb_alone_and_says_why(usb_tree, caplog):
         built = build_keyboard("auto", config.keyboard, config.usb, config.bluetooth, roots=roots)
     try:
         assert built.pairing is None
-        assert "the Bluetooth keyboard cannot start" in caplog.text and "USB only" in caplog.text
+        assert "the Bluetooth LE keyboard cannot start" in caplog.text and "USB only" in caplog.text
         built.keyboard.type_text("i")
         assert built.keyboard.wait_idle(5)
     finally:
@@ -69,8 +69,17 @@ def test_auto_without_bluetoothd_is_usb_alone_and_says_why(usb_tree, caplog):
 
 def test_bluetooth_asked_for_without_bluetoothd_is_a_clear_error(usb_tree):
     config, roots, _ = usb_tree
-    with pytest.raises(SttkbError, match="the Bluetooth keyboard cannot start: .*D-Bus"):
+    with pytest.raises(SttkbError, match="the Bluetooth LE keyboard cannot start: .*D-Bus"):
         build_keyboard("bluetooth", config.keyboard, config.usb, config.bluetooth, roots=roots)
+
+
+def test_classic_mode_builds_the_classic_keyboard(usb_tree):
+    """[bluetooth] mode = "classic" goes to the Classic keyboard (it fails the same way here, and says which);
+    the keyboard itself, built by this factory, types into a real host in tests/bt_classic/test_classic_vm.py."""
+    config, roots, _ = usb_tree
+    classic = dataclasses.replace(config.bluetooth, mode="classic")
+    with pytest.raises(SttkbError, match="the Bluetooth Classic keyboard cannot start: .*D-Bus"):
+        build_keyboard("bluetooth", config.keyboard, config.usb, classic, roots=roots)
 
 
 def test_auto_with_only_bluetooth_enabled_and_no_bluetoothd_fails(usb_tree):

@@ -39,7 +39,8 @@ for h in hci0 hci1; do
 done
 
 conf=/run/sttkb-bluetooth-main.conf
-cp services/bluetooth/main.conf "$conf"
+# STTKB_BT_CONF: the settings bluetoothd runs on (the Classic test: what the box's generator wrote for its mode).
+cp "${STTKB_BT_CONF:-services/bluetooth/main.conf}" "$conf"
 # Experiments only: STTKB_BT_CONF_SED='s/^Privacy = device/Privacy = off/' edits the copy.
 [ -n "${STTKB_BT_CONF_SED-}" ] && sed -i "$STTKB_BT_CONF_SED" "$conf"
 # -E: experimental D-Bus API, only so the test host can read Device1.AdvertisingFlags (is it discoverable?).

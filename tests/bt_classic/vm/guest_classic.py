@@ -1,5 +1,5 @@
 """Runs INSIDE the qemu guest (see tests/bt_classic/test_classic_vm.py): the sttkb Bluetooth Classic keyboard on
-hci0 (built by open_classic_keyboard), a Linux host on hci1 = bluetoothd's own input plugin and the kernel's
+hci0 (built by the factory for [bluetooth] mode = "classic"), a Linux host on hci1 = bluetoothd's own input plugin and the kernel's
 hidp, the way a laptop with BlueZ receives a Classic keyboard. The host's keys are read from /dev/input/eventN
 and decoded with xkbcommon (tests/xkb_host.py).
 
@@ -24,9 +24,10 @@ import time
 
 from dbus_fast import Variant
 
-from sttkb.config.keyboard import BluetoothSettings
+from sttkb.config.keyboard import BluetoothSettings, KeyboardSettings
 from sttkb.gadget.ble import bluez, defs
-from sttkb.gadget.bt_classic.keyboard import open_classic_keyboard
+from sttkb.gadget.bt_classic.peripheral import ClassicPeripheral
+from sttkb.gadget.factory import Roots, bluetooth_typist
 from sttkb.gadget.bt_classic.sdp_record import HID_UUID
 from sttkb.gadget.typist import Typist
 from tests.ble.vm.guest_e2e import TEXT_DE, TEXT_LONG, TEXT_US
@@ -140,9 +141,13 @@ def wait_for(check, timeout: float) -> bool:
 
 
 async def run() -> None:
-    settings = BluetoothSettings(name=NAME, adapter="hci0", pairing="just-works", pairing_timeout_s=60.0,
-                                 reconnect_settle_s=1.0)
-    kb, transport = await asyncio.to_thread(open_classic_keyboard, settings, state_dir="/tmp/sttkb-state")
+    settings = BluetoothSettings(mode="classic", name=NAME, adapter="hci0", pairing="just-works",
+                                 pairing_timeout_s=60.0, reconnect_settle_s=1.0)
+    # As the daemon builds it: the factory, from [bluetooth] mode (the typists below share its transport).
+    typist, kb = await asyncio.to_thread(bluetooth_typist, KeyboardSettings(), settings,
+                                         roots=Roots(bluetooth_state="/tmp/sttkb-state"))
+    assert isinstance(kb, ClassicPeripheral), f"mode classic built {type(kb).__name__}"
+    transport = typist.transport
     window: list[bool] = []
     await asyncio.to_thread(kb.open_pairing_window, 60.0, window.append)
     stage("registered", address=kb.address, window_open=kb.pairing_window_open, published=kb.record_published)
