@@ -128,14 +128,18 @@ class Run:
 
 def boot(kernel: Path, initrd: Path, append: str, *, drives: list[Path] = (), shares: dict[str, Path] | None = None,
          cpu: str = "cortex-a72", smp: int = 2, memory_mb: int = 2048, timeout: float = 600, flush: bool = True,
-         cut_when: str | None = None, cut_after: float = 0.0, console_log: Path | None = None) -> Run:
+         cut_when: str | None = None, cut_after: float = 0.0, console_log: Path | None = None,
+         network: bool = False) -> Run:
     """Boot until the guest powers off (or ``timeout`` seconds). ``shares``: 9p tag -> host directory (writable).
+    ``network``: a virtio NIC on qemu's user-mode network (10.0.2.0/24; 10.0.2.2 is this machine's loopback);
+    without it the guest has no network at all.
     ``cut_when``: a regular expression; once it appears on the console, the machine is killed ``cut_after``
     seconds later, like pulling the power. ``flush=False`` ignores the guest's disk flushes (much faster writes;
     only for disks that are thrown away if the run does not finish)."""
     check_qemu()
     cmd = [QEMU, "-machine", "virt", "-accel", "tcg", "-cpu", cpu, "-smp", str(smp), "-m", str(memory_mb),
-           "-nographic", "-no-reboot", "-nic", "none", "-kernel", str(kernel), "-initrd", str(initrd),
+           "-nographic", "-no-reboot", "-nic", "user,model=virtio-net-pci" if network else "none",
+           "-kernel", str(kernel), "-initrd", str(initrd),
            "-append", append]
     for drive in drives:
         cmd += ["-drive", f"file={drive},format=raw,if=virtio" + ("" if flush else ",cache=unsafe")]

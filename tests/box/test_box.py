@@ -128,6 +128,26 @@ cp /run/config.toml.orig /etc/sttkb/config.toml
 systemctl daemon-reload
 systemctl show bluetooth.service -p ExecStart -p DropInPaths > $OUT/bt_le
 """
+# A dictation through a speech server on the LAN: qemu's user-mode network puts this machine's loopback at
+# 10.0.2.2, where a real wyoming-faster-whisper listens (tests/remote/servers.py). The box's own config, generator,
+# sandbox (IPAddressAllow) and daemon; the remote timeout raised for the emulated CPU (10-50x slower than a Pi).
+REMOTE_DICTATION = r"""
+ifc=$(ls /sys/class/net | grep -v '^lo$' | head -n1)
+ip link set "$ifc" up && ip addr add 10.0.2.15/24 dev "$ifc"
+ip -br addr > $OUT/net
+cp /etc/sttkb/config.toml /run/config.toml.orig
+sed -i -e 's|^engine = "local"|engine = "wyoming://10.0.2.2:%(port)d"|' \
+    -e 's|^remote_timeout_ms = 2000|remote_timeout_ms = 60000|' /etc/sttkb/config.toml
+systemctl daemon-reload
+timeout 1200 systemctl restart sttkb.service
+systemctl show sttkb.service -p ActiveState -p IPAddressAllow > $OUT/remote_unit
+mkdir -p $OUT/remote
+/opt/sttkb/venv/bin/python $OUT/guest_dictation.py $OUT/remote $OUT/jfk.wav
+/usr/local/bin/sttkb status --json > $OUT/remote/status.json
+journalctl -b --no-pager -u sttkb.service -o cat > $OUT/remote/journal_sttkb
+cp /run/config.toml.orig /etc/sttkb/config.toml
+systemctl daemon-reload
+"""
 POWEROFF = "\nsync\ntouch $OUT/finished\nsystemctl poweroff\n"
 
 
@@ -194,11 +214,35 @@ def box_runs(box_image, tmp_path_factory):
     # 3. reboot: no first boot, the daemon comes up again
     # 3b. and a remote engine configured: the generator's drop-in loaded by the box's systemd
     # 3c. and [bluetooth] mode = "classic": the Bluetooth generator's drop-in
-    again = _boot(box_image, disk, work / "share-again", WAIT_AND_RECORD + REMOTE + BLUETOOTH_MODE + POWEROFF,
-                  work / "console-again.log",
-                  timeout=20 * 60)
-    runs["again"] = (again, work / "share-again")
+    # 3d. and a dictation through a real speech server on the LAN (the remote engine)
+    share = work / "share-again"
+    for name in ("jfk.wav", "guest_dictation.py", "xkb_host.py"):
+        shutil.copyfile(work / "share-first" / name, share / name)
+    server = _speech_server(work)
+    try:
+        script = WAIT_AND_RECORD + REMOTE + BLUETOOTH_MODE + REMOTE_DICTATION % {"port": server.port} + POWEROFF
+        again = _boot(box_image, disk, share, script, work / "console-again.log", timeout=30 * 60, network=True)
+    finally:
+        server.kill()
+    runs["again"] = (again, share)
+    runs["server_log"] = server.log_tail(40)
     return runs
+
+
+def _speech_server(work: Path):
+    """wyoming-faster-whisper on this machine's 127.0.0.1 (the guest's 10.0.2.2), its model loaded."""
+    from sttkb.asr.wyoming_client import WyomingClient
+    from sttkb.config.engine_url import parse_engine_url
+    from tests.remote import servers
+    server = servers.Server("wyoming", servers.ensure_server_venv(), work)
+    server.start()
+    try:
+        server.wait_listening()
+        WyomingClient(parse_engine_url(f"wyoming://127.0.0.1:{server.port}")).probe(timeout_s=120)
+    except Exception:
+        server.kill()
+        raise
+    return server
 
 
 def _done(runs, name: str) -> Path:
@@ -299,6 +343,24 @@ def test_classic_mode_starts_bluetoothd_on_br_edr_settings(box_runs):
     assert (share / "bt_classic_mode").read_text().split() == ["ControllerMode", "=", "bredr"]
     assert "60-sttkb-radio.conf" not in le["DropInPaths"], le
     assert "-f /etc/sttkb/bluetooth/main.conf --noplugin=input,hog" in le["ExecStart"], le
+
+
+def test_a_dictation_through_a_speech_server_on_the_lan(box_runs):
+    """Issue #15 on the box itself: with `[asr] engine = "wyoming://10.0.2.2:PORT"` (a LAN address), the box's
+    systemd opens the daemon to that server only, the daemon sends the recording it hears to the real
+    wyoming-faster-whisper on this machine, and its text is typed through the USB gadget; `sttkb status` says
+    the server typed it."""
+    share = _done(box_runs, "again")
+    unit = _props(share / "remote_unit")
+    assert unit["ActiveState"] == "active" and unit["IPAddressAllow"].split() == ["10.0.2.2/32"], unit
+    facts = json.loads((share / "remote" / "dictation.json").read_text())
+    status = json.loads((share / "remote" / "status.json").read_text())["engine"]
+    journal = (share / "remote" / "journal_sttkb").read_text()[-3000:]
+    assert status["last_engine"] == "remote" and status["local_segments"] == 0, (status, journal,
+                                                                                 box_runs["server_log"])
+    assert status["remote_segments"] >= 1 and status["last_error"] is None, status
+    assert wer(JFK, facts["text"]) <= 0.15, f"typed {facts['text']!r}; facts: {facts}"
+    assert facts["keys_down_at_end"] == [] and "\n" not in facts["text"], facts
 
 
 def test_print_emulated_times(box_runs, capsys):
