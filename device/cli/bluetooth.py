@@ -30,7 +30,7 @@ SHIPPED_BLUETOOTHD_CONF = "/etc/sttkb/bluetooth/main.conf"   # services/bluetoot
 def register(sub) -> None:
     """Add the Bluetooth commands to the `sttkb` subparsers."""
     bt = sub.add_parser("bt", help="Bluetooth hosts: list, pair, forget, use, status",
-                        description="Manage the hosts of the Bluetooth LE keyboard (run on the box).")
+                        description="Manage the hosts of the Bluetooth keyboard, LE or Classic (run on the box).")
     bt.add_argument("--adapter", help="Bluetooth adapter (default: [bluetooth] adapter, hci0)")
     bt.add_argument("--state-dir", default=DEFAULT_STATE_DIR, type=Path,
                     help=f"where the last/preferred host is remembered (default {DEFAULT_STATE_DIR})")
