@@ -138,8 +138,8 @@ def bluetooth_typist(keyboard: KeyboardSettings, bluetooth: BluetoothSettings, *
     try:
         peripheral, transport = open_keyboard(bluetooth, **kw)
     except SttkbError as e:
-        kind = "Classic" if bluetooth.mode == "classic" else "LE"
-        raise TransportError(f"the Bluetooth {kind} keyboard cannot start: {e}") from e
+        from sttkb.gadget.ble.hosts import RADIO_NAMES
+        raise TransportError(f"the Bluetooth {RADIO_NAMES[bluetooth.mode]} keyboard cannot start: {e}") from e
     return typist_over(transport, keyboard), peripheral
 
 

@@ -131,10 +131,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"adapter:      {st.adapter} {st.address} ({'powered' if st.powered else 'OFF'})")
     print(f"name:         {st.alias}")
     print(f"pairing:      {'window OPEN (discoverable, pairable)' if st.pairable else 'closed'}")
+    from sttkb.gadget.ble.hosts import RADIO_NAMES
     mode = _settings(args).mode
     running = st.advertising if mode == "le" else st.classic_record
     what = "advertising" if mode == "le" else "HID record published"
-    print(f"keyboard:     {'Bluetooth LE' if mode == 'le' else 'Bluetooth Classic'} ([bluetooth] mode = \"{mode}\"), "
+    print(f"keyboard:     Bluetooth {RADIO_NAMES[mode]} ([bluetooth] mode = \"{mode}\"), "
           f"{what if running else 'not running — is the sttkb daemon running? (sttkb status)'}")
     print(f"bonded hosts: {sum(1 for h in st.hosts if h.is_bonded)}")
     print(f"connected:    {', '.join(h.describe() for h in connected) or 'none'}")
@@ -288,17 +289,11 @@ def cmd_systemd_dropin(args: argparse.Namespace) -> int:
         for path in written:
             path.unlink(missing_ok=True)
         return 0
+    from sttkb.cli.generated import replace_text
     dropin, conf = written
-    _replace(conf, text)    # the settings first: the drop-in never names a file that is not there
-    _replace(dropin, bc.dropin_for_conf(str(conf.resolve()), mode))
+    replace_text(conf, text)    # the settings first: the drop-in never names a file that is not there
+    replace_text(dropin, bc.dropin_for_conf(str(conf.resolve()), mode))
     return 0
-
-
-def _replace(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from sttkb.cli.generated import replace_text
 from sttkb.errors import SttkbError
 
 log = logging.getLogger(__name__)
@@ -228,10 +229,7 @@ def cmd_systemd_dropin(args) -> int:
     if text is None:
         target.unlink(missing_ok=True)
         return 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    replace_text(target, text)
     return 0
 
 
