@@ -2,8 +2,9 @@
 
 The box ships one bluetoothd settings file (services/bluetooth/main.conf, installed as
 /etc/sttkb/bluetooth/main.conf) for the LE keyboard: ``ControllerMode = le``. The Classic keyboard needs the
-controller in BR/EDR (``bredr``): with ``le`` bluetoothd takes its SDP record but never publishes it. bluetoothd
-has no command-line switch for this, so for ``mode = "classic"`` the systemd generator
+controller in BR/EDR (``bredr``): with ``le`` bluetoothd takes its SDP record but never publishes it; both
+keyboards at once (``auto``) need ``dual``. bluetoothd has no command-line switch for this, so for ``mode =
+"classic"`` or ``"auto"`` the systemd generator
 (services/system-generators/sttkb-bluetooth-generator, which runs ``sttkb bt systemd-dropin``) writes a copy of
 the shipped file with the controller mode changed, and a bluetooth.service drop-in that starts bluetoothd on that
 copy. With ``le`` (the default) it writes nothing and the shipped file is used as it is.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-CONTROLLER_MODES = {"le": "le", "classic": "bredr"}
+CONTROLLER_MODES = {"le": "le", "classic": "bredr", "auto": "dual"}
 """``[bluetooth] mode`` → bluetoothd's ControllerMode."""
 SHIPPED_MODE = "le"
 """The mode the shipped main.conf is written for."""

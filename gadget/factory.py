@@ -4,14 +4,15 @@ Every command that types (``sttkb run``, ``dictate``, ``type``) and the USB gadg
 composition root (``sttkb.cli``); nothing else constructs a typist, a transport or the gadget. The file-system roots
 (configfs, sysfs) and the Bluetooth state directory are injectable, so tests build the same objects over a fake tree.
 
-Kinds: ``usb`` (/dev/hidg0), ``bluetooth`` (through bluetoothd: BLE HID, or Classic HID with
-``[bluetooth] mode = "classic"``), ``virtual`` (a simulated host in the
+Kinds: ``usb`` (/dev/hidg0), ``bluetooth`` (through bluetoothd: BLE HID, Classic HID with
+``[bluetooth] mode = "classic"``, both with "auto"), ``virtual`` (a simulated host in the
 [keyboard] layout: simulate mode and tests), ``auto`` (the enabled ones of USB and Bluetooth, typing to whichever host
 is connected; Bluetooth that cannot start leaves USB alone, with a warning).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -127,19 +128,27 @@ def usb_typist(keyboard: KeyboardSettings, usb: UsbSettings, *, roots: Roots = R
 
 # -- Bluetooth ---------------------------------------------------------------------------------------------
 def bluetooth_typist(keyboard: KeyboardSettings, bluetooth: BluetoothSettings, *,
-                     roots: Roots = Roots()) -> tuple[Typist, PairingWindow]:
-    """Start the Bluetooth keyboard of ``[bluetooth] mode`` (LE: HID over GATT; classic: BR/EDR HID) and a typist
-    over it. Raises when bluetoothd or the adapter is missing."""
-    if bluetooth.mode == "classic":
-        from sttkb.gadget.bt_classic.keyboard import open_classic_keyboard as open_keyboard
-    else:
-        from sttkb.gadget.ble.keyboard import open_ble_keyboard as open_keyboard
+                     roots: Roots = Roots()) -> tuple[Keyboard, PairingWindow]:
+    """Start the Bluetooth keyboard of ``[bluetooth] mode`` (le: HID over GATT; classic: BR/EDR HID; auto: both,
+    typing to whichever host is connected) and a typist over it. Raises when bluetoothd or the adapter is
+    missing."""
     kw = {} if roots.bluetooth_state is None else {"state_dir": roots.bluetooth_state}
     try:
+        if bluetooth.mode == "auto":
+            from sttkb.gadget.both_radios import keyboard_for_waiting_text, open_both_keyboards
+            from sttkb.gadget.routing import FirstConnectedKeyboard
+            both, le, classic = open_both_keyboards(bluetooth, **kw)
+            waiting = functools.partial(keyboard_for_waiting_text, both.le.state)
+            return FirstConnectedKeyboard([typist_over(le, keyboard), typist_over(classic, keyboard)],
+                                          waiting=waiting), both
+        if bluetooth.mode == "classic":
+            from sttkb.gadget.bt_classic.keyboard import open_classic_keyboard as open_keyboard
+        else:
+            from sttkb.gadget.ble.keyboard import open_ble_keyboard as open_keyboard
         peripheral, transport = open_keyboard(bluetooth, **kw)
     except SttkbError as e:
-        from sttkb.gadget.ble.hosts import RADIO_NAMES
-        raise TransportError(f"the Bluetooth {RADIO_NAMES[bluetooth.mode]} keyboard cannot start: {e}") from e
+        from sttkb.gadget.ble.hosts import MODE_NAMES
+        raise TransportError(f"the Bluetooth {MODE_NAMES[bluetooth.mode]} keyboard cannot start: {e}") from e
     return typist_over(transport, keyboard), peripheral
 
 

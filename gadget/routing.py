@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sttkb.keyboard import IDLE, OFFLINE, PAUSED, TYPING, Keyboard, KeyboardState
 
@@ -16,10 +16,13 @@ class FirstConnectedKeyboard:
     is not offline, else the first keyboard, where it waits (paused) until a host appears.
     """
 
-    def __init__(self, keyboards: Sequence[Keyboard]) -> None:
+    def __init__(self, keyboards: Sequence[Keyboard], *, waiting: Callable[[], int] | None = None) -> None:
+        """``waiting()``: the index of the keyboard a text waits on when no host is connected (default: the
+        first); the Bluetooth keyboards on both radios name the one of the host that comes back."""
         if not keyboards:
             raise ValueError("FirstConnectedKeyboard needs at least one keyboard")
         self._keyboards = list(keyboards)
+        self._waiting = waiting or (lambda: 0)
         self._used: list[Keyboard] = []
         self._lock = threading.Lock()
 
@@ -28,7 +31,8 @@ class FirstConnectedKeyboard:
             for kb in self._keyboards:
                 if kb.state in states:
                     return kb
-        return self._keyboards[0]
+        index = self._waiting()
+        return self._keyboards[index if 0 <= index < len(self._keyboards) else 0]
 
     def type_text(self, text: str) -> None:
         with self._lock:

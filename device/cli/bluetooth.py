@@ -8,6 +8,7 @@ advertising (the daemon is not running), `sttkb bt pair` serves the keyboard its
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import threading
@@ -63,9 +64,10 @@ def register(sub) -> None:
 
     p = cmds.add_parser("systemd-dropin", help="write bluetoothd's settings for [bluetooth] mode (the systemd "
                                                "generator runs this at boot)",
-                        description="For [bluetooth] mode = \"classic\": write a copy of the box's bluetoothd "
-                                    "settings with ControllerMode = bredr and the bluetooth.service drop-in that "
-                                    "uses it into DIR; for \"le\" remove them (the shipped settings are LE). "
+                        description="For [bluetooth] mode = \"classic\" or \"auto\": write a copy of the box's "
+                                    "bluetoothd settings with ControllerMode = bredr or dual and the "
+                                    "bluetooth.service drop-in that uses it into DIR; for \"le\" remove them (the "
+                                    "shipped settings are LE). "
                                     "Without --output print what would be written.")
     p.add_argument("--output", metavar="DIR", help="the generator's directory (/run/systemd/generator)")
     p.add_argument("--shipped", metavar="FILE", default=SHIPPED_BLUETOOTHD_CONF,
@@ -114,7 +116,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         radio = state.radio.get(h.address)
         print(h.describe(preferred=h.address == state.preferred, last=h.address == state.last,
                          pairing=state.pairing.get(h.address), pace_ms=state.pace.get(h.address), radio=radio))
-        if radio is not None and radio != mode:
+        if radio is not None and mode != "auto" and radio != mode:
             other.append(h.address)
     if other:
         print(f"the keyboard is {RADIO_NAMES[mode]} now ([bluetooth] mode = \"{mode}\"): {', '.join(other)} paired "
@@ -131,11 +133,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"adapter:      {st.adapter} {st.address} ({'powered' if st.powered else 'OFF'})")
     print(f"name:         {st.alias}")
     print(f"pairing:      {'window OPEN (discoverable, pairable)' if st.pairable else 'closed'}")
-    from sttkb.gadget.ble.hosts import RADIO_NAMES
+    from sttkb.gadget.ble.hosts import MODE_NAMES
     mode = _settings(args).mode
-    running = st.advertising if mode == "le" else st.classic_record
-    what = "advertising" if mode == "le" else "HID record published"
-    print(f"keyboard:     Bluetooth {RADIO_NAMES[mode]} ([bluetooth] mode = \"{mode}\"), "
+    running = {"le": st.advertising, "classic": st.classic_record,
+               "auto": st.advertising and st.classic_record}[mode]
+    what = {"le": "advertising", "classic": "HID record published",
+            "auto": "advertising, HID record published"}[mode]
+    print(f"keyboard:     Bluetooth {MODE_NAMES[mode]} ([bluetooth] mode = \"{mode}\"), "
           f"{what if running else 'not running — is the sttkb daemon running? (sttkb status)'}")
     print(f"bonded hosts: {sum(1 for h in st.hosts if h.is_bonded)}")
     print(f"connected:    {', '.join(h.describe() for h in connected) or 'none'}")
@@ -231,10 +235,6 @@ def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str
     (the daemon does), so this window pairs Just Works; passkey-only cannot pair without the daemon."""
     from dataclasses import replace
 
-    if settings.mode == "classic":
-        from sttkb.gadget.bt_classic.peripheral import ClassicPeripheral as Peripheral
-    else:
-        from sttkb.gadget.ble.peripheral import BlePeripheral as Peripheral
     if settings.pairing == "passkey-only":
         print("sttkb: [bluetooth] pairing = \"passkey-only\" needs the sttkb daemon, which listens for the code the "
               "computer shows: start it (`sudo systemctl start sttkb`) and run `sttkb bt pair` again",
@@ -251,7 +251,7 @@ def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str
         result.append(paired)
         done.set()
 
-    with Peripheral(replace(settings, adapter=adapter), state_dir=args.state_dir) as kb:
+    with _serving(replace(settings, adapter=adapter), args.state_dir) as kb:
         kb.open_pairing_window(timeout, on_done)
         print(f"pairing window open: on the host, add a Bluetooth device and pick {settings.name!r}",
               file=sys.stderr)
@@ -260,6 +260,27 @@ def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str
             return None
         new = [h for h in kb.hosts() if h.is_bonded and h.address not in before]
         return new[0] if new else None
+
+
+@contextlib.contextmanager
+def _serving(settings, state_dir):
+    """The keyboard(s) of ``settings.mode``, started for `sttkb bt pair` without the daemon."""
+    if settings.mode == "auto":
+        from sttkb.gadget.both_radios import open_both_keyboards
+        both, le, classic = open_both_keyboards(settings, state_dir=state_dir, track_delivery=False)
+        try:
+            yield both
+        finally:
+            for transport in (classic, le):
+                transport.close()
+            both.close()
+        return
+    if settings.mode == "classic":
+        from sttkb.gadget.bt_classic.peripheral import ClassicPeripheral as Peripheral
+    else:
+        from sttkb.gadget.ble.peripheral import BlePeripheral as Peripheral
+    with Peripheral(settings, state_dir=state_dir) as kb:
+        yield kb
 
 
 def cmd_systemd_dropin(args: argparse.Namespace) -> int:

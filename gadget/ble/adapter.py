@@ -120,12 +120,15 @@ class Adapter:
             return host, True
         return host, await self.connect(host, connect_timeout_s)
 
-    async def reconnect_last(self, hosts: list[Host], state: HostState, *, timeout_s: float = 30.0) -> None:
-        """Connect to the preferred host, else the last one typed to, if it is bonded and not connected."""
+    async def reconnect_last(self, hosts: list[Host], state: HostState, *, radio: str = "le",
+                             timeout_s: float = 30.0) -> None:
+        """Connect to the preferred host, else the last one typed to, if it is bonded, paired over ``radio`` (or
+        not known over which) and not connected."""
         state.reload()
         target = state.preferred or state.last
         for h in hosts:
-            if target and h.address == target and h.is_bonded and not h.connected:
+            if (target and h.address == target and h.is_bonded and not h.connected
+                    and state.paired_over(h.address, radio)):
                 log.info("reconnecting to the last host %s (%s)", h.address, h.name)
                 await self.connect(h, timeout_s)
 

@@ -49,15 +49,23 @@ class BluezPeripheral:
     """The ``[bluetooth] mode`` this keyboard serves ("le" | "classic"): kept per host when it pairs."""
 
     def __init__(self, settings: Any, *, state_dir: str | Path, bus_address: str | None, app_root: str,
-                 on_pairing_change: Callable[[bool], None] | None, loop_name: str) -> None:
+                 on_pairing_change: Callable[[bool], None] | None, loop_name: str,
+                 agent: PairingAgent | None = None) -> None:
         self.settings = settings
         self.state = HostState(state_dir)
         self.on_pairing_change = on_pairing_change
         self._bus_address = bus_address
         self.pairing_mode = getattr(settings, "pairing", "passkey")
-        self.agent = PairingAgent(f"{app_root}/agent", is_open=lambda: self.pairing_window_open,
-                                  is_bonded=lambda path: self._devices.is_bonded(path), mode=self.pairing_mode,
-                                  describe=self._describe_host, secure_connections=self._secure_connections)
+        self._own_agent = agent is None
+        """False: ``agent`` is the other keyboard's on the same adapter (``mode = "auto"``), registered by it."""
+        self.agent = agent or PairingAgent(f"{app_root}/agent", is_open=lambda: self.pairing_window_open,
+                                           is_bonded=lambda path: self._devices.is_bonded(path),
+                                           mode=self.pairing_mode, describe=self._describe_host,
+                                           secure_connections=self._secure_connections)
+        self.bearer_of: Callable[[str], str | None] | None = None
+        """With both keyboards on one adapter (``mode = "auto"``): which radio a host paired over ("le" |
+        "classic"; None: cannot tell), so that only that keyboard keeps the bond. None: this keyboard keeps every
+        bond (one keyboard)."""
         self._loop = LoopThread(loop_name)
         self._bus: MessageBus | None = None
         self._adapter: Adapter | None = None
@@ -128,11 +136,12 @@ class BluezPeripheral:
         # Whatever window was left open by a previous run is closed: pairing needs a fresh user action.
         await self._adapter.set_pairing_window(False)
 
-        bus.export(self.agent.path, self.agent)
-        await reg.register(defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "RegisterAgent", "os",
-                           [self.agent.path, self.agent.capability], "register the pairing agent")
-        await bluez.call(bus, defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "RequestDefaultAgent", "o", [self.agent.path],
-                         what="make sttkb the default pairing agent")
+        if self._own_agent:
+            bus.export(self.agent.path, self.agent)
+            await reg.register(defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "RegisterAgent", "os",
+                               [self.agent.path, self.agent.capability], "register the pairing agent")
+            await bluez.call(bus, defs.BLUEZ_ROOT, defs.AGENT_MANAGER, "RequestDefaultAgent", "o",
+                             [self.agent.path], what="make sttkb the default pairing agent")
         return bus, reg, props
 
     async def _teardown(self) -> None:
@@ -218,6 +227,16 @@ class BluezPeripheral:
         method = "passkey" if path in self.agent.passkey_entered else "just-works"
         self.agent.passkey_entered.discard(path)
         return method
+
+    def _bonded_here(self, host: Host) -> bool:
+        """Whether this keyboard keeps ``host``'s new bond: always with one keyboard; with both on the adapter,
+        the one of the radio the host paired over (the LE keyboard when that cannot be told)."""
+        if self.bearer_of is None:
+            return True
+        radio = self.bearer_of(host.address) or "le"
+        if radio != self.radio:
+            log.debug("%s paired over %s: the other keyboard keeps it", host.address, radio)
+        return radio == self.radio
 
     async def _keep_bond(self, host: Host, method: str) -> None:
         """Remember how ``host`` paired, trust it, make it the last host and close the window."""

@@ -27,7 +27,9 @@ MAX_PACE_MS = 200.0
 SLOW_PACE_MS = 30.0
 """`sttkb bt pace HOST slow`: three times the default report interval, for a host that drops keys."""
 RADIO_NAMES = {"le": "LE", "classic": "Classic"}
-"""``[bluetooth] mode`` values → how `sttkb bt list` names the radio a host paired over."""
+"""The radio a host paired over (as ``[bluetooth] mode``) → how `sttkb bt list` names it."""
+MODE_NAMES = {**RADIO_NAMES, "auto": "LE and Classic"}
+"""``[bluetooth] mode`` → the keyboard(s) it runs, as `sttkb bt status` and errors name them."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,11 @@ class HostState:
             if radio is not None:
                 self.radio[address] = radio
             self.save()
+
+    def paired_over(self, address: str, radio: str) -> bool:
+        """Whether ``address`` may use the ``radio`` keyboard: it paired over that radio, or it is not known over
+        which (paired before sttkb recorded it). A host keeps to the radio it paired over."""
+        return self.radio.get(address, radio) == radio
 
     def set_pace(self, address: str, ms: float | None) -> None:
         """``address``'s own least time between two key reports (ms); None = back to [bluetooth] report_interval_ms."""

@@ -105,7 +105,7 @@ class BlePeripheral(BluezPeripheral):
         await self._apply_policy_to_all()
         self._update_ready()
         if getattr(self.settings, "reconnect", True):
-            self._loop.spawn(self._adapter.reconnect_last(self._devices.hosts(), self.state))
+            self._loop.spawn(self._adapter.reconnect_last(self._devices.hosts(), self.state, radio=self.radio))
 
     async def _teardown(self) -> None:
         self._setup_done = False
@@ -175,7 +175,7 @@ class BlePeripheral(BluezPeripheral):
 
     async def _paired(self, path: str) -> None:
         host = self._devices.host(path)
-        if host is None or self._adapter is None or self._window is None:
+        if host is None or self._adapter is None or self._window is None or not self._bonded_here(host):
             return
         method = self._pairing_method(host, path)
         if method != "passkey" and self.pairing_mode == "passkey-only":

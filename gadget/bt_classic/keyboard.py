@@ -25,17 +25,18 @@ from sttkb.gadget.bt_classic.transport import ClassicTransport
 
 def open_classic_keyboard(settings: Any, *, state_dir: str | Path = DEFAULT_STATE_DIR,
                           on_pairing_change: Callable[[bool], None] | None = None, start_timeout_s: float = 20.0,
-                          bus_address: str | None = None,
-                          track_delivery: bool = True) -> tuple[ClassicPeripheral, ClassicTransport]:
+                          bus_address: str | None = None, track_delivery: bool = True,
+                          agent: Any = None) -> tuple[ClassicPeripheral, ClassicTransport]:
     """Publish the keyboard with bluetoothd, listen for hosts; return (peripheral, transport).
 
     ``settings`` is :class:`sttkb.config.keyboard.BluetoothSettings`. Close the transport (the typist does; it
     closes the link) and then the peripheral. Raises BluetoothError subclasses when bluetoothd or the adapter is
     missing, TransportError when the HID PSMs are taken (bluetoothd's input plugin); nothing is left registered.
     ``track_delivery=False`` skips the HCI monitor (the reports a dropped link lost are then not sent again).
+    ``agent``: the LE keyboard's pairing agent, shared (both keyboards on one adapter, ``mode = "auto"``).
     """
     peripheral = ClassicPeripheral(settings, state_dir=state_dir, on_pairing_change=on_pairing_change,
-                                   bus_address=bus_address).start(start_timeout_s)
+                                   bus_address=bus_address, agent=agent).start(start_timeout_s)
     transports: list[ClassicTransport] = []
 
     def host_changed(address: str, connected: bool) -> None:

@@ -73,9 +73,10 @@ class ClassicPeripheral(BluezPeripheral):
 
     def __init__(self, settings: Any, *, record: Optional[HidRecord] = None,
                  state_dir: "str | Path" = DEFAULT_STATE_DIR, bus_address: Optional[str] = None,
-                 app_root: str = APP_ROOT, on_pairing_change: Optional[Callable[[bool], None]] = None) -> None:
+                 app_root: str = APP_ROOT, on_pairing_change: Optional[Callable[[bool], None]] = None,
+                 agent: Optional[Any] = None) -> None:
         super().__init__(settings, state_dir=state_dir, bus_address=bus_address, app_root=app_root,
-                         on_pairing_change=on_pairing_change, loop_name="sttkb-bt-classic")
+                         on_pairing_change=on_pairing_change, loop_name="sttkb-bt-classic", agent=agent)
         self.record = record or HidRecord(name=settings.name)
         self.profile = HidProfile(f"{app_root}/hid")
         self._profile_registered = False
@@ -120,11 +121,14 @@ class ClassicPeripheral(BluezPeripheral):
     # ---- hosts ------------------------------------------------------------------------------------------------
     def is_bonded(self, address: str) -> bool:
         """Does bluetoothd hold a stored key for ``address`` on this adapter (Device1.Bonded; a pairing without
-        bonding does not count)? The link's ``allow``."""
+        bonding does not count), and did it pair with this keyboard (a host that paired over LE keeps to LE,
+        even with a BR/EDR key derived from that pairing)? The link's ``allow``."""
         return self._loop.run(self._is_bonded(address), 5.0)
 
     async def _is_bonded(self, address: str) -> bool:
-        return any(h.address.upper() == address.upper() and h.bonded for h in self._devices.hosts())
+        self.state.reload_if_changed()
+        return any(h.address.upper() == address.upper() and h.bonded and self.state.paired_over(h.address, self.radio)
+                   for h in self._devices.hosts())
 
     def reconnect_target(self) -> Optional[str]:
         """The bonded host to reconnect to: the preferred one (`sttkb bt use`), else the last one typed to."""
@@ -153,6 +157,8 @@ class ClassicPeripheral(BluezPeripheral):
     async def _paired(self, path: str) -> None:
         host = self._devices.host(path)
         if host is None or self._adapter is None or self._window is None:
+            return
+        if not self._bonded_here(host):
             return
         method_ = self._pairing_method(host, path)
         log.info("paired with %s (%s) over Bluetooth Classic by %s", host.address, host.name or "no name", method_)

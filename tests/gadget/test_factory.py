@@ -82,6 +82,15 @@ def test_classic_mode_builds_the_classic_keyboard(usb_tree):
         build_keyboard("bluetooth", config.keyboard, config.usb, classic, roots=roots)
 
 
+def test_auto_mode_builds_both_keyboards(usb_tree):
+    """[bluetooth] mode = "auto" starts both keyboards (it fails the same way here, and says which); both on one
+    adapter type into real hosts in tests/bt_classic/test_both_radios_vm.py."""
+    config, roots, _ = usb_tree
+    both = dataclasses.replace(config.bluetooth, mode="auto")
+    with pytest.raises(SttkbError, match="the Bluetooth LE and Classic keyboard cannot start: .*D-Bus"):
+        build_keyboard("bluetooth", config.keyboard, config.usb, both, roots=roots)
+
+
 def test_auto_with_only_bluetooth_enabled_and_no_bluetoothd_fails(usb_tree):
     config, roots, _ = usb_tree
     usb_off = dataclasses.replace(config.usb, enabled=False)

@@ -78,6 +78,18 @@ def test_generator_starts_bluetoothd_on_br_edr_settings_in_classic_mode(tmp_path
     assert "--noplugin=input,hog" in shipped_cmd[1]
 
 
+def test_generator_starts_bluetoothd_dual_mode_for_both_keyboards(tmp_path):
+    out, _ = _generate(tmp_path, '[bluetooth]\nmode = "auto"\n')
+    conf = out / CONF_NAME
+    settings = _ini(conf.read_text())
+    assert settings["General"].pop("ControllerMode") == "dual", "LE advertising and BR/EDR inquiry scan at once"
+    shipped = _ini(SHIPPED.read_text())
+    shipped["General"].pop("ControllerMode")
+    assert settings == shipped
+    assert _exec_start(out / "bluetooth.service.d" / DROPIN_NAME)[1].endswith(
+        f"-f {conf.resolve()} --noplugin=input,hog")
+
+
 def test_generator_writes_nothing_for_le_a_broken_config_or_missing_settings(tmp_path):
     out, _ = _generate(tmp_path, '[bluetooth]\nmode = "classic"\n')
     written = [out / CONF_NAME, out / "bluetooth.service.d" / DROPIN_NAME]
