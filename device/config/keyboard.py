@@ -45,8 +45,8 @@ class BluetoothSettings:
     mode: str = setting("le", "Which Bluetooth keyboard: le (Bluetooth Low Energy, HID over GATT: phones, tablets, "
                         "Windows, macOS, Linux with BlueZ 5.67 or newer), classic (BR/EDR HID, as older "
                         "keyboards: Linux laptops with an older BlueZ, such as Debian 12 or Ubuntu 22.04) or auto "
-                        "(both: each host keeps to the one it paired over). Hosts paired over one must pair again "
-                        "after a change to the other", choices=("le", "classic", "auto"))
+                        "(both at once, each host keeping to the one it paired over; its LE half is not verified "
+                        "yet, docs/bluetooth.md). Hosts paired over one must pair again after a change to the other", choices=("le", "classic", "auto"))
     name: str = setting("sttkb keyboard", "Name shown to hosts while pairing")
     adapter: str = setting("hci0", "BlueZ adapter")
     pairing_timeout_s: float = setting(120.0, "How long a pairing window stays open (seconds)",

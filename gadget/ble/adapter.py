@@ -21,11 +21,14 @@ from typing import Any
 from dbus_fast.aio import MessageBus
 
 from sttkb.gadget.ble import bluez, defs
-from sttkb.gadget.ble.errors import BluetoothError
+from sttkb.gadget.ble.errors import BluetoothError, BluezCallFailed
 from sttkb.gadget.ble.hosts import Host, HostState, match_host
 
 log = logging.getLogger(__name__)
 
+BUSY_TRIES = 10
+BUSY_WAIT_S = 0.2
+"""How often, and how far apart (seconds), a property the adapter answers "Busy" to is set again."""
 ONE_HOST_AT_A_TIME = "one host at a time (`sttkb bt use HOST` picks which)"
 
 
@@ -92,11 +95,27 @@ class Adapter:
             await self._set("Pairable", "b", True)
             await self._set("Discoverable", "b", True)
         else:
-            await self._set("Discoverable", "b", False)
+            # Pairable first: it is what refuses new pairings. Discoverable can fail where Pairable does not (in
+            # dual mode the kernel also re-programs LE advertising for it, and a controller may answer that
+            # "Command Disallowed": mgmt then says Busy); bluetoothd's own DiscoverableTimeout ends it then.
             await self._set("Pairable", "b", False)
+            try:
+                await self._set("Discoverable", "b", False)
+            except BluezCallFailed as e:
+                log.warning("the adapter stays visible until bluetoothd's timeout ends it (%s); pairing is closed", e)
 
     async def _set(self, name: str, signature: str, value: Any) -> None:
-        await bluez.set_property(self.bus, self.path, defs.ADAPTER, name, signature, value)
+        """Set an Adapter1 property; "Busy" (the kernel is still switching the controller's scan modes, e.g.
+        right after a bond over BR/EDR in dual mode) is waited out and tried again."""
+        for attempt in range(BUSY_TRIES):
+            try:
+                await bluez.set_property(self.bus, self.path, defs.ADAPTER, name, signature, value)
+                return
+            except BluezCallFailed as e:
+                if "Busy" not in str(e) or attempt == BUSY_TRIES - 1:
+                    raise
+                log.debug("adapter busy setting %s; trying again", name)
+                await asyncio.sleep(BUSY_WAIT_S)
 
     # ---- hosts ------------------------------------------------------------------------------------------------
     async def forget(self, query: str, hosts: list[Host], state: HostState) -> Host:

@@ -49,8 +49,10 @@ class PairingWindowControl:
                                                             lambda: self._spawn(self.close()))
 
     async def close(self) -> None:
-        await self._set_window(False, 0.0)
-        await self.follow(False)
+        try:
+            await self._set_window(False, 0.0)
+        finally:   # whatever the adapter said, the agent refuses pairing from now on
+            await self.follow(False)
 
     async def follow(self, open_: bool) -> None:
         """The adapter's Pairable is now ``open_`` (set here, by `sttkb bt pair` elsewhere, or by its timeout)."""
@@ -69,10 +71,12 @@ class PairingWindowControl:
     async def host_paired(self) -> None:
         """A host bonded: the window closes first, then ``on_done(True)``."""
         on_done, self._on_done = self._on_done, None
-        if self.is_open:
-            await self.close()
-        self._on_done = on_done
-        self._finish(True)
+        try:
+            if self.is_open:
+                await self.close()
+        finally:   # the host did pair, even if the window could not be closed now (its timer closes it)
+            self._on_done = on_done
+            self._finish(True)
 
     def _finish(self, paired: bool) -> None:
         on_done, self._on_done = self._on_done, None
