@@ -14,9 +14,8 @@ from __future__ import annotations
 import pytest
 
 from tests.ble.vm.guest_e2e import TEXT_LONG, TEXT_US
-from tests.ble.vm_boot import guest_result, need, require_bluez, stack_env
-from tests.bt_classic.test_classic_vm import CONF_SED, HOLD
-from tests.vm.harness import require_vm, run_in_vm
+from tests.ble.vm_boot import need
+from tests.bt_classic.test_classic_vm import boot_dual_mode
 
 pytestmark = pytest.mark.vm
 
@@ -41,15 +40,7 @@ exit $rc
 
 @pytest.fixture(scope="module")
 def vm():
-    require_vm()
-    require_bluez()
-    res = run_in_vm(GUEST, modules=["hidp"], timeout=480,
-                    env=stack_env(STTKB_BTVIRT_ARGS="-l2", STTKB_BT_CONF_SED=CONF_SED,
-                                  STTKB_BT_BEFORE_BLUETOOTHD=HOLD))
-    (res.outdir / "console.txt").write_text(res.console)
-    data = guest_result(res)
-    data["_kernel_oops"] = [line for line in res.console.splitlines() if "kernel BUG" in line or "Oops" in line]
-    return data
+    return boot_dual_mode(GUEST)
 
 
 def test_both_keyboards_run_on_one_dual_mode_adapter(vm):

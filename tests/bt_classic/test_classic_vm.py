@@ -58,17 +58,23 @@ exit $rc
 CONF_SED = "s/^\\[General\\]/[General]\\nReverseServiceDiscovery = false/"
 
 
-@pytest.fixture(scope="module")
-def vm():
+def boot_dual_mode(guest: str) -> dict:
+    """One VM boot of ``guest`` with two dual-mode controllers, the box's HID PSMs held while bluetoothd starts and
+    hidp loaded (also tests/bt_classic/test_both_radios_vm.py): the guest's result, with ``_kernel_oops``."""
     require_vm()
     require_bluez()
-    res = run_in_vm(GUEST, modules=["hidp"], timeout=480,
+    res = run_in_vm(guest, modules=["hidp"], timeout=480,
                     env=stack_env(STTKB_BTVIRT_ARGS="-l2", STTKB_BT_CONF_SED=CONF_SED,
                                   STTKB_BT_BEFORE_BLUETOOTHD=HOLD))
     (res.outdir / "console.txt").write_text(res.console)
     data = guest_result(res)
     data["_kernel_oops"] = [line for line in res.console.splitlines() if "kernel BUG" in line or "Oops" in line]
     return data
+
+
+@pytest.fixture(scope="module")
+def vm():
+    return boot_dual_mode(GUEST)
 
 
 def test_host_finds_and_pairs_with_the_keyboard_over_br_edr(vm):
