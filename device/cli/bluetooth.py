@@ -265,9 +265,12 @@ def _serve_pairing(args, settings, adapter: str, timeout: float, before: set[str
 @contextlib.contextmanager
 def _serving(settings, state_dir):
     """The keyboard(s) of ``settings.mode``, started for `sttkb bt pair` without the daemon."""
+    from dataclasses import replace
     if settings.mode == "auto":
         from sttkb.gadget.both_radios import open_both_keyboards
-        both, le, classic = open_both_keyboards(settings, state_dir=state_dir, track_delivery=False)
+        # Only for the window: no reconnecting to an earlier host meanwhile.
+        both, le, classic = open_both_keyboards(replace(settings, reconnect=False), state_dir=state_dir,
+                                                track_delivery=False)
         try:
             yield both
         finally:

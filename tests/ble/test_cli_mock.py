@@ -166,3 +166,42 @@ def test_pair_without_the_daemon_in_classic_mode_serves_the_classic_keyboard(blu
     assert main([*_classic_config(tmp_path), "bt", "--state-dir", str(tmp_path), "pair", "--timeout", "1"]) == 1
     assert [str(c[1]) for c in bluez.calls("/org/bluez", "RegisterProfile")] == [PROFILE_UUID]
     assert bluez.calls("/org/bluez/hci0", "RegisterAdvertisement") == [], "no LE keyboard in Classic mode"
+
+
+def _auto_config(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[bluetooth]\nmode = "auto"\n')
+    return ["--config", str(config)]
+
+
+def test_list_in_auto_mode_shows_each_host_s_radio_and_nobody_must_pair_again(bluez, paired_host, tmp_path, capsys):
+    from sttkb.gadget.ble.hosts import HostState
+    bluez.bluez.PairDevice("hci0", "AA:BB:CC:DD:EE:01")
+    HostState(tmp_path).set_pairing(HOST, "just-works", "classic")
+    HostState(tmp_path).set_pairing("AA:BB:CC:DD:EE:01", "passkey", "le")
+    assert main([*_auto_config(tmp_path), "bt", "--state-dir", str(tmp_path), "list"]) == 0
+    out, err = capsys.readouterr()
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "over Classic" in lines[HOST] and "over LE" in lines["AA:BB:CC:DD:EE:01"]
+    assert "must pair again" not in err
+
+
+def test_status_in_auto_mode_needs_both_keyboards_running(bluez, tmp_path, capsys):
+    args = [*_auto_config(tmp_path), "bt", "--state-dir", str(tmp_path), "status"]
+    _publish_classic_record(bluez)      # the Classic keyboard alone is not the auto mode's keyboard
+    assert main(args) == 0
+    assert 'Bluetooth LE and Classic ([bluetooth] mode = "auto"), not running' in capsys.readouterr().out
+
+
+def test_pair_without_the_daemon_in_auto_mode_leaves_nothing_registered_when_it_cannot_start(bluez, tmp_path,
+                                                                                            capsys):
+    """Both keyboards start for the window; here the Classic one cannot listen on its L2CAP channels (this machine's
+    kernel has no Bluetooth sockets, the adapter is the mock's): the command says so, and the LE keyboard that had
+    started is unregistered again — no agent, application, advertisement or record left with bluetoothd."""
+    assert main([*_auto_config(tmp_path), "bt", "--state-dir", str(tmp_path), "pair", "--timeout", "1"]) == 1
+    assert "cannot listen for Bluetooth Classic HID hosts" in capsys.readouterr().err
+    assert len(bluez.calls("/org/bluez", "RegisterAgent")) == 1 == len(bluez.calls("/org/bluez", "UnregisterAgent"))
+    assert len(bluez.calls("/org/bluez", "RegisterProfile")) == 1 == len(bluez.calls("/org/bluez", "UnregisterProfile"))
+    assert len(bluez.calls("/org/bluez/hci0", "RegisterApplication")) == 1 == len(
+        bluez.calls("/org/bluez/hci0", "UnregisterApplication"))
+    assert not bluez.adapter_prop("Pairable")
