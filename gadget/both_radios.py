@@ -6,7 +6,7 @@ the Classic keyboard (BR/EDR HID) on one dual-mode adapter, one pairing agent an
   code entered for a host counts whichever keyboard keeps its bond.
 - One window: opening it makes the adapter pairable and discoverable for both radios (LE advertising, BR/EDR
   inquiry scan); it ends for both when a host pairs over either, or when it times out.
-- A host keeps to the radio it paired over: the HCI monitor tells which (:mod:`sttkb.gadget.ble.bearer_watch`),
+- A host keeps to the radio it paired over: the HCI monitor tells which (:mod:`sttkb.gadget.bt_classic.bearer_watch`),
   only that keyboard keeps the bond, records it (``sttkb bt list`` shows it) and reconnects to it; the Classic
   keyboard gives no HID channel to a host that paired over LE.
 - Typing goes to whichever keyboard's host is connected; with none, to the keyboard of the preferred (else last)
@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from sttkb.gadget.ble.bearer_watch import BearerWatch
+from sttkb.gadget.bt_classic.bearer_watch import BearerWatch
 from sttkb.gadget.ble.hci_monitor import HciMonitor, open_monitor
 from sttkb.gadget.ble.hosts import DEFAULT_STATE_DIR, Host, HostState
 from sttkb.keyboard import PasskeyRequest

@@ -50,7 +50,8 @@ def _bdaddr(address: str) -> bytes:
     return bytes(int(p, 16) for p in reversed(parts))
 
 
-def _address(raw: bytes) -> str:
+def bd_address(raw: bytes) -> str:
+    """The kernel's six bytes (least significant first) -> 'AA:BB:CC:DD:EE:FF', as BlueZ writes addresses."""
     return ":".join(f"{b:02X}" for b in reversed(raw))
 
 
@@ -101,7 +102,7 @@ def accept(listener: socket.socket) -> tuple[socket.socket, str]:
     size = ctypes.c_uint(ctypes.sizeof(sa))
     fd = _check(_libc.accept4(listener.fileno(), ctypes.byref(sa), ctypes.byref(size), os.O_CLOEXEC), "accept")
     sock = socket.socket(AF_BLUETOOTH, socket.SOCK_SEQPACKET, BTPROTO_L2CAP, fileno=fd)
-    return sock, _address(bytes(sa.l2_bdaddr))
+    return sock, bd_address(bytes(sa.l2_bdaddr))
 
 
 def connect(address: str, psm: int, *, source: str = "00:00:00:00:00:00", security: int = SECURITY_MEDIUM,

@@ -156,9 +156,7 @@ class ClassicPeripheral(BluezPeripheral):
 
     async def _paired(self, path: str) -> None:
         host = self._devices.host(path)
-        if host is None or self._adapter is None or self._window is None:
-            return
-        if not self._bonded_here(host):
+        if host is None or self._adapter is None or self._window is None or not self._bonded_here(host):
             return
         method_ = self._pairing_method(host, path)
         log.info("paired with %s (%s) over Bluetooth Classic by %s", host.address, host.name or "no name", method_)

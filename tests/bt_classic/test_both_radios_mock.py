@@ -15,7 +15,7 @@ import pytest
 
 from sttkb.config.keyboard import BluetoothSettings
 from sttkb.gadget.ble import defs
-from sttkb.gadget.ble.bearer_watch import BearerWatch
+from sttkb.gadget.bt_classic.bearer_watch import BearerWatch
 from sttkb.gadget.ble.hci_monitor import HciMonitor
 from sttkb.gadget.ble.hosts import HostState
 from sttkb.gadget.ble.peripheral import BlePeripheral

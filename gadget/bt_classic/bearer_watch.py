@@ -17,17 +17,12 @@ from __future__ import annotations
 
 import threading
 
-from sttkb.gadget.ble.delivery import MON_EVENT_PKT, MON_HEADER
+from sttkb.gadget.ble.delivery import EVT_DISCONNECTION_COMPLETE, MON_EVENT_PKT, MON_HEADER
+from sttkb.gadget.bt_classic.interrupt import EVT_CONNECTION_COMPLETE
+from sttkb.gadget.bt_classic.l2cap import bd_address
 
-EVT_CONNECTION_COMPLETE = 0x03         # BR/EDR: status, handle le16, BD_ADDR, link type, encryption
-EVT_DISCONNECTION_COMPLETE = 0x05      # status, handle le16, reason
 EVT_LINK_KEY_NOTIFICATION = 0x18
 LINK_KEY_PARAMS = 6 + 16 + 1   # BD_ADDR, Link_Key, Key_Type
-
-
-def bd_addr(raw: bytes) -> str:
-    """An HCI BD_ADDR (6 bytes, least significant first) as BlueZ writes it: "AA:BB:CC:DD:EE:FF"."""
-    return ":".join(f"{b:02X}" for b in reversed(raw[:6]))
 
 
 class BearerWatch:
@@ -53,9 +48,9 @@ class BearerWatch:
         code, params = event[0], event[2:]
         with self._lock:
             if code == EVT_LINK_KEY_NOTIFICATION and len(params) >= LINK_KEY_PARAMS:
-                self._classic.add(bd_addr(params[:6]))
+                self._classic.add(bd_address(params[:6]))
             elif code == EVT_CONNECTION_COMPLETE and len(params) >= 9 and params[0] == 0:
-                self._links[int.from_bytes(params[1:3], "little") & 0x0FFF] = bd_addr(params[3:9])
+                self._links[int.from_bytes(params[1:3], "little") & 0x0FFF] = bd_address(params[3:9])
             elif code == EVT_DISCONNECTION_COMPLETE and len(params) >= 3 and params[0] == 0:
                 address = self._links.pop(int.from_bytes(params[1:3], "little") & 0x0FFF, None)
                 if address is not None:
