@@ -7,8 +7,9 @@ from __future__ import annotations
 
 #: Installed from a Debian package instead of a wheel (PyAudio has no aarch64 wheel on PyPI).
 APT_PROVIDED = {"pyaudio": "python3-pyaudio"}
-#: Shipped as an sdist and compiled at first boot against the image's C library (xkbcommon: cffi API mode).
-BUILT_ON_DEVICE = {"xkbcommon"}
+#: Published as an sdist only: compiled on the build host into an aarch64 wheel (sttkb_image.cross_wheel;
+#: xkbcommon is a cffi module in API mode).
+CROSS_BUILT = {"xkbcommon"}
 
 
 def platform_args(glibc: tuple[int, int], python: tuple[int, int]) -> list[str]:

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import accounts, bootconfig, debs, ggml_variants, source, units, wheelhouse
+from . import accounts, bootconfig, cross_wheel, debs, ggml_variants, source, units, wheelhouse
 from .errors import BaseImageError, Error, SpaceError
 from .ext4 import Batch, Ext4
 from .fat import Fat
@@ -110,7 +110,7 @@ class Payload:
 
 def build(opts: Options) -> Path:
     """Build the image; return the output path. The base file is only read."""
-    check_tools({**ggml_variants.TOOLS, **(XZ_TOOLS if opts.base.suffix == ".xz" else {})})
+    check_tools({**ggml_variants.TOOLS, **cross_wheel.TOOLS, **(XZ_TOOLS if opts.base.suffix == ".xz" else {})})
     validate(opts)
     log.info("checking the sha256 of %s", opts.base)
     source.verify(opts.base, opts.sha256)
@@ -220,7 +220,16 @@ def _assemble(opts: Options, fs: Ext4, target: Target, work: Path) -> tuple[Payl
         reqs = wheelhouse.locked_requirements(opts.repo)
         dep_dir = wheelhouse.download_wheelhouse(reqs, target.glibc, target.python, opts.cache, opts.pip_python)
     own = wheelhouse.build_project_wheel(opts.repo, work / "wheel", opts.epoch, opts.pip_python)
-    wheels = sorted(x for x in dep_dir.iterdir() if x.suffix == ".whl" or x.name.endswith(".tar.gz"))
+    wheels = [x for x in dep_dir.iterdir() if x.suffix == ".whl"]
+    sdists = sorted(x for x in dep_dir.iterdir() if x.name.endswith(".tar.gz"))
+    if sdists:   # source-only dependencies: compiled here for aarch64, so the box installs wheels only
+        shipped = dict(d for d in (wheelhouse.dist_of(w.name) for w in wheels) if d is not None)
+        if "cffi" not in shipped:
+            raise Error(f"{dep_dir} has sources to compile ({', '.join(s.name for s in sdists)}) but no cffi wheel")
+        cffi_version = shipped["cffi"]      # the C that cffi writes must be for the cffi the box runs
+        wheels += [cross_wheel.arm64_wheel(s, target.suite, target.python, cffi_version, opts.cache,
+                                           opts.pip_python) for s in sdists]
+    wheels.sort()
     bad = wheelhouse.non_aarch64([w.name for w in wheels])
     if bad:
         raise Error(f"the wheelhouse has wheels the Pi cannot run: {', '.join(bad)}")

@@ -20,10 +20,10 @@ from .errors import DownloadError
 
 log = logging.getLogger(__name__)
 
-# PyAudio from Debian (no aarch64 wheel); compiler + headers to build the xkbcommon cffi module at first boot;
-# libx11-data for the Compose table (dead keys of the host's layout; without it the box logs that it falls back).
-DEVICE_PACKAGES = ["python3-pyaudio", "libportaudio2", "gcc", "libc6-dev", "python3-dev", "libxkbcommon-dev",
-                   "libx11-data"]
+# PyAudio from Debian (no aarch64 wheel); libxkbcommon0 (with xkb-data, its layouts) for the xkbcommon module
+# the build compiled (sttkb_image.cross_wheel); libx11-data for the Compose table (dead keys of the host's layout;
+# without it the box logs that it falls back). No compiler: the box installs wheels only.
+DEVICE_PACKAGES = ["python3-pyaudio", "libportaudio2", "libxkbcommon0", "xkb-data", "libx11-data"]
 READ_ONLY_PACKAGES = ["overlayroot"]
 MIRROR = "http://deb.debian.org/debian"
 SECURITY = "http://deb.debian.org/debian-security"
@@ -44,14 +44,31 @@ def download_debs(packages: list[str], suite: str, target_status: bytes, cache: 
     """
     if not packages:
         return []
-    if not KEYRING.exists():
-        raise DownloadError(f"{KEYRING} is missing: sudo apt-get install debian-archive-keyring")
     key = hashlib.sha256(repr((suite, sorted(packages))).encode() + target_status).hexdigest()[:16]
-    root = cache / f"apt-{suite}-arm64"
     done = cache / f"debs-{suite}-{key}"
     if (done / ".complete").exists():
         log.info("debs: using cached %s", done)
         return sorted(done.glob("*.deb"))
+    opts, archives = _apt_root(suite, cache, target_status)
+    log.info("debs: resolving %s against the image's installed packages", " ".join(packages))
+    _apt(["apt-get", *opts, "install", "-y", "--download-only", *packages], "downloading arm64 packages")
+    debs = sorted(archives.glob("*.deb"))
+    tmp = done.with_name(done.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for deb in debs:
+        shutil.copy2(deb, tmp / deb.name)
+    (tmp / ".complete").write_text("\n".join(d.name for d in debs) + "\n")
+    shutil.rmtree(done, ignore_errors=True)
+    tmp.rename(done)
+    return sorted(done.glob("*.deb"))
+
+
+def _apt_root(suite: str, cache: Path, target_status: bytes) -> tuple[list[str], Path]:
+    """The private apt root for ``suite`` (arm64 index fetched once): apt's options and its empty archive dir."""
+    if not KEYRING.exists():
+        raise DownloadError(f"{KEYRING} is missing: sudo apt-get install debian-archive-keyring")
+    root = cache / f"apt-{suite}-arm64"
     (root / "etc/apt/apt.conf.d").mkdir(parents=True, exist_ok=True)
     (root / "etc/apt/preferences.d").mkdir(parents=True, exist_ok=True)
     (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
@@ -70,18 +87,34 @@ def download_debs(packages: list[str], suite: str, target_status: bytes, cache: 
         log.info("debs: fetching the Debian %s arm64 package index", suite)
         _apt(["apt-get", *opts, "update"], "apt-get update (Debian arm64 index)")
         stamp.touch()
-    log.info("debs: resolving %s against the image's installed packages", " ".join(packages))
-    _apt(["apt-get", *opts, "install", "-y", "--download-only", *packages], "downloading arm64 packages")
-    debs = sorted(archives.glob("*.deb"))
-    tmp = done.with_name(done.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for deb in debs:
-        shutil.copy2(deb, tmp / deb.name)
-    (tmp / ".complete").write_text("\n".join(d.name for d in debs) + "\n")
-    shutil.rmtree(done, ignore_errors=True)
-    tmp.rename(done)
-    return sorted(done.glob("*.deb"))
+    return opts, archives
+
+
+def download_exact(packages: list[str], suite: str, cache: Path) -> list[Path]:
+    """Download exactly ``packages`` (arm64, no dependencies): e.g. headers to compile against, unpacked rather
+    than installed. Cached by (suite, packages); the files are in the order of ``packages``."""
+    key = hashlib.sha256(repr((suite, list(packages))).encode()).hexdigest()[:16]
+    done = cache / f"debs-exact-{suite}-{key}"
+    if not (done / ".complete").exists():
+        opts, _ = _apt_root(suite, cache, b"")
+        tmp = done.with_name(done.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        log.info("debs: downloading %s (arm64, without dependencies)", " ".join(packages))
+        proc = subprocess.run(["apt-get", *opts, "download", *packages], capture_output=True, text=True, cwd=tmp)
+        if proc.returncode != 0:
+            tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
+            raise DownloadError(f"downloading {' '.join(packages)} (arm64) failed: {tail}")
+        order = []
+        for name in packages:
+            found = sorted(tmp.glob(f"{name.split(':')[0]}_*.deb"))
+            if len(found) != 1:
+                raise DownloadError(f"apt-get download gave {len(found)} files for {name}")
+            order.append(found[0].name)
+        (tmp / ".complete").write_text("\n".join(order) + "\n")
+        shutil.rmtree(done, ignore_errors=True)
+        tmp.rename(done)
+    return [done / name for name in (done / ".complete").read_text().split()]
 
 
 def download_closure(packages: list[str], suite: str, cache: Path) -> list[Path]:

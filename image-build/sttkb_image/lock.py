@@ -20,13 +20,14 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from .box_python import APT_PROVIDED, BUILT_ON_DEVICE, platform_args
+from .box_python import APT_PROVIDED, CROSS_BUILT, platform_args
 
 RUNTIME = "requirements.lock"
 TEST = "requirements-test.lock"
 # Bootstrap wheels the image needs besides the runtime closure: pip (the first boot creates the venv
-# --without-pip and installs with pip's own wheel), setuptools and cffi (build the xkbcommon sdist on the device).
-BOOTSTRAP = ("pip", "setuptools", "cffi")
+# --without-pip and installs with pip's own wheel). (setuptools and cffi are in the closure: colorzero and
+# xkbcommon need them at run time.)
+BOOTSTRAP = ("pip",)
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
 
@@ -39,8 +40,8 @@ RUNTIME_HEADER = """\
 #   - image-build:    the aarch64 wheelhouse downloads exactly these versions (sttkb_image/wheelhouse.py)
 # pyproject.toml keeps ranges (library metadata); every pin here must satisfy them (tests/image/test_lock.py).
 # Every pin needs a manylinux aarch64 cp311 wheel or a py3-none wheel, except pyaudio (the image uses Debian's
-# python3-pyaudio) and xkbcommon (its sdist is compiled on the device at first boot). pip, setuptools and cffi
-# also bootstrap the image's venv. Markers were evaluated for Linux, CPython 3.11.
+# python3-pyaudio) and xkbcommon (the image build compiles its sdist into an aarch64 wheel, against the cffi
+# pinned here). pip also bootstraps the image's venv. Markers were evaluated for Linux, CPython 3.11.
 # The aarch64 engine is checked on an emulated Cortex-A53 (tests/image/test_engine_aarch64.py): pywhispercpp
 # 1.3.1's aarch64 wheel dies there with SIGILL (ARMv8.4 instructions), so never relax that pin unchecked.
 #
@@ -133,7 +134,7 @@ def check_aarch64(pins: dict[str, str], python: tuple[int, int] = (3, 11), glibc
                   pip_python: str = sys.executable) -> None:
     """Raise SystemExit naming the pins pip finds no aarch64 wheel for (except the apt/on-device ones)."""
 
-    wanted = [f"{n}=={v}" for n, v in sorted(pins.items()) if n not in APT_PROVIDED and n not in BUILT_ON_DEVICE]
+    wanted = [f"{n}=={v}" for n, v in sorted(pins.items()) if n not in APT_PROVIDED and n not in CROSS_BUILT]
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run([pip_python, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp,
                                *platform_args(glibc, python), *wanted], capture_output=True, text=True)

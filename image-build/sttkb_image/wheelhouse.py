@@ -5,8 +5,8 @@ installed from too.
 Two dependencies publish no aarch64 wheel on PyPI (checked 2026-11):
 - PyAudio (sdist only): the image uses Debian's ``python3-pyaudio`` .deb (same API; the venv is created with
   ``--system-site-packages`` so it sees it).
-- xkbcommon (cffi in API mode, sdist only): the sdist goes into the wheelhouse and is compiled once on the
-  device at first boot against Debian's libxkbcommon-dev (gcc and python3-dev come as .debs too).
+- xkbcommon (cffi in API mode, sdist only): the sdist is downloaded here and compiled by the image build into an
+  aarch64 wheel (:mod:`sttkb_image.cross_wheel`), so the box installs wheels only and needs no compiler.
 Everything else is a manylinux/py3-none wheel. pip itself is in the wheelhouse (and in the lock) so the first boot
 can create the venv with ``--without-pip`` (Raspberry Pi OS need not have python3-venv's ensurepip).
 """
@@ -25,12 +25,12 @@ import tomllib
 from pathlib import Path
 
 from . import lock
-from .box_python import APT_PROVIDED, BUILT_ON_DEVICE, platform_args
+from .box_python import APT_PROVIDED, CROSS_BUILT, platform_args
 from .errors import DownloadError, Error, ToolFailedError
 
 log = logging.getLogger(__name__)
 
-EXTRA_WHEELS = list(lock.BOOTSTRAP)  # venv bootstrap + build deps of the xkbcommon sdist (pinned in the lock)
+EXTRA_WHEELS = list(lock.BOOTSTRAP)  # the venv's bootstrap (pinned in the lock)
 
 
 def _name(requirement: str) -> str:
@@ -84,8 +84,8 @@ def download_wheelhouse(requirements: list[str], glibc: tuple[int, int], python:
     if missing:
         raise Error(f"the lock pins no {', '.join(missing)} (the image's venv bootstrap); regenerate it with "
                     "scripts/lock")
-    wanted = [r for r in requirements if _name(r) not in APT_PROVIDED and _name(r) not in BUILT_ON_DEVICE]
-    sdists = [r for r in requirements if _name(r) in BUILT_ON_DEVICE]
+    wanted = [r for r in requirements if _name(r) not in APT_PROVIDED and _name(r) not in CROSS_BUILT]
+    sdists = [r for r in requirements if _name(r) in CROSS_BUILT]
     key = hashlib.sha256(json.dumps([wanted, sdists, glibc, python]).encode()).hexdigest()[:16]
     dest = cache / f"wheelhouse-cp{python[0]}{python[1]}-{key}"
     if (dest / ".complete").exists():
@@ -99,7 +99,7 @@ def download_wheelhouse(requirements: list[str], glibc: tuple[int, int], python:
          "downloading aarch64 wheels")
     if sdists:
         _pip(pip_python, ["download", "-q", "--no-deps", "--no-binary=:all:", "-d", str(tmp), *sdists],
-             "downloading the sources built on the device")
+             "downloading the sources the build compiles")
     got = {d for d in (dist_of(p.name) for p in tmp.iterdir()) if d is not None}
     expected = {(_name(r), pins[_name(r)]) for r in [*wanted, *sdists]}
     if got != expected:

@@ -26,11 +26,13 @@ SYSROOT_CACHE = CACHE / "arm64-sysroot"
 
 def sysroot_packages(python: tuple[int, int]) -> list[str]:
     """Debian arm64 packages for a CPython ``python`` that can import the wheelhouse (their dependencies come
-    with them). Not libsndfile1: the soundfile wheel bundles libsndfile; pywhispercpp bundles its libgomp."""
+    with them), and the keymaps' libxkbcommon with its layouts and Compose table (as the box's .debs). Not
+    libsndfile1: the soundfile wheel bundles libsndfile; pywhispercpp bundles its libgomp."""
     v = f"{python[0]}.{python[1]}"
     return [f"python{v}-minimal", f"libpython{v}-minimal", f"libpython{v}-stdlib", "libc6", "libstdc++6",
             "libgcc-s1", "libgomp1", "zlib1g", "libffi8", "libssl3", "libexpat1", "libbz2-1.0", "liblzma5",
-            "libsqlite3-0", "libncursesw6", "libtinfo6", "libreadline8", "libuuid1"]
+            "libsqlite3-0", "libncursesw6", "libtinfo6", "libreadline8", "libuuid1", "libxkbcommon0", "xkb-data",
+            "libx11-data"]
 
 
 def qemu_user_unavailable_reason() -> str | None:

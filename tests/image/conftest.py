@@ -18,7 +18,7 @@ from tests.image.synthetic import make_base_image
 
 
 from sttkb_image import build as image_build
-from sttkb_image import ggml_variants, wheelhouse
+from sttkb_image import cross_wheel, ggml_variants, wheelhouse
 from sttkb_image.errors import DownloadError
 from sttkb_image.ext4 import Ext4
 from sttkb_image.partitions import read_layout
@@ -101,7 +101,7 @@ def tool_dir_without(tmp: Path, missing: str) -> Path:
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
     for tool in ("sfdisk", "mcopy", "mtype", "mdir", "debugfs", "e2fsck", "resize2fs", "apt-get", "xz", "git",
-                 *ggml_variants.TOOLS):
+                 *{**ggml_variants.TOOLS, **cross_wheel.TOOLS}):
         found = shutil.which(tool)
         if found and tool != missing:
             (bin_dir / tool).symlink_to(found)

@@ -7,14 +7,16 @@ model and config, under Debian's arm64 CPython (the base image's Python version)
 wheel uses ARMv8.4 ``stlur`` and FP16 vector arithmetic) dies there with SIGILL, as it does on a Pi, so a lock or
 resolver change that would ship a box that cannot transcribe fails here.
 
-What is not run: the xkbcommon sdist (compiled on the device at first boot; transcribing does not use it) and
-PyAudio (a Debian .deb on the box; a file source needs no microphone). Because ``sttkb.cli.main`` builds the
-whole ``sttkb`` parser, and the keyboard side's commands import xkbcommon, the transcribe command is run through
-a parser holding only its own command group (sttkb.cli.transcribe.register) - the same command function.
+The image's xkbcommon wheel (compiled by the image build for aarch64: sttkb_image.cross_wheel) runs here too,
+against Debian's arm64 libxkbcommon and layouts, and must give the same keystrokes as this machine's.
+What is not run: PyAudio (a Debian .deb on the box; a file source needs no microphone). The transcribe command is
+run through a parser holding only its own command group (sttkb.cli.transcribe.register) - the same command
+function ``sttkb transcribe`` dispatches to.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -31,8 +33,6 @@ from tests.speech import JFK_TEXT, JFK_WAV
 
 from sttkb_image.errors import DownloadError
 from sttkb_image.target import read_target
-from sttkb_image.box_python import BUILT_ON_DEVICE
-from sttkb_image.wheelhouse import dist_of
 
 pytestmark = [pytest.mark.vm, pytest.mark.box, pytest.mark.slow]
 
@@ -80,8 +80,7 @@ def arm64_box(request, tmp_path_factory) -> Arm64Box:
     config = work / "config.toml"
     config.write_bytes(built.root.read("/etc/sttkb/config.toml") or b"")
     names = sorted(p.name for p in wheelhouse.iterdir())
-    sdists = [p for p in wheelhouse.iterdir() if p.name.endswith(".tar.gz")]
-    assert {dist_of(p.name)[0] for p in sdists} <= BUILT_ON_DEVICE, names
+    assert not [n for n in names if not n.endswith(".whl")], f"the box installs wheels only: {names}"
     wheels = sorted(p for p in wheelhouse.iterdir() if p.suffix == ".whl")
     assert any(p.name.startswith("sttkb-") for p in wheels), f"no sttkb wheel in the image's wheelhouse: {names}"
     site = work / "site"
@@ -118,11 +117,31 @@ def _describe(rc: int, cpu: str = PI_CPU) -> str:
     return f"exit status {rc}"
 
 
-def test_xkbcommon_is_not_installed_for_the_check(arm64_box):
-    """The image ships xkbcommon as an sdist (compiled at first boot); the check runs without it, so a pass below
-    also shows that transcribing does not need it."""
-    assert any(n.startswith("xkbcommon-") and n.endswith(".tar.gz") for n in arm64_box.wheelhouse)
-    assert not list(arm64_box.site.glob("xkbcommon*")), sorted(p.name for p in arm64_box.site.iterdir())
+# The keystrokes for German text on a German host: z and y sit on each other's keys, ü and ß have their own.
+KEYMAP_CHECK = """\
+import json, sys
+from sttkb.gadget.keymap import get_keymap
+from sttkb.gadget.keystrokes import text_to_reports
+print(json.dumps([r.hex() for r in text_to_reports(sys.argv[1], get_keymap("de"))]))
+"""
+GERMAN = "Zürich: y z ß"
+
+
+@pytest.mark.timeout(600)
+def test_the_images_xkbcommon_types_a_german_layout_on_a_pi_cpu(arm64_box):
+    """The xkbcommon module the build compiled for aarch64 loads on a Cortex-A53 with Debian's arm64 libxkbcommon
+    and xkb-data (the .debs the box installs), and the keymap built from it types what this machine's does."""
+    assert any(n.startswith("xkbcommon-") and n.endswith("-abi3-linux_aarch64.whl") for n in arm64_box.wheelhouse)
+    proc = subprocess.run([*arm64_box.on(PI_CPU), "-c", KEYMAP_CHECK, GERMAN], capture_output=True, text=True,
+                          env=dict(arm64_box.env, XKB_CONFIG_ROOT=str(arm64_box.sysroot / "usr/share/X11/xkb")),
+                          cwd=arm64_box.work, preexec_fn=_no_core_dump)
+    assert proc.returncode == 0, f"{_describe(proc.returncode)}: {proc.stderr[-2000:]}"
+    on_pi = [bytes.fromhex(r) for r in json.loads(proc.stdout)]
+    from sttkb.gadget.keymap import get_keymap
+    from sttkb.gadget.keystrokes import text_to_reports
+    assert on_pi == text_to_reports(GERMAN, get_keymap("de"))
+    usages = [r[2] for r in on_pi if any(r)]
+    assert 0x1C in usages and 0x1D in usages     # the keys labelled Y and Z on a US board type z and y on a German
 
 
 # The Pi Zero 2 W / Pi 3 core (ARMv8.0: the wheel's own build must be chosen) and the Pi 5's (ARMv8.2 with

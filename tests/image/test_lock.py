@@ -80,7 +80,7 @@ def test_lock_files_are_what_scripts_lock_writes():
 def test_lock_pins_the_images_bootstrap_and_keeps_the_apt_and_on_device_rules():
     for name in wheelhouse.EXTRA_WHEELS:
         assert name in RUNTIME
-    for name in [*box_python.APT_PROVIDED, *box_python.BUILT_ON_DEVICE]:
+    for name in [*box_python.APT_PROVIDED, *box_python.CROSS_BUILT]:
         assert name in RUNTIME, f"{name} is a runtime dependency; the dev venv installs it from the lock"
 
 
