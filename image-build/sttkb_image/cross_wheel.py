@@ -70,7 +70,17 @@ class Compiler:
 
 def _unpack_sdist(sdist: Path, dest: Path) -> Path:
     with tarfile.open(sdist) as tar:
-        tar.extractall(dest, filter="data")
+        if hasattr(tarfile, "data_filter"):          # CPython >= 3.11.4 (and distributions' backports)
+            try:
+                tar.extractall(dest, filter="data")
+            except tarfile.FilterError as e:
+                raise Error(f"{sdist.name}: refusing to unpack it: {e}") from None
+        else:
+            for member in tar.getmembers():
+                parts = Path(member.name).parts
+                if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+                    raise Error(f"{sdist.name}: refusing to unpack {member.name!r} (not a plain file in the sdist)")
+            tar.extractall(dest)
     roots = [p for p in dest.iterdir() if p.is_dir()]
     if len(roots) != 1:
         raise Error(f"{sdist.name}: expected one top directory, found {len(roots)}")

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -83,3 +85,19 @@ def test_a_source_only_dependency_without_a_recipe_is_named(tmp_path):
     sdist.write_bytes(b"")
     with pytest.raises(Error, match="somelib-1.0.tar.gz: no aarch64 wheel on PyPI and no recipe"):
         cross_wheel.arm64_wheel(sdist, "bookworm", PYTHON, _cffi(), tmp_path, sys.executable)
+
+
+@pytest.mark.parametrize("stdlib_filter", [True, False], ids=["tarfile-filter", "older-python"])
+def test_an_sdist_reaching_outside_its_directory_is_refused(tmp_path, monkeypatch, stdlib_filter):
+    sdist = tmp_path / "xkbcommon-9.9.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        data = b"print('owned')\n"
+        info = tarfile.TarInfo("xkbcommon-9.9/../../outside.py")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    if not stdlib_filter:
+        monkeypatch.delattr(tarfile, "data_filter")
+    unused = cross_wheel.Compiler(("false",), (), (), "linux_aarch64")
+    with pytest.raises(Error, match="xkbcommon-9.9.tar.gz: refusing to unpack"):
+        cross_wheel.build_wheel(sdist, tmp_path / "out", unused, PYTHON, _cffi(), sys.executable)
+    assert not (tmp_path / "outside.py").exists() and not (tmp_path / "out" / "outside.py").exists()
