@@ -16,14 +16,17 @@ class Error(SttkbError):
 class HostDisconnected(Error, ConnectionError):
     """The host is not taking reports (unplugged, suspended, not paired, busy too long).
 
-    Never means "written": the report that raised this was not delivered (or, for ``half_sent``, the transport
-    cannot tell). ``reason`` is a short machine-friendly word ("eagain", "eshutdown", "timeout", "not-configured",
-    "disconnected", ...) that the LED layer can map.
+    Never means "written": the report that raised this was not delivered. ``reason`` is a short machine-friendly
+    word ("eagain", "eshutdown", "timeout", "not-configured", "disconnected", ...) that the LED layer can map.
+    ``earlier_unsure``: the transport cannot tell whether the report before this one reached the host either
+    (USB: f_hid completes a report that an unplug aborts the same way as one the host took, and the controller's
+    state may still read "configured" for a moment after), so the typist types the whole character again.
     """
 
-    def __init__(self, message: str, *, reason: str = "disconnected") -> None:
+    def __init__(self, message: str, *, reason: str = "disconnected", earlier_unsure: bool = False) -> None:
         super().__init__(message)
         self.reason = reason
+        self.earlier_unsure = earlier_unsure
 
 
 class LayoutError(Error, ValueError):

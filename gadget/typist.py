@@ -7,8 +7,11 @@ It implements the device-side Keyboard protocol (device/keyboard.py): :meth:`Typ
 When the transport raises :class:`HostDisconnected` the report was not delivered: the typist pauses, keeps the
 rest, waits for the host (``transport.wait_ready``), then first brings the host to all keys up (a press may have
 been delivered without its release), restores any modifier the next report expects to be already down, and
-resumes with the very report that failed — no lost and no doubled characters. Caps Lock: the host's LED byte is
-read before each character; when it changes, the rest of the text is converted again for the new state.
+resumes with the very report that failed — no lost and no doubled characters. Where the transport cannot tell
+whether the report before the failed one arrived (``earlier_unsure``: USB, at the instant of an unplug), it
+resumes one report earlier: that key is never lost, at worst typed twice (the kernel does not say which).
+Caps Lock: the host's LED byte is read before each character; when it changes, the rest of the text is
+converted again for the new state.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from sttkb.gadget.reports import ALL_KEYS_UP, ReportSequencer, key_report, parse
 from sttkb.gadget.transport import LED_CAPS_LOCK, Transport
 
 log = logging.getLogger(__name__)
+
+RETYPE = object()
+"""What :meth:`Typist._send` returns when typing must go back to the report before the one offered."""
 
 
 @dataclasses.dataclass
@@ -67,6 +73,7 @@ class Typist:
         self._closed = False
         self._paused = False
         self._was_paused = False
+        self._press_modifiers_first = False   # after a RETYPE: the report gone back to presses its modifiers first
         self._in_group = False
         self._cancel_pending = False
         self._needs_release = False
@@ -209,7 +216,16 @@ class Typist:
                 self._in_group = True
                 group = job.groups[job.pos]
             while job.sub < len(group):
-                if not self._send(group[job.sub]):
+                sent = self._send(group[job.sub], retype_ok=job.pos > 0 or job.sub > 0)
+                if sent is RETYPE:       # the host is back: from the report before, which may have been lost
+                    if job.sub == 0:
+                        with self._cond:
+                            job.pos -= 1
+                            group = job.groups[job.pos]
+                        job.sub = len(group)
+                    job.sub -= 1
+                    continue
+                if not sent:
                     with self._cond:
                         self._in_group = False
                     return
@@ -242,9 +258,12 @@ class Typist:
                 self._needs_release = False
             self._cond.notify_all()
 
-    def _send(self, report: bytes) -> bool:
-        """Send one report, pausing through disconnects. False if cancelled or closed meanwhile."""
-        before: list[bytes] = []
+    def _send(self, report: bytes, *, retype_ok: bool = False) -> bool | object:
+        """Send one report, pausing through disconnects. False if cancelled or closed meanwhile. With
+        ``retype_ok``: :data:`RETYPE`, nothing sent, once the host is back if the transport could not tell whether
+        the report before this one arrived (the caller goes back to that one)."""
+        before: list[bytes] = modifiers_first(report)[:-1] if self._press_modifiers_first else []
+        self._press_modifiers_first = False
         while True:
             try:
                 for pre in before:
@@ -258,6 +277,9 @@ class Typist:
             except HostDisconnected as e:
                 if not self._wait_for_host(e):
                     return False
+                if retype_ok and e.earlier_unsure:
+                    self._press_modifiers_first = True
+                    return RETYPE
                 before = modifiers_first(report)[:-1]
                 continue
             except Error as e:

@@ -72,6 +72,7 @@ class HidgTransport:
         self._poller: select.poll | None = None
         self._poller_fd = -1
         self._configured_since: float | None = None
+        self._completed_in_link = False    # a report completed since the host was last seen gone
         self._seen_down = False
 
     # ---- state ------------------------------------------------------------------------------------------
@@ -195,12 +196,16 @@ class HidgTransport:
                 return False
 
     def send(self, report: bytes) -> None:
-        """Deliver one 8-byte report or raise HostDisconnected (then it was not delivered)."""
+        """Deliver one 8-byte report or raise HostDisconnected (then it was not delivered; ``earlier_unsure`` if a
+        report completed since the host was last seen gone, as the one before may have been aborted unseen)."""
         try:
             self._send(report)
-        except HostDisconnected:
+        except HostDisconnected as e:
+            e.earlier_unsure = self._completed_in_link
+            self._completed_in_link = False
             self._mark_down()
             raise
+        self._completed_in_link = True
 
     def _send(self, report: bytes) -> None:
         if len(report) != REPORT_LENGTH:

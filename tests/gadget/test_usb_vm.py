@@ -125,10 +125,10 @@ def test_unplug_mid_text_then_replug_loses_nothing(vm_run):
     keycodes with the host kernel's own table (EVIOCGKEYCODE) and turns those into text with libxkbcommon.
 
     Nothing may be lost. The one documented limit (docs/usb.md): the kernel does not tell userspace whether the
-    single report in flight at the instant of an unplug reached the host (f_hid completes it the same way
-    either way), and the transport then counts it as not delivered and sends it again — so at most one
-    character per unplug may repeat, and only as an exact repeat of its neighbour. Seen in about one run in
-    three under software emulation on a loaded machine.
+    report in flight at the instant of an unplug reached the host (f_hid completes it the same way either way,
+    and the controller's state may still read "configured" for a moment: a run lost an 'r' that way), so the
+    typist resumes one report before the one that failed — at most one character per unplug may repeat, and
+    only as an exact repeat of its neighbour.
 
     The text goes at the product's default pace (10 ms per report): hidraw keeps only 64 reports per reader, and
     at 2 ms a reader starved by a loaded machine lost reports all over the text (the host kernel's own input path
