@@ -20,7 +20,7 @@ class HostDisconnected(Error, ConnectionError):
     word ("eagain", "eshutdown", "timeout", "not-configured", "disconnected", ...) that the LED layer can map.
     ``earlier_unsure``: the transport cannot tell whether the report before this one reached the host either
     (USB: f_hid completes a report that an unplug aborts the same way as one the host took, and the controller's
-    state may still read "configured" for a moment after), so the typist types the whole character again.
+    state may still read "configured" for a moment after), so the typist resumes one report earlier.
     """
 
     def __init__(self, message: str, *, reason: str = "disconnected", earlier_unsure: bool = False) -> None:

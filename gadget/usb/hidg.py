@@ -4,7 +4,9 @@
   EAGAIN, ESHUTDOWN, EPIPE, ENODEV and timeouts raise :class:`HostDisconnected` and never count as written.
 - f_hid queues one report at a time; the fd becomes writable again when the host has taken it. After writing we
   wait for that and then check that the UDC is still ``configured``: a report aborted by an unplug completes the
-  same way, so "completed but no longer configured" counts as NOT delivered and the typist sends it again.
+  same way, so "completed but no longer configured" counts as NOT delivered and the typist sends it again. The
+  state can lag the unplug by a moment, so a failure also says ``earlier_unsure`` when a report completed since
+  the host was last seen gone: the typist then resumes one report earlier (no key lost; at worst one doubled).
   If the host stops polling (suspend) the report stays queued and is delivered on resume, so it counts as sent.
 - LED output reports from the host (Caps Lock...) are read from the same fd.
 - Readiness: ``/sys/class/udc/<udc>/state`` is ``configured`` and the device node opens.
