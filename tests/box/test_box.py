@@ -109,7 +109,7 @@ journalctl -b --no-pager -u sttkb.service -o cat > $OUT/journal_sttkb
 journalctl -b --no-pager -u sttkb-firstboot.service -o short-monotonic > $OUT/journal_firstboot
 """
 # The reboot (3.): the config the box boots with says engine = "wyoming://10.0.2.2:PORT" and mode = "classic"
-# (AGAIN_CONFIG). qemu's user-mode network puts this machine's loopback at 10.0.2.2, where a real
+# (_configure_while_off). qemu's user-mode network puts this machine's loopback at 10.0.2.2, where a real
 # wyoming-faster-whisper listens (tests/remote/servers.py); the remote timeout is raised for the emulated CPU.
 # The emulated board has no Bluetooth, so bluetoothd itself does not start: the unit as systemd loaded it is what
 # is checked. Then the config is put back and one daemon-reload must take both drop-ins away.
@@ -136,7 +136,7 @@ Before=sttkb.service
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c 'ifc=$(ls /sys/class/net | grep -v "^lo$" | head -n1); ip link set "$ifc" up && ip addr add 10.0.2.15/24 dev "$ifc"'
+ExecStart=/bin/sh -c 'for i in $(seq 600); do ifc=$(ls /sys/class/net | grep -v "^lo$" | head -n1); [ -n "$ifc" ] && break; sleep 0.1; done; ip link set "$ifc" up && ip addr add 10.0.2.15/24 dev "$ifc"'
 
 [Install]
 WantedBy=multi-user.target
@@ -167,7 +167,8 @@ def _scaffold(image: Path, work: Path) -> None:
 
 def _configure_while_off(disk: Path, work: Path, port: int) -> None:
     """Before the reboot, as a user editing the card: a speech server on the LAN as the engine, Bluetooth Classic;
-    and the test's NIC unit. Returns nothing; the first boot's config stays in work/config.toml."""
+    and the test's NIC unit (which waits for the NIC to appear). The first boot's config stays in
+    work/config.toml."""
     fs = Ext4(disk, read_layout(disk).root.start)
     config = fs.read("/etc/sttkb/config.toml").decode()
     for default, changed in (('engine = "local"', f'engine = "wyoming://10.0.2.2:{port}"'),
