@@ -291,10 +291,10 @@ def new_outdir() -> Path:
 
 def run_in_vm(script: str, *, modules: list[str] | tuple[str, ...] = (), drives: tuple | list = (),
               timeout: float = 120.0, memory_mb: int = 1024, cwd: Path | str = REPO,
-              env: dict[str, str] | None = None, outdir: Path | None = None, cpus: int = 1) -> VmResult:
+              env: dict[str, str] | None = None, outdir: Path | None = None) -> VmResult:
     """Boot the kernel and run ``script`` (bash) as root inside the guest; return its status and console.
 
-    ``modules`` are modprobe'd before the script. ``cpus``: virtual CPUs (each one host thread under TCG). ``drives`` are disk image paths attached as
+    ``modules`` are modprobe'd before the script. ``drives`` are disk image paths attached as
     ``-drive file=PATH,format=raw,if=virtio`` (appearing as /dev/vda, /dev/vdb, ...; virtio_blk is loaded).
     ``env`` adds variables. ``$STTKB_VM_OUT`` is a writable directory shared with the host (``result.outdir``; pass
     ``outdir``, an empty directory made by :func:`new_outdir`, to work with it while the guest runs);
@@ -323,8 +323,7 @@ def run_in_vm(script: str, *, modules: list[str] | tuple[str, ...] = (), drives:
         f"sttkb.kver={kernel.version}", f"sttkb.modroot={kernel.modules_root}",
         f"sttkb.out={outdir}", f"sttkb.cwd={cwd}",
     ])
-    cmd = [QEMU, "-accel", "tcg", "-cpu", "max", "-smp", str(cpus), "-machine", "q35", "-m", str(memory_mb),
-           "-nographic", "-no-reboot",
+    cmd = [QEMU, "-accel", "tcg", "-cpu", "max", "-machine", "q35", "-m", str(memory_mb), "-nographic", "-no-reboot",
            "-nic", "none", "-kernel", str(kernel.vmlinux), "-initrd", str(kernel.initramfs), "-append", cmdline,
            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
            "-virtfs", f"local,path={outdir},mount_tag=out,security_model=none,multidevs=remap"]
