@@ -31,9 +31,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import debs
+from . import debs, wheelhouse
 from .errors import Error
-from .tools import run
+from .tools import compiler_version, run
 
 log = logging.getLogger(__name__)
 
@@ -186,10 +186,6 @@ def build_wheel(sdist: Path, out_dir: Path, compiler: Compiler, python: tuple[in
     return wheel
 
 
-def _compiler_version(command: str) -> str:
-    return run([command, "--version"], what=f"{command} --version").stdout.decode().splitlines()[0]
-
-
 def arm64_compiler(deb_files: list[Path], sysroot: Path, python: tuple[int, int]) -> Compiler:
     """The cross compiler, with the .debs' headers and libraries unpacked into ``sysroot``."""
     sysroot.mkdir(parents=True)
@@ -208,13 +204,13 @@ def header_debs(dist: str, python: tuple[int, int]) -> list[str]:
 def arm64_wheel(sdist: Path, suite: str, python: tuple[int, int], cffi_version: str, cache: Path,
                 pip_python: str) -> Path:
     """The aarch64 wheel of a source-only dependency for the box (built once, then cached)."""
-    dist = sdist.name[:-len(".tar.gz")].rpartition("-")[0].lower().replace("_", "-")
+    dist = (wheelhouse.dist_of(sdist.name) or ("", ""))[0]
     if dist not in HEADERS:
         raise Error(f"{sdist.name}: no aarch64 wheel on PyPI and no recipe to build one here "
                     f"(sttkb_image.cross_wheel.HEADERS knows {', '.join(sorted(HEADERS))})")
     deb_files = debs.download_exact(header_debs(dist, python), suite, cache)
     key = hashlib.sha256()
-    for part in (BUILD_REVISION, cffi_version, _compiler_version(CROSS_CC), repr(python), sdist.read_bytes(),
+    for part in (BUILD_REVISION, cffi_version, compiler_version(CROSS_CC), repr(python), sdist.read_bytes(),
                  *(d.name for d in deb_files)):
         key.update(part if isinstance(part, bytes) else part.encode())
     dest = cache / f"cross-wheel-{sdist.name[:-len('.tar.gz')]}-{key.hexdigest()[:16]}"

@@ -18,7 +18,6 @@ import importlib.util
 import json
 import logging
 import shutil
-import subprocess
 import sys
 import tarfile
 import zipfile
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from .errors import DownloadError, Error
 from . import wheelhouse
-from .tools import check_tools, run
+from .tools import check_tools, compiler_version, run
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +97,6 @@ def _check_names(library: Path, names: dict[str, str]) -> None:
                     f"({names}); patchelf misbehaved")
 
 
-def _compiler_version() -> str:
-    return subprocess.run(["aarch64-linux-gnu-g++", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-
-
 def build_variants(wheel: Path, repo: Path, cache: Path, pip_python: str = sys.executable) -> Path:
     """A directory holding manifest.json and VARIANT/libggml-cpu.so for each variant, built for ``wheel`` (the
     aarch64 pywhispercpp wheel going into the image). Cached; written atomically (.partial, then rename)."""
@@ -111,7 +106,7 @@ def build_variants(wheel: Path, repo: Path, cache: Path, pip_python: str = sys.e
     version = wheel.name.split("-")[1]
     sdist = _sdist(version, cache, pip_python)
     h = hashlib.sha256()
-    for part in (wheel.read_bytes(), sdist.read_bytes(), _compiler_version().encode(), TOOLCHAIN.encode(), BUILD_REVISION,
+    for part in (wheel.read_bytes(), sdist.read_bytes(), compiler_version("aarch64-linux-gnu-g++").encode(), TOOLCHAIN.encode(), BUILD_REVISION,
                  repr([(v.name, v.march) for v in variants]).encode()):
         h.update(hashlib.sha256(part).digest())
     dest = cache / f"ggml-cpu-variants-{version}-{h.hexdigest()[:16]}"

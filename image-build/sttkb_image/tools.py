@@ -35,6 +35,11 @@ def check_tools(extra: dict[str, str] | None = None) -> None:
             f"missing host tools: {', '.join(sorted(missing))}; install them with: sudo apt-get install {pkgs}")
 
 
+def compiler_version(command: str) -> str:
+    """The first line of ``command --version`` ("" if it prints none): part of build caches' keys."""
+    return subprocess.run([command, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+
+
 def run(cmd: Sequence[str], *, what: str, input: bytes | None = None, env: dict[str, str] | None = None,
         check: bool = True) -> subprocess.CompletedProcess[bytes]:
     """Run a host tool; on failure raise ToolFailedError naming ``what`` and the tool's own message."""
