@@ -2,21 +2,48 @@
 """How much audio Whisper must hear at once for the split set to read as well as the whole file (issue #16).
 
 The built-in ``split`` set is dictated as ``sttkb bench`` does it (its clips one after the other, 1.5 s of room
-between them), cut by the chain's own VAD into phrases, and the phrases are decoded in batches: consecutive
-phrases are joined (the pauses between them kept as silence) until the next one would make the batch longer than
-the limit, then the batch is decoded in one call with the text so far as its context, exactly as the chain decodes
-a phrase (sttkb's engine, greedy). This is the best any streaming scheme can do whose decodes hear at most that
-much audio: nothing is held, re-decoded or cut at a wrong place. Printed per (encoder window, limit): the formatted
-error rate and plain WER of the whole text in one alignment, as ``sttkb bench --set split`` section 4 prints them.
+between them) and cut by the chain's own VAD into phrases. Two ways to give a decode more audio, each with the text
+so far as its context, exactly as the chain decodes a phrase (sttkb's engine, greedy):
 
-Usage: .venv/bin/python scripts/measure_audio_context.py [--runs 768:14,0:14,0:28] [--text]
-(a run is AUDIO_CTX:LIMIT_S; audio_ctx 0 is the full 30 s window)
+- ``batch``: consecutive phrases are joined (the pauses between them kept as silence) until the next one would make
+  the batch longer than the limit, then the batch is decoded in one call. Each phrase is heard with the audio before
+  and after it inside its batch, so its text can only be typed when the batch closes: not streaming.
+- ``slide``: every phrase is decoded as soon as it ends, joined after as many of the phrases before it as fit in
+  the limit, and only its own words are kept (the decode's words after those that align, by edit distance, with
+  the words already kept for the phrases before it). This is the best a stream that types each phrase at its
+  pause can hear: everything before it, nothing after it.
+
+Printed per run: the formatted error rate and plain WER of the whole text in one alignment, as ``sttkb bench --set
+split`` section 4 prints them, and the decoder's CPU seconds per audio second.
+
+Usage: .venv/bin/python scripts/measure_audio_context.py [--runs 768:14,0:14,0:28,0:28:slide] [--text]
+(a run is AUDIO_CTX:LIMIT_S[:slide]; audio_ctx 0 is the full 30 s window)
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
+import time
+
+def _word(w: str) -> str:
+    return re.sub(r"[^\w']", "", w.lower())
+
+
+def words_after(decoded: list[str], before: list[str]) -> list[str]:
+    """The words of ``decoded`` after its first k words, k chosen so that those k words are as close (word edit
+    distance, case and punctuation ignored) to ``before`` as any prefix is; the longest such prefix on a tie."""
+    d, b = [_word(w) for w in decoded], [_word(w) for w in before]
+    row = list(range(len(d) + 1))               # distance between no words of `before` and d[:k]
+    for i, word in enumerate(b, 1):
+        nxt = [i] + [0] * len(d)
+        for k in range(1, len(d) + 1):
+            nxt[k] = min(row[k] + 1, nxt[k - 1] + 1, row[k - 1] + (word != d[k - 1]))
+        row = nxt
+    best = min(row)
+    return decoded[max(k for k, dist in enumerate(row) if dist == best):]
+
 
 def main() -> int:
     from sttkb.asr.engine import WhisperEngine
@@ -29,7 +56,7 @@ def main() -> int:
     from sttkb.speech import choose_model
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", default="768:14,0:14,0:28")
+    p.add_argument("--runs", default="768:14,0:14,0:28,0:28:slide")
     p.add_argument("--text", action="store_true", help="print the decoded text too")
     args = p.parse_args()
 
@@ -41,26 +68,50 @@ def main() -> int:
     phrases = segmenter.feed(audio) + segmenter.flush()
     model = choose_model(config, None)
     print(f"split set: {len(clips)} clips, {len(audio) / 16000:.1f} s, {len(phrases)} phrases; model {model.name}")
-    print(f"{'audio_ctx':>9} {'limit s':>7} {'batches':>7} {'formatted':>13} {'WER':>11}")
+    print(f"{'audio_ctx':>9} {'limit s':>7} {'kind':>5} {'decodes':>7} {'formatted':>13} {'WER':>11} "
+          f"{'CPU s/audio s':>13}")
     for run in args.runs.split(","):
-        ctx, limit = run.split(":")
+        ctx, limit, *kind = run.split(":")
+        kind = kind[0] if kind else "batch"
+        if kind not in ("batch", "slide"):
+            p.error(f"{run}: the kind is batch or slide")
         asr = dataclasses.replace(config.asr, audio_ctx=int(ctx), beam_when_idle=False)
         with WhisperEngine(model.path, asr) as engine:
             engine.warm_up()
-            text, batch, batches = "", None, 0
+            bound = min(float(limit), engine.max_segment_s)
+            cpu = time.process_time()
 
-            def decode(batch) -> str:
-                prompt = f"{PUNCTUATED_CONTEXT} {text[-config.asr.context_chars:]}" if text else ""
-                return (text + " " + engine.transcribe(batch, prompt).text.strip()).strip()
+            def prompt(text: str) -> str:
+                return f"{PUNCTUATED_CONTEXT} {text[-config.asr.context_chars:]}" if text else ""
 
-            for phrase in phrases:
-                if batch is not None and joined(batch, phrase).duration_s > min(float(limit), engine.max_segment_s):
-                    text, batch, batches = decode(batch), None, batches + 1
-                batch = phrase if batch is None else joined(batch, phrase)
-            text, batches = decode(batch), batches + 1
+            if kind == "batch":
+                text, batch, decodes = "", None, 0
+                for phrase in phrases:
+                    if batch is not None and joined(batch, phrase).duration_s > bound:
+                        text = (text + " " + engine.transcribe(batch, prompt(text)).text.strip()).strip()
+                        batch, decodes = None, decodes + 1
+                    batch = phrase if batch is None else joined(batch, phrase)
+                text = (text + " " + engine.transcribe(batch, prompt(text)).text.strip()).strip()
+                decodes += 1
+            else:
+                kept: list[list[str]] = []            # each phrase's own words
+                for i, phrase in enumerate(phrases):
+                    first, heard = i, phrase
+                    while first > 0:
+                        longer = phrases[first - 1]
+                        for later in phrases[first:i + 1]:
+                            longer = joined(longer, later)
+                        if longer.duration_s > bound:
+                            break
+                        first, heard = first - 1, longer
+                    earlier = " ".join(w for words in kept[:first] for w in words)
+                    decoded = engine.transcribe(heard, prompt(earlier)).text.split()
+                    kept.append(words_after(decoded, [w for words in kept[first:i] for w in words]))
+                text, decodes = " ".join(w for words in kept for w in words), len(phrases)
+            cpu = time.process_time() - cpu
         f, w = formatted_error_rate(reference, text), word_error_rate(reference, text)
-        print(f"{ctx:>9} {limit:>7} {batches:>7} {f.errors:>4} {100 * f.errors / f.reference_words:5.1f} % "
-              f"{w.errors:>3} {100 * w.wer:5.1f} %")
+        print(f"{ctx:>9} {limit:>7} {kind:>5} {decodes:>7} {f.errors:>4} {100 * f.errors / f.reference_words:5.1f} % "
+              f"{w.errors:>3} {100 * w.wer:5.1f} % {cpu / (len(audio) / 16000):13.3f}")
         if args.text:
             print(f"  {text}")
     return 0

@@ -23,12 +23,17 @@ from tests.conftest import REPO
 SPLIT, _ = bench.SETS["split"]
 
 
-def make_script():
-    """scripts/make_split_bench_set.py, the set's recipe, as a module."""
-    spec = importlib.util.spec_from_file_location("make_split_bench_set", REPO / "scripts" / "make_split_bench_set.py")
+def script(name: str):
+    """scripts/<name>.py as a module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def make_script():
+    """scripts/make_split_bench_set.py, the set's recipe."""
+    return script("make_split_bench_set")
 
 
 def speech_parts(audio: np.ndarray) -> list:
@@ -162,3 +167,14 @@ def test_a_sentence_batch_whisper_types_as_one_is_typed_as_one_when_streamed(eng
             if not one_sentence(typed):
                 wrong[clip.name] = (batch, typed)
     assert not wrong, wrong
+
+
+def test_the_sliding_measure_keeps_only_the_new_phrase_s_words():
+    """The streaming bound of the audio-context measurement keeps a phrase's own words even when the decode heard the
+    earlier phrases differently from how they were typed (words heard otherwise or added there are not the phrase's)."""
+    words_after = script("measure_audio_context").words_after      # docs/benchmarks.md section 4
+    typed = "And so am I fellow Americans.".split()
+    assert words_after("And so my fellow Americans, ask not".split(), typed) == ["ask", "not"]
+    assert words_after("And so my dear fellow Americans ask not".split(), typed) == ["ask", "not"]   # one more
+    assert words_after("ask not".split(), []) == ["ask", "not"]
+    assert words_after("And so am I fellow Americans.".split(), typed) == []                  # nothing new heard
