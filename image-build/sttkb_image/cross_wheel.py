@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import debs, wheelhouse
+from .cache_dir import cached
 from .errors import Error
 from .tools import compiler_version, run
 
@@ -214,18 +215,13 @@ def arm64_wheel(sdist: Path, suite: str, python: tuple[int, int], cffi_version: 
                  *(d.name for d in deb_files)):
         key.update(part if isinstance(part, bytes) else part.encode())
     dest = cache / f"cross-wheel-{sdist.name[:-len('.tar.gz')]}-{key.hexdigest()[:16]}"
-    done = list(dest.glob("*.whl")) if (dest / ".complete").exists() else []
-    if done:
-        log.info("cross wheel: using cached %s", done[0])
-        return done[0]
-    tmp = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    sysroot = tmp / "sysroot"
-    compiler = arm64_compiler(deb_files, sysroot, python)
-    log.info("cross wheel: compiling %s for aarch64", sdist.name)
-    wheel = build_wheel(sdist, tmp, compiler, python, cffi_version, pip_python)
-    shutil.rmtree(sysroot)
-    (tmp / ".complete").write_text(wheel.name + "\n")
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
-    return dest / wheel.name
+
+    def fill(tmp: Path) -> list[str]:
+        sysroot = tmp / "sysroot"
+        compiler = arm64_compiler(deb_files, sysroot, python)
+        log.info("cross wheel: compiling %s for aarch64", sdist.name)
+        wheel = build_wheel(sdist, tmp, compiler, python, cffi_version, pip_python)
+        shutil.rmtree(sysroot)
+        return [wheel.name]
+
+    return cached(dest, fill, "cross wheel")[0]

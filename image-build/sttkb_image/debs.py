@@ -16,6 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .cache_dir import cached
 from .errors import DownloadError
 
 log = logging.getLogger(__name__)
@@ -45,23 +46,17 @@ def download_debs(packages: list[str], suite: str, target_status: bytes, cache: 
     if not packages:
         return []
     key = hashlib.sha256(repr((suite, sorted(packages))).encode() + target_status).hexdigest()[:16]
-    done = cache / f"debs-{suite}-{key}"
-    if (done / ".complete").exists():
-        log.info("debs: using cached %s", done)
-        return sorted(done.glob("*.deb"))
-    opts, archives = _apt_root(suite, cache, target_status)
-    log.info("debs: resolving %s against the image's installed packages", " ".join(packages))
-    _apt(["apt-get", *opts, "install", "-y", "--download-only", *packages], "downloading arm64 packages")
-    debs = sorted(archives.glob("*.deb"))
-    tmp = done.with_name(done.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for deb in debs:
-        shutil.copy2(deb, tmp / deb.name)
-    (tmp / ".complete").write_text("\n".join(d.name for d in debs) + "\n")
-    shutil.rmtree(done, ignore_errors=True)
-    tmp.rename(done)
-    return sorted(done.glob("*.deb"))
+
+    def fill(tmp: Path) -> list[str]:
+        opts, archives = _apt_root(suite, cache, target_status)
+        log.info("debs: resolving %s against the image's installed packages", " ".join(packages))
+        _apt(["apt-get", *opts, "install", "-y", "--download-only", *packages], "downloading arm64 packages")
+        debs = sorted(archives.glob("*.deb"))
+        for deb in debs:
+            shutil.copy2(deb, tmp / deb.name)
+        return [deb.name for deb in debs]
+
+    return cached(cache / f"debs-{suite}-{key}", fill, "debs")
 
 
 def _apt_root(suite: str, cache: Path, target_status: bytes) -> tuple[list[str], Path]:
@@ -94,12 +89,9 @@ def download_exact(packages: list[str], suite: str, cache: Path) -> list[Path]:
     """Download exactly ``packages`` (arm64, no dependencies): e.g. headers to compile against, unpacked rather
     than installed. Cached by (suite, packages); the files are in the order of ``packages``."""
     key = hashlib.sha256(repr((suite, list(packages))).encode()).hexdigest()[:16]
-    done = cache / f"debs-exact-{suite}-{key}"
-    if not (done / ".complete").exists():
+
+    def fill(tmp: Path) -> list[str]:
         opts, _ = _apt_root(suite, cache, b"")
-        tmp = done.with_name(done.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
         log.info("debs: downloading %s (arm64, without dependencies)", " ".join(packages))
         proc = subprocess.run(["apt-get", *opts, "download", *packages], capture_output=True, text=True, cwd=tmp)
         if proc.returncode != 0:
@@ -111,10 +103,9 @@ def download_exact(packages: list[str], suite: str, cache: Path) -> list[Path]:
             if len(found) != 1:
                 raise DownloadError(f"apt-get download gave {len(found)} files for {name}")
             order.append(found[0].name)
-        (tmp / ".complete").write_text("\n".join(order) + "\n")
-        shutil.rmtree(done, ignore_errors=True)
-        tmp.rename(done)
-    return [done / name for name in (done / ".complete").read_text().split()]
+        return order
+
+    return cached(cache / f"debs-exact-{suite}-{key}", fill, "debs")
 
 
 def download_closure(packages: list[str], suite: str, cache: Path) -> list[Path]:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import lock
 from .box_python import APT_PROVIDED, CROSS_BUILT, platform_args
+from .cache_dir import cached
 from .errors import DownloadError, Error, ToolFailedError
 
 log = logging.getLogger(__name__)
@@ -88,28 +89,25 @@ def download_wheelhouse(requirements: list[str], glibc: tuple[int, int], python:
     sdists = [r for r in requirements if _name(r) in CROSS_BUILT]
     key = hashlib.sha256(json.dumps([wanted, sdists, glibc, python]).encode()).hexdigest()[:16]
     dest = cache / f"wheelhouse-cp{python[0]}{python[1]}-{key}"
-    if (dest / ".complete").exists():
-        log.info("wheelhouse: using cached %s", dest)
-        return dest
-    tmp = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    log.info("wheelhouse: downloading the locked aarch64 wheels for CPython %d.%d (glibc %d.%d)", *python, *glibc)
-    _pip(pip_python, ["download", "-q", "-d", str(tmp), *platform_args(glibc, python), *wanted],
-         "downloading aarch64 wheels")
-    if sdists:
-        _pip(pip_python, ["download", "-q", "--no-deps", "--no-binary=:all:", "-d", str(tmp), *sdists],
-             "downloading the sources the build compiles")
-    got = {d for d in (dist_of(p.name) for p in tmp.iterdir()) if d is not None}
-    expected = {(_name(r), pins[_name(r)]) for r in [*wanted, *sdists]}
-    if got != expected:
-        extra = sorted(f"{n}=={v}" for n, v in got - expected)
-        absent = sorted(f"{n}=={v}" for n, v in expected - got)
-        raise Error(f"the wheelhouse is not exactly the lock: unlocked {', '.join(extra) or 'none'}; missing "
-                    f"{', '.join(absent) or 'none'}. Regenerate the lock with scripts/lock")
-    (tmp / ".complete").write_text("\n".join(sorted(p.name for p in tmp.iterdir())) + "\n")
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
+
+    def fill(tmp: Path) -> list[str]:
+        log.info("wheelhouse: downloading the locked aarch64 wheels for CPython %d.%d (glibc %d.%d)", *python,
+                 *glibc)
+        _pip(pip_python, ["download", "-q", "-d", str(tmp), *platform_args(glibc, python), *wanted],
+             "downloading aarch64 wheels")
+        if sdists:
+            _pip(pip_python, ["download", "-q", "--no-deps", "--no-binary=:all:", "-d", str(tmp), *sdists],
+                 "downloading the sources the build compiles")
+        got = {d for d in (dist_of(p.name) for p in tmp.iterdir()) if d is not None}
+        expected = {(_name(r), pins[_name(r)]) for r in [*wanted, *sdists]}
+        if got != expected:
+            extra = sorted(f"{n}=={v}" for n, v in got - expected)
+            absent = sorted(f"{n}=={v}" for n, v in expected - got)
+            raise Error(f"the wheelhouse is not exactly the lock: unlocked {', '.join(extra) or 'none'}; missing "
+                        f"{', '.join(absent) or 'none'}. Regenerate the lock with scripts/lock")
+        return sorted(p.name for p in tmp.iterdir())
+
+    cached(dest, fill, "wheelhouse")
     return dest
 
 
