@@ -469,7 +469,9 @@ class Daemon:
         now = self.clock()
         speech_end = None
         if s is not None:
-            s.produced_text, s.last_speech = True, now
+            s.produced_text = True
+            if not getattr(piece, "sentence_end", False):   # a held mark typed after a silence is no speech
+                s.last_speech = now
             end_s = getattr(piece, "speech_end_s", None) or getattr(piece, "segment_end_s", None)
             if s.audio.started_at is not None and end_s is not None:
                 speech_end = s.audio.started_at + float(end_s)  # the end of speech, on the monotonic clock

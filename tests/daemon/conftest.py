@@ -69,19 +69,24 @@ class ScriptedMic:
 class Piece:
     text: str
     segment_end_s: float
+    sentence_end: bool = False
+    """Only a held sentence end, typed after a silence (as sttkb.chain.TextPiece)."""
 
 
 class WordTranscriber:
     """Emits the words heard as one piece when 3 silent chunks follow them (a VAD stand-in). The word "boom"
     raises, like whisper.cpp failing."""
 
-    def __init__(self, tag: str = "") -> None:
+    def __init__(self, tag: str = "", held_mark_after: int = 0) -> None:
         self.tag = tag
         self.closed = False
+        self.held_mark_after = held_mark_after
+        """If > 0: each piece ends without its ".", which comes as a piece of its own after this many more silent
+        chunks (the chain's held sentence end, typed after ``[text] hold_sentence_end_s``)."""
 
     def stream(self, source, *, awaited_at_pause=False):
         self.awaited_at_pause = awaited_at_pause
-        words, pos, silent = [], 0.0, 0
+        words, pos, silent, held = [], 0.0, 0, False
         for chunk in source.chunks():
             pos += CHUNK_S
             if chunk.word == "boom":
@@ -92,8 +97,11 @@ class WordTranscriber:
             else:
                 silent += 1
                 if words and silent == 3:
-                    yield Piece(self.tag + " ".join(words) + " ", pos - 3 * CHUNK_S)
-                    words = []
+                    yield Piece(self.tag + " ".join(words) + ("" if self.held_mark_after else " "), pos - 3 * CHUNK_S)
+                    words, held = [], bool(self.held_mark_after)
+                elif held and silent == 3 + self.held_mark_after:
+                    yield Piece(". ", pos, sentence_end=True)
+                    held = False
         if words:
             yield Piece(self.tag + " ".join(words) + " ", pos)
 

@@ -3,6 +3,7 @@ scripted microphone and a word-level transcriber (see conftest.py for why those 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -10,7 +11,7 @@ import time
 from sttkb.daemon.button import HOLD_END, HOLD_START, LONG_HOLD, PRESS, TAPS, Gesture
 from sttkb.daemon.journal import CANCELLED, TYPED, UNTYPED, Journal, read_entries
 from sttkb.daemon.state import State
-from tests.daemon.conftest import Rig, WordTranscriber
+from tests.daemon.conftest import CHUNK_S, Rig, WordTranscriber, make_config
 
 
 def hold(rig: Rig) -> None:
@@ -122,6 +123,27 @@ def test_handsfree_stops_after_the_silence_time(rig):
     rig.wait_state("idle", timeout=4.0)  # handsfree_silence_s = 2 in the test config
     assert rig.transport.text == "no hands "
     assert rig.transcriber.awaited_at_pause      # each phrase is awaited at its pause: no beam decode delays it
+
+
+def test_handsfree_silence_counts_from_the_speech_not_from_a_held_sentence_end(tmp_path):
+    """The chain types a held "." only after a pause ([text] hold_sentence_end_s): that is no speech, so it must
+    not restart the hands-free silence clock (3 s here, from the words; the mark comes 1.5 s after them, so a
+    restarted clock would stop 4.5 s after the words)."""
+    c = make_config()
+    r = Rig(tmp_path, config=dataclasses.replace(c, button=dataclasses.replace(c.button, handsfree_silence_s=3.0)))
+    r.transcriber.held_mark_after = int(1.5 / CHUNK_S)
+    try:
+        r.daemon.gesture(Gesture(TAPS, count=2))
+        r.wait_state("handsfree")
+        r.mic.say("no", "hands")
+        r.wait_text("no hands")
+        typed_at = time.monotonic()
+        r.wait_text("no hands. ", timeout=5.0)
+        r.wait_state("idle", timeout=6.0)
+        assert time.monotonic() - typed_at < 3.8, "the held mark restarted the silence clock"
+        assert r.transport.text == "no hands. "
+    finally:
+        r.close()
 
 
 def test_hold_to_talk_is_awaited_at_the_release(rig):
