@@ -21,7 +21,7 @@ from pathlib import Path
 from sttkb.asr import idle_beam
 from sttkb.asr.engine import AsrResult, WhisperEngine
 from sttkb.asr.errors import DecodeAborted
-from sttkb.asr.prompt import build_prompt
+from sttkb.asr.prompt import build_prompt, without_lead_in
 from sttkb.audio.segment import Segment, joined
 from sttkb.audio.sources import AudioSource
 from sttkb.audio.vad import Segmenter
@@ -45,7 +45,8 @@ SURE_CONTEXT = "bare"
 Whisper was sure of: kept for the measuring script."""
 PUNCTUATED_CONTEXT = "Hello, welcome."
 """Put before a context that has no punctuation at all: Whisper copies its context's style, and after text with no
-punctuation it stops writing any, for good (measured on `sttkb bench --set split`: see docs/benchmarks.md)."""
+punctuation it stops writing any, for good (measured on `sttkb bench --set split`: see docs/benchmarks.md). The user
+never said it: a decode that writes it out again at its start loses those words."""
 
 
 @dataclass(frozen=True)
@@ -207,8 +208,15 @@ class Transcriber:
         abandoned (:class:`DecodeAborted`) once ``abort()`` says so."""
         def decode(x: Segment, prompt: str) -> AsrResult:
             if beam_size is None and abort is None:
-                return self.engine.transcribe(x, prompt)
-            return self.engine.recognize(x, prompt, beam_size=beam_size, abort=abort)
+                result = self.engine.transcribe(x, prompt)
+            else:
+                result = self.engine.recognize(x, prompt, beam_size=beam_size, abort=abort)
+            if prompt.startswith(PUNCTUATED_CONTEXT) and result.text:
+                text = without_lead_in(result.text, PUNCTUATED_CONTEXT)
+                if text != result.text:
+                    log.info("whisper.cpp wrote out the context's lead-in: dropped")
+                    result = replace(result, text=text)
+            return result
 
         across = self.config.text.hold_sentence_end_s > 0 and self.config.text.decode_across_pause
         previous = self._previous if across else None
