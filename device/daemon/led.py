@@ -137,8 +137,8 @@ class LogLed:
 
     def show(self, pattern: str) -> None:
         if pattern != self.current:
+            self.history.append(pattern)            # first: whoever sees ``current`` change sees it in the history
             self.current = pattern
-            self.history.append(pattern)
             log.info("LED: %s", pattern)
 
     def close(self) -> None:

@@ -339,7 +339,9 @@ def test_the_real_listener_hears_a_code_said_into_the_microphone(tmp_path, defau
         print(f"\nthe real listener in the daemon: answered {answered_at - mic.played_until:.2f} s after the end of "
               f"speech, {answered_at - asked_at:.2f} s after the request")
         assert wait_for(lambda: daemon.state.value == "pairing", 2.0)
-        assert daemon.parts.led.history[-2:] == ["passkey", "pairing"]
+        # the loop thread shows the state on the LED just after entering it: wait for that, do not race it
+        assert wait_for(lambda: daemon.parts.led.history[-2:] == ["passkey", "pairing"], 2.0), \
+            daemon.parts.led.history
         time.sleep(0.2)
         assert transport.text == "" and journal.entries() == []
         assert heard and all(text not in caplog.text for text in heard)

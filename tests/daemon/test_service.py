@@ -12,6 +12,7 @@ from sttkb.daemon.button import HOLD_END, HOLD_START, LONG_HOLD, PRESS, TAPS, Ge
 from sttkb.daemon.journal import CANCELLED, TYPED, UNTYPED, Journal, read_entries
 from sttkb.daemon.state import State
 from tests.daemon.conftest import CHUNK_S, Rig, WordTranscriber, make_config
+from tests.polling import wait_for
 
 
 def hold(rig: Rig) -> None:
@@ -299,7 +300,7 @@ def test_the_led_follows_the_state(tmp_path):
         r.wait_state("idle")
         r.mic.plugged = False
         r.wait_state("error")
-        time.sleep(0.1)
+        assert wait_for(lambda: led.current == "error", 2.0)   # shown just after the state is entered
         seen = [p for i, p in enumerate(led.history) if i == 0 or led.history[i - 1] != p]
         assert seen[:2] == ["idle", "listening"]
         assert "typing" in seen and seen[-2:] == ["idle", "error"]
