@@ -12,6 +12,7 @@ from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
 from sttkb.daemon.led import ONOFF_PATTERNS, PWM_PATTERNS, StatusLed, pattern_for
 from sttkb.daemon.state import State
+from tests.polling import wait_for
 
 STATE_PATTERNS = ("idle", "listening", "transcribing", "typing", "pairing", "passkey", "error")
 
@@ -51,62 +52,63 @@ def test_idle_shows_when_the_remote_engine_does_not_answer():
 def test_steady_patterns_set_the_pwm_level(pwm_led):
     led, pin = pwm_led
     led.show("listening")
-    time.sleep(0.05)
-    assert pin.state == 1.0
+    assert wait_for(lambda: pin.state == 1.0, 10.0)
     led.show("idle")
-    time.sleep(0.05)
-    assert pin.state == pytest.approx(0.08)
+    assert wait_for(lambda: pin.state == pytest.approx(0.08), 10.0)
     assert pin.frequency  # really driven as PWM
+
+
+def lasted_about(seconds: float, nominal: float) -> bool:
+    """A step of a blink pattern lasted its nominal time: never noticeably shorter; longer by at most what a busy
+    machine adds to a thread's sleep (a late step is scheduling, a short or much longer one is a wrong pattern)."""
+    return nominal - 0.03 <= seconds <= nominal + 0.15
 
 
 def test_error_is_a_double_blink_with_its_timing(pwm_led):
     led, pin = pwm_led
     led.show("idle")
-    time.sleep(0.05)
+    assert wait_for(lambda: pin.state == pytest.approx(0.08), 10.0)
     start = len(pin.states)
     led.show("error")
-    time.sleep(1.35)
+    assert wait_for(lambda: len(_values_since(pin, start)) >= 5, 10.0)
     seen = _values_since(pin, start)
     values = [v for _, v in seen]
     assert values[:5] == [1.0, 0.0, 1.0, 0.0, 1.0]  # on, off, on, long off, next cycle
     gaps = [t for t, _ in seen[1:5]]  # time each value lasted before the next change
-    assert gaps[0] == pytest.approx(0.1, abs=0.05) and gaps[2] == pytest.approx(0.1, abs=0.05)
-    assert gaps[3] == pytest.approx(0.9, abs=0.1)
+    assert lasted_about(gaps[0], 0.1) and lasted_about(gaps[2], 0.1) and lasted_about(gaps[3], 0.9)
 
 
 def test_passkey_is_on_with_a_short_dark_blink(pwm_led):
     """"Say the code": mostly on like listening, blinking at 2 Hz unlike it and unlike pairing's even 1 Hz."""
     led, pin = pwm_led
     led.show("idle")
-    time.sleep(0.05)
+    assert wait_for(lambda: pin.state == pytest.approx(0.08), 10.0)
     start = len(pin.states)
     led.show("passkey")
-    time.sleep(1.15)
+    assert wait_for(lambda: len(_values_since(pin, start)) >= 5, 10.0)
     seen = _values_since(pin, start)
     assert [v for _, v in seen][:5] == [1.0, 0.0, 1.0, 0.0, 1.0]
     lasted = [t for t, _ in seen[1:5]]  # time each value lasted before the next change
-    assert lasted[0] == pytest.approx(0.4, abs=0.05) and lasted[1] == pytest.approx(0.1, abs=0.05)
-    assert lasted[2] == pytest.approx(0.4, abs=0.05)
+    assert lasted_about(lasted[0], 0.4) and lasted_about(lasted[1], 0.1) and lasted_about(lasted[2], 0.4)
 
 
 def test_transcribing_breathes_through_intermediate_levels(pwm_led):
     led, pin = pwm_led
     led.show("transcribing")
-    time.sleep(0.9)
-    levels = {round(s.state, 2) for s in pin.states}
-    assert len([v for v in levels if 0.0 < v < 1.0]) >= 5
+
+    def between() -> int:
+        return len([v for v in {round(s.state, 2) for s in pin.states} if 0.0 < v < 1.0])
+    assert wait_for(lambda: between() >= 5, 10.0)
 
 
 def test_switching_pattern_takes_effect_at_once(pwm_led):
     led, pin = pwm_led
     led.show("pairing")  # 0.5 s steps
-    time.sleep(0.05)
+    assert wait_for(lambda: pin.state == 1.0, 10.0)   # its first step is on
     led.show("listening")
-    time.sleep(0.05)
-    assert pin.state == 1.0
+    assert wait_for(lambda: pin.state == 1.0, 10.0)
     led.show("idle")
-    time.sleep(0.05)
-    assert pin.state == pytest.approx(0.08)
+    assert wait_for(lambda: pin.state == pytest.approx(0.08), 10.0)
 
 
 def test_a_pin_without_pwm_gets_on_off_patterns():
@@ -115,8 +117,7 @@ def test_a_pin_without_pwm_gets_on_off_patterns():
     pin = factory.pin(27)
     try:
         led.show("transcribing")
-        time.sleep(0.7)
-        assert {s.state for s in pin.states} == {True, False}
+        assert wait_for(lambda: {s.state for s in pin.states} == {True, False}, 10.0)
         assert led.patterns is ONOFF_PATTERNS
     finally:
         led.close()

@@ -14,6 +14,7 @@ import pytest
 
 from sttkb.daemon.notify import Notifier, watchdog_interval_s
 from tests.daemon.conftest import Rig
+from tests.polling import wait_for
 
 
 class NotifyListener:
@@ -59,25 +60,23 @@ def test_ready_watchdog_and_a_hung_loop_stops_the_pings(tmp_path, listener, monk
     monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
     rig = Rig(tmp_path, notifier=Notifier())
     try:
-        time.sleep(0.6)
+        assert wait_for(lambda: len(listener.times("WATCHDOG=1")) >= 3, 10.0), listener.messages
         assert listener.times("READY=1"), listener.messages
         assert any(m.startswith("READY=1\nSTATUS=idle") for _, m in listener.messages)
-        assert len(listener.times("WATCHDOG=1")) >= 3
 
-        released = threading.Event()
-        rig.daemon.call_soon(lambda: released.wait(1.5))  # the main loop hangs for 1.5 s
-        time.sleep(0.2)
+        hanging, released = threading.Event(), threading.Event()
+        rig.daemon.call_soon(lambda: hanging.set() or released.wait(10))   # the main loop hangs until released
+        assert hanging.wait(10)
+        time.sleep(0.2)                                  # a ping already on its way when the hang began may land
         hang_start = time.monotonic()
         time.sleep(1.0)
         hang_end = time.monotonic()
         assert listener.times("WATCHDOG=1", hang_start, hang_end) == []  # systemd would restart us now
         released.set()
-        time.sleep(0.4)
-        assert listener.times("WATCHDOG=1", hang_end + 0.05)  # pings resume when the loop runs again
+        assert wait_for(lambda: listener.times("WATCHDOG=1", hang_end + 0.05), 10.0)  # pings resume with the loop
     finally:
         rig.close()
-    time.sleep(0.2)
-    assert listener.times("STOPPING=1")
+    assert wait_for(lambda: listener.times("STOPPING=1"), 10.0)
 
 
 def test_status_follows_the_state(tmp_path, listener, monkeypatch):
@@ -86,8 +85,7 @@ def test_status_follows_the_state(tmp_path, listener, monkeypatch):
     rig = Rig(tmp_path, notifier=Notifier())
     try:
         rig.daemon.command({"cmd": "listen"})
-        time.sleep(0.2)
-        assert any("STATUS=handsfree" in m for _, m in listener.messages)
+        assert wait_for(lambda: any("STATUS=handsfree" in m for _, m in listener.messages), 10.0)
         assert listener.times("WATCHDOG=1") == []  # no WatchdogSec, no pings
     finally:
         rig.close()

@@ -11,6 +11,7 @@ import pytest
 from sttkb.gadget.errors import HostDisconnected
 from sttkb.gadget.typist import Typist
 from sttkb.gadget.usb.hidg import HidgTransport
+from tests.polling import wait_for
 
 REPORT = bytes([0, 0, 4, 0, 0, 0, 0, 0])
 
@@ -103,8 +104,8 @@ def test_typist_over_hidg_pauses_on_unplug_and_resumes(fake):
     typist = Typist(t, "us", key_delay_s=0.002, retry_interval_s=0.02)
     state.write_text("not attached\n")
     typist.type_text("ab")
-    time.sleep(0.2)
-    assert typist.state == "paused" and typist.reports_sent == 0
+    assert wait_for(lambda: typist.state == "paused", 10.0)
+    assert typist.reports_sent == 0
     state.write_text("configured\n")
     assert typist.wait_idle(5)
     got = read_reports(reader)
