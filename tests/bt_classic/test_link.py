@@ -86,7 +86,7 @@ def test_host_leaving_raises_host_disconnected_and_is_noticed(link):
     host = Host(link)
     assert link.wait_ready(1.0)
     host.close()
-    assert wait_for(lambda: link.host is None and link.changes[-1] == (HOST, False), 2.0)
+    assert wait_for(lambda: link.host is None and link.changes[-1] == (HOST, False), 10.0)
     with pytest.raises(HostDisconnected):
         link.send_input(A)
     assert not link.wait_ready(0.05)
@@ -200,4 +200,4 @@ def test_no_reconnect_right_after_the_link_went_down(link):
     transport = ClassicTransport(Counting(link), reconnect_target=lambda: HOST, retry_interval_s=0.3)
     link.dropped_at = time.monotonic()
     assert transport.reconnect() is False and calls == [], "a host that just left may still answer a page"
-    assert wait_for(lambda: transport.reconnect(), 1.0)
+    assert wait_for(lambda: transport.reconnect(), 10.0)

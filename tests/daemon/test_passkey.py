@@ -87,14 +87,14 @@ def test_the_code_said_in_the_window_answers_the_request_and_nothing_else(prig, 
     open_window(prig)
     request = ask(prig)
     prig.wait_state("passkey")
-    assert wait_for(lambda: prig.daemon.parts.led.current == "passkey", 1.0)
+    assert wait_for(lambda: prig.daemon.parts.led.current == "passkey", 10.0)
     status = prig.daemon.command({"cmd": "status"})
     assert status["state"] == "passkey" and status["passkey"]["host"] == "Laptop"
     assert 25 < status["passkey"]["seconds_left"] <= 29
     prig.mic.say(*SAID)
     assert request.wait(5) == SECRET and request.outcome == "answered"
     prig.wait_state("pairing")                         # the window stays open until a host pairs or it times out
-    assert wait_for(lambda: prig.daemon.parts.led.current == "pairing", 1.0)
+    assert wait_for(lambda: prig.daemon.parts.led.current == "pairing", 10.0)
     assert prig.daemon.command({"cmd": "status"})["passkey"] is None
     assert listener.calls[0][0] is prig.transcriber    # the daemon's loaded model, no second one
     prig.pairing.on_done(True)                          # the host paired: the window closes
@@ -122,8 +122,8 @@ def test_a_cancelled_request_stops_listening_at_once(prig, listener):
     prig.wait_state("passkey")
     prig.mic.say("four", "seven")
     request.cancel("cancelled by the host")
-    prig.wait_state("pairing", timeout=1.0)
-    assert listener.returned.wait(1.0)                 # its capture ended: the listener returned
+    prig.wait_state("pairing", timeout=5.0)          # at once, against the 29 s the request had left
+    assert listener.returned.wait(5.0)                 # its capture ended: the listener returned
     assert request.wait(0) is None
 
 
@@ -147,7 +147,7 @@ def test_a_busy_box_refuses_at_once(prig, listener, caplog):
     prig.wait_state("listening")
     with caplog.at_level(logging.WARNING):
         request = ask(prig)
-        assert wait_for(lambda: request.done, 2.0)
+        assert wait_for(lambda: request.done, 10.0)
     assert request.outcome == "refused" and request.wait(0) is None
     assert prig.daemon.state.value == "listening" and listener.calls == []
     assert "Laptop shows a pairing code, but the box is busy (listening): refused" in caplog.text
@@ -158,7 +158,7 @@ def test_a_press_refuses_the_code_and_closes_the_window(prig):
     request = ask(prig)
     prig.wait_state("passkey")
     prig.daemon.gesture(Gesture(PRESS))
-    assert wait_for(lambda: request.done, 2.0) and request.outcome == "refused"
+    assert wait_for(lambda: request.done, 10.0) and request.outcome == "refused"
     prig.wait_state("idle")
     assert prig.pairing.closed == 1
 
@@ -180,7 +180,7 @@ def test_no_listener_refuses(tmp_path, caplog):
         open_window(r)
         with caplog.at_level(logging.ERROR):
             request = ask(r)
-            assert wait_for(lambda: request.done, 2.0)
+            assert wait_for(lambda: request.done, 10.0)
         assert request.outcome == "refused"
         r.wait_state("pairing")
         assert "cannot listen for one: refused" in caplog.text
@@ -194,7 +194,7 @@ def test_losing_the_microphone_refuses_the_code(prig):
     prig.wait_state("passkey")
     prig.mic.plugged = False
     prig.wait_state("error")
-    assert wait_for(lambda: request.done, 2.0) and request.outcome == "refused"
+    assert wait_for(lambda: request.done, 10.0) and request.outcome == "refused"
 
 
 def test_nothing_can_be_typed_while_the_code_is_said(prig):
@@ -212,7 +212,7 @@ def test_a_second_code_while_one_is_said_is_refused(prig):
     first = ask(prig)
     prig.wait_state("passkey")
     second = ask(prig)
-    assert wait_for(lambda: second.done, 2.0) and second.outcome == "refused"
+    assert wait_for(lambda: second.done, 10.0) and second.outcome == "refused"
     assert not first.done and prig.daemon.state.value == "passkey"
     prig.mic.say(*SAID)
     assert first.wait(5) == SECRET
@@ -331,16 +331,16 @@ def test_the_real_listener_hears_a_code_said_into_the_microphone(tmp_path, defau
         daemon.command({"cmd": "pair"})
         request = PasskeyRequest("Laptop", 29.0)
         pairing.passkey_handler(request)
-        assert wait_for(lambda: daemon.state.value == "passkey", 2.0)
+        assert wait_for(lambda: daemon.state.value == "passkey", 10.0)
         asked_at = time.monotonic()
         mic.play(np.concatenate([room(0.5), speak("four seven two nine one three", "en-us", 160)]))
         assert request.wait(29) == SECRET
         answered_at = time.monotonic()
         print(f"\nthe real listener in the daemon: answered {answered_at - mic.played_until:.2f} s after the end of "
               f"speech, {answered_at - asked_at:.2f} s after the request")
-        assert wait_for(lambda: daemon.state.value == "pairing", 2.0)
+        assert wait_for(lambda: daemon.state.value == "pairing", 10.0)
         # the loop thread shows the state on the LED just after entering it: wait for that, do not race it
-        assert wait_for(lambda: daemon.parts.led.history[-2:] == ["passkey", "pairing"], 2.0), \
+        assert wait_for(lambda: daemon.parts.led.history[-2:] == ["passkey", "pairing"], 10.0), \
             daemon.parts.led.history
         time.sleep(0.2)
         assert transport.text == "" and journal.entries() == []
