@@ -120,11 +120,12 @@ def test_a_stale_socket_file_is_replaced_but_a_live_daemon_is_not(sock_dir):
 
 
 def test_concurrent_clients_are_served(sock_dir):
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
 
     def handler(req):
         if req["cmd"] == "model_use":
-            gate.wait(5)  # a slow command must not block status
+            entered.set()
+            gate.wait(30)  # a slow command must not block status
         return {"ok": True, "cmd": req["cmd"]}
 
     server = ControlServer(handler, sock_dir / "c.sock", group=None)
@@ -132,7 +133,8 @@ def test_concurrent_clients_are_served(sock_dir):
     try:
         slow = threading.Thread(target=request, args=("model_use",), kwargs={"path": path, "name": "x"})
         slow.start()
-        assert request("status", path=path, timeout=2)["cmd"] == "status"
+        assert entered.wait(10)                          # the slow command is being handled now
+        assert request("status", path=path, timeout=10)["cmd"] == "status"   # long before the slow one ends
         gate.set()
         slow.join(5)
     finally:
