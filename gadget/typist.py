@@ -73,7 +73,6 @@ class Typist:
         self._closed = False
         self._paused = False
         self._was_paused = False
-        self._press_modifiers_first = False   # after a RETYPE: the report gone back to presses its modifiers first
         self._in_group = False
         self._cancel_pending = False
         self._needs_release = False
@@ -215,8 +214,10 @@ class Typist:
                     self._follow_caps(job)
                 self._in_group = True
                 group = job.groups[job.pos]
+            resuming = False
             while job.sub < len(group):
-                sent = self._send(group[job.sub], retype_ok=job.pos > 0 or job.sub > 0)
+                sent = self._send(group[job.sub], retype_ok=job.pos > 0 or job.sub > 0, resuming=resuming)
+                resuming = sent is RETYPE
                 if sent is RETYPE:       # the host is back: from the report before, which may have been lost
                     if job.sub == 0:
                         with self._cond:
@@ -258,12 +259,12 @@ class Typist:
                 self._needs_release = False
             self._cond.notify_all()
 
-    def _send(self, report: bytes, *, retype_ok: bool = False) -> bool | object:
+    def _send(self, report: bytes, *, retype_ok: bool = False, resuming: bool = False) -> bool | object:
         """Send one report, pausing through disconnects. False if cancelled or closed meanwhile. With
         ``retype_ok``: :data:`RETYPE`, nothing sent, once the host is back if the transport could not tell whether
-        the report before this one arrived (the caller goes back to that one)."""
-        before: list[bytes] = modifiers_first(report)[:-1] if self._press_modifiers_first else []
-        self._press_modifiers_first = False
+        the report before this one arrived (the caller goes back to that one and sends it ``resuming``: its
+        modifiers pressed first, as after any resume)."""
+        before: list[bytes] = modifiers_first(report)[:-1] if resuming else []
         while True:
             try:
                 for pre in before:
@@ -278,7 +279,6 @@ class Typist:
                 if not self._wait_for_host(e):
                     return False
                 if retype_ok and e.earlier_unsure:
-                    self._press_modifiers_first = True
                     return RETYPE
                 before = modifiers_first(report)[:-1]
                 continue

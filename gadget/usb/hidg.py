@@ -6,7 +6,7 @@
   wait for that and then check that the UDC is still ``configured``: a report aborted by an unplug completes the
   same way, so "completed but no longer configured" counts as NOT delivered and the typist sends it again. The
   state can lag the unplug by a moment, so a failure also says ``earlier_unsure`` when a report completed since
-  the host was last seen gone: the typist then resumes one report earlier (no key lost; at worst one doubled).
+  the last failed send: the typist then resumes one report earlier (no key lost; at worst one doubled).
   If the host stops polling (suspend) the report stays queued and is delivered on resume, so it counts as sent.
 - LED output reports from the host (Caps Lock...) are read from the same fd.
 - Readiness: ``/sys/class/udc/<udc>/state`` is ``configured`` and the device node opens.
@@ -74,7 +74,7 @@ class HidgTransport:
         self._poller: select.poll | None = None
         self._poller_fd = -1
         self._configured_since: float | None = None
-        self._completed_in_link = False    # a report completed since the host was last seen gone
+        self._completed_in_link = False    # a report completed since the last failed send
         self._seen_down = False
 
     # ---- state ------------------------------------------------------------------------------------------
@@ -126,8 +126,7 @@ class HidgTransport:
         can round to just below ``settle`` and make a box plugged in since boot wait for nothing)."""
         now = time.monotonic()
         if not self.configured():
-            self._configured_since = None
-            self._seen_down = True
+            self._mark_down()
             return -1.0
         if self._configured_since is None:
             self._configured_since = now if self._seen_down else -math.inf
@@ -199,7 +198,8 @@ class HidgTransport:
 
     def send(self, report: bytes) -> None:
         """Deliver one 8-byte report or raise HostDisconnected (then it was not delivered; ``earlier_unsure`` if a
-        report completed since the host was last seen gone, as the one before may have been aborted unseen)."""
+        report completed since the last failed send, as the one before may have been aborted unseen: a state poll
+        that saw the host gone meanwhile does not clear it, since it may have seen the very unplug that aborted it)."""
         try:
             self._send(report)
         except HostDisconnected as e:
