@@ -21,12 +21,13 @@ from pathlib import Path
 from sttkb.asr import idle_beam
 from sttkb.asr.engine import AsrResult, WhisperEngine
 from sttkb.asr.errors import DecodeAborted
-from sttkb.asr.prompt import build_prompt, without_lead_in
+from sttkb.asr.prompt import build_prompt
 from sttkb.audio.segment import Segment, joined
 from sttkb.audio.sources import AudioSource
 from sttkb.audio.vad import Segmenter
 from sttkb.config import Config
 from sttkb.text.boundary import split_after
+from sttkb.text.hallucination import without_leading_phrase
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ class Transcriber:
             else:
                 result = self.engine.recognize(x, prompt, beam_size=beam_size, abort=abort)
             if prompt.startswith(PUNCTUATED_CONTEXT) and result.text:
-                text = without_lead_in(result.text, PUNCTUATED_CONTEXT)
+                text = without_leading_phrase(result.text, PUNCTUATED_CONTEXT)
                 if text != result.text:
                     log.info("whisper.cpp wrote out the context's lead-in: dropped")
                     result = replace(result, text=text)

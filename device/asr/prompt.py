@@ -6,7 +6,6 @@ Pure functions.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 MAX_VOCABULARY_CHARS = 400
@@ -48,24 +47,3 @@ def build_prompt(vocabulary: Sequence[str], previous_text: str, context_chars: i
     """Vocabulary first, then the recent text (closest to the audio, where it matters most)."""
     parts = [vocabulary_part(vocabulary), context_tail(previous_text, context_chars)]
     return " ".join(p for p in parts if p)
-
-
-def _bare(word: str) -> str:
-    return re.sub(r"[^\w']", "", word.lower())
-
-
-def without_lead_in(text: str, lead_in: str) -> str:
-    """``text`` without a copy of ``lead_in`` at its start (case, punctuation and spacing ignored): words of the
-    prompt Whisper wrote out again instead of hearing them. Text that only begins like ``lead_in`` is kept."""
-    words, lead = text.split(), [w for w in map(_bare, lead_in.split()) if w]
-    if not lead:
-        return text
-    bare = [_bare(w) for w in words]
-    n, matched = 0, 0
-    while n < len(words) and matched < len(lead):
-        if bare[n]:                              # a word that was punctuation only ("-") is skipped
-            if bare[n] != lead[matched]:
-                return text
-            matched += 1
-        n += 1
-    return " ".join(words[n:]) if matched == len(lead) else text

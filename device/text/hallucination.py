@@ -113,6 +113,21 @@ def normalize_phrase(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", text.casefold().replace("’", "'")).split())
 
 
+def without_leading_phrase(text: str, phrase: str) -> str:
+    """``text`` without a copy of ``phrase`` at its start, compared as phrases are (:func:`normalize_phrase`): e.g.
+    words of Whisper's prompt it wrote out again instead of hearing them. Text that only begins like ``phrase``
+    ("Hello, welcomed guests" for "Hello, welcome") is kept whole."""
+    target = normalize_phrase(phrase)
+    words = text.split()
+    for n in range(1, len(words) + 1) if target else ():
+        got = normalize_phrase(" ".join(words[:n]))
+        if got == target:
+            return " ".join(words[n:])
+        if got and not target.startswith(got + " "):
+            break
+    return text
+
+
 def _is_sound_tag(inner: str) -> bool:
     words = normalize_phrase(inner).split()
     return bool(words) and len(words) <= 5 and any(w in SOUND_WORDS for w in words)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sttkb.text.hallucination import HallucinationFilter, filter_text, normalize_phrase, strip_tags
+from sttkb.text.hallucination import (HallucinationFilter, filter_text, normalize_phrase, strip_tags,
+                                      without_leading_phrase)
 
 LOUD = -20.0   # dBFS: ordinary speech into the mic
 QUIET = -50.0  # dBFS: near silence that got past the VAD
@@ -81,3 +82,18 @@ def test_normalize_phrase(text, expected):
 
 def test_strip_tags_keeps_words_outside_tags():
     assert strip_tags("[Music] Hello there ♪").split() == ["Hello", "there"]
+
+
+@pytest.mark.parametrize("decoded, kept", [
+    ("Hello, welcome. Ask not what your country can do for you.", "Ask not what your country can do for you."),
+    ("hello welcome ask not", "ask not"),                          # case and punctuation do not hide the copy
+    ("Hello - welcome! Ask not", "Ask not"),
+    ("Hello, welcome.", ""),                                       # nothing but the copy: nothing to type
+    ("Hello, welcomed guests.", "Hello, welcomed guests."),       # only begins like it: what the user said
+    ("Hello, everyone. Welcome.", "Hello, everyone. Welcome."),
+    ("Ask not. Hello, welcome.", "Ask not. Hello, welcome."),     # not at the start
+    ("Hello", "Hello"),
+    ("", ""),
+])
+def test_a_copy_of_the_lead_in_at_the_start_is_dropped(decoded, kept):
+    assert without_leading_phrase(decoded, "Hello, welcome.") == kept
