@@ -24,17 +24,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import time
-
-def _word(w: str) -> str:
-    return re.sub(r"[^\w']", "", w.lower())
-
 
 def words_after(decoded: list[str], before: list[str]) -> list[str]:
     """The words of ``decoded`` after its first k words, k chosen so that those k words are as close (word edit
-    distance, case and punctuation ignored) to ``before`` as any prefix is; the longest such prefix on a tie."""
-    d, b = [_word(w) for w in decoded], [_word(w) for w in before]
+    distance, case and punctuation ignored as the text pipeline compares phrases) to ``before`` as any prefix is;
+    the longest such prefix on a tie."""
+    from sttkb.text.hallucination import normalize_phrase
+    d, b = [normalize_phrase(w) for w in decoded], [normalize_phrase(w) for w in before]
     row = list(range(len(d) + 1))               # distance between no words of `before` and d[:k]
     for i, word in enumerate(b, 1):
         nxt = [i] + [0] * len(d)
