@@ -20,14 +20,15 @@ from pathlib import Path
 
 from sttkb.asr import idle_beam
 from sttkb.asr.engine import AsrResult, WhisperEngine
+from sttkb.asr.guard import without_repeated_tail
 from sttkb.asr.errors import DecodeAborted
 from sttkb.asr.prompt import build_prompt
 from sttkb.audio.segment import Segment, joined
 from sttkb.audio.sources import AudioSource
 from sttkb.audio.vad import Segmenter
 from sttkb.config import Config
-from sttkb.text.boundary import split_after
-from sttkb.text.hallucination import without_leading_phrase
+from sttkb.text.boundary import split_after, words_after
+from sttkb.text.hallucination import normalize_phrase, without_leading_phrase
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,19 @@ class _Pause:
     """``time.monotonic()`` when the pause was offered."""
 
 
+@dataclass(frozen=True)
+class _Read:
+    """A phrase whisper.cpp has read ([text] wait_for_next_phrase): kept untyped until the next one is heard, then
+    typed; the phrases typed last are heard again before the next decode's new audio."""
+
+    seg: Segment
+    result: AsrResult
+    """Whisper's reading of it (``text``: its own words only); once typed, the reading it was typed from."""
+    closed_at: float
+    context: str = ""
+    """Once typed: the text typed before it (held mark included), the context of a decode that starts with it."""
+
+
 def _same_audio(a: Segment, b: Segment) -> bool:
     return a.start_s == b.start_s and a.end_s == b.end_s and len(a.samples) == len(b.samples)
 
@@ -87,11 +101,14 @@ class TextPiece:
     ready_at: float
     """``time.monotonic()`` when the text was ready."""
     dropped_reason: str | None = None
+    """Why the recognizer produced nothing ("loop", "empty"), or None."""
     sentence_end: bool = False
     """This piece only types a sentence end the text pipeline held back (no segment of its own)."""
     beam: bool = False
     """The text is from a beam decode (``[asr] beam_when_idle``); ``asr_s`` includes the greedy one before it."""
-    """Why the recognizer produced nothing ("loop", "empty"), or None."""
+    after_silence: bool = False
+    """Typed after a silence of ``[text] hold_sentence_end_s`` rather than when its speech ended: a phrase that
+    waited for the next one (``[text] wait_for_next_phrase``) and none came. Its speech ended at ``speech_end_s``."""
 
 
 @dataclass
@@ -161,6 +178,10 @@ class Transcriber:
         """The mark the pipeline holds (if any) is one Whisper was sure of (:data:`SURE_END_P`)."""
         self._previous: tuple[Segment, str, str] | None = None
         """The last phrase that typed words: its segment, its context (prompt) and Whisper's text of it."""
+        self._pending: _Read | None = None
+        """``[text] wait_for_next_phrase``: the phrase read last, not typed yet."""
+        self._behind: list[_Read] = []
+        """``[text] wait_for_next_phrase``: the phrases typed last (oldest first), heard again before the next."""
         self.beam_timer = idle_beam.BeamTimer()
         """How long this engine takes for a beam decode (learned; kept from one stream to the next)."""
         self.beam_horizons = idle_beam.Horizons()
@@ -171,6 +192,11 @@ class Transcriber:
         return Segmenter(self.config.vad, max_segment_s=self.max_segment_s)
 
     # -- one segment ---------------------------------------------------------------------------------------
+    @property
+    def reads_ahead(self) -> bool:
+        """``[text] wait_for_next_phrase``: each phrase is typed when the next one has been heard with it."""
+        return self.config.text.wait_for_next_phrase
+
     @property
     def quiet_s(self) -> float:
         """The silence after which nothing waits any longer for the next phrase: a held sentence end is typed, a
@@ -194,9 +220,9 @@ class Transcriber:
         return prompt
 
     def _recognize(self, seg: Segment, *, beam_size: int | None = None,
-                   abort: Callable[[], bool] | None = None) -> tuple[AsrResult, bool | None]:
-        """Decode ``seg``: (the result, whether it continues the sentence before it; None: the text pipeline's own
-        rule decides).
+                   abort: Callable[[], bool] | None = None) -> tuple[AsrResult, bool | None, str | None]:
+        """Decode ``seg``: (the result, whether it continues the sentence before it (None: the text pipeline's own
+        rule decides), the phrase read before it read again (None: not read again; :meth:`_read_ahead`)).
 
         With ``[text] hold_sentence_end_s`` and ``decode_across_pause`` on, a phrase that follows the last one
         within that pause is decoded together with it, from the same context, so Whisper hears both sides of the
@@ -219,6 +245,13 @@ class Transcriber:
                     result = replace(result, text=text)
             return result
 
+        if self.reads_ahead:
+            def decode_to_its_end(x: Segment, prompt: str) -> AsrResult:
+                # Whisper often says the phrase at the end of a window twice; read ahead, that phrase is the one
+                # typed next, and its doubled reading would also mislead the cut when it is read again
+                result = decode(x, prompt)
+                return replace(result, text=without_repeated_tail(result.text)) if result.text else result
+            return self._read_ahead(seg, decode_to_its_end)
         across = self.config.text.hold_sentence_end_s > 0 and self.config.text.decode_across_pause
         previous = self._previous if across else None
         if previous is not None and seg.start_s - previous[0].end_s <= self.quiet_s:
@@ -231,8 +264,52 @@ class Transcriber:
                     ended = self._history.rstrip()[-1:] in (".", "!", "?")
                     if seam.mark and not getattr(self.pipeline, "held", "") and not ended:
                         rest = seam.mark + " " + rest      # Whisper heard a sentence end it had not written
-                    return replace(result, text=rest), seam.continues
-        return decode(seg, self._prompt()), None
+                    return replace(result, text=rest), seam.continues, None
+        return decode(seg, self._prompt()), None, None
+
+    def _read_ahead(self, seg: Segment, decode: Callable[[Segment, str], AsrResult]
+                    ) -> tuple[AsrResult, None, str | None]:
+        """``[text] wait_for_next_phrase``: decode ``seg`` after the phrase waiting to be typed and as many of the
+        phrases typed just before it as fit the encoder window (no pause longer than :attr:`quiet_s` inside), from
+        the text typed before the first of them: Whisper reads the waiting phrase with the speech on both sides of
+        its pauses. The words of the phrases typed already are cut off (:func:`words_after`: however Whisper heard
+        them this time), then the waiting phrase's words (as it was read before) from ``seg``'s.
+
+        Returns (``seg``'s own reading, None, the waiting phrase read again). With no phrase waiting, a pause too
+        long between them, both too long for the window, or the decode dropped by a guard, ``seg`` is decoded alone
+        and the waiting phrase keeps its reading (None)."""
+        pending = self._pending
+        alone = pending is None or seg.start_s - pending.seg.end_s > self.quiet_s
+        audio = seg if alone else joined(pending.seg, seg)
+        if alone or audio.duration_s > self.max_segment_s:
+            return decode(seg, self._prompt()), None, None
+        heard = [*self._behind, pending]
+        first = len(heard) - 1
+        while first > 0 and heard[first].seg.start_s - heard[first - 1].seg.end_s <= self.quiet_s:
+            longer = joined(heard[first - 1].seg, audio)
+            if longer.duration_s > self.max_segment_s:
+                break
+            first, audio = first - 1, longer
+        context = heard[first].context if first < len(heard) - 1 else self._history + self._held()
+        result = decode(audio, self._prompt(context))
+        if not result.text or result.dropped_reason is not None:
+            log.debug("the decode across the pause was dropped (%s): the phrase alone",
+                      result.dropped_reason or "empty")
+            return decode(seg, self._prompt()), None, None
+        known = [w for read in heard[first:-1] for w in read.result.text.split()]
+        rest = words_after(result.text.split(), known)
+        earlier = pending.result.text.split()
+        mine = words_after(rest, earlier)
+        again = rest[:len(rest) - len(mine)]
+        if first == len(heard) - 1 and again and earlier and again[0] != earlier[0] \
+                and normalize_phrase(again[0]) == normalize_phrase(earlier[0]):
+            # the decode starts with the waiting phrase, so Whisper began it as a sentence: the case its first word
+            # had when it was read after the phrase before it stands
+            again[0] = (earlier[0][0] + again[0][1:]) if earlier[0][0].lower() == again[0][0].lower() else again[0]
+        return replace(result, text=" ".join(mine)), None, " ".join(again)
+
+    def _held(self) -> str:
+        return getattr(self.pipeline, "held", "")
 
     def _held_mark(self, last: TextPiece | None, *, after_silence: bool = False) -> TextPiece | None:
         """A piece typing the sentence end the pipeline holds back (at the stream's end, or after a silence of
@@ -253,10 +330,12 @@ class Transcriber:
     def _context_key(self) -> tuple:
         """What :meth:`_recognize` would decode ``seg`` with now (an early result is used only if it matches)."""
         previous = self._previous[0].start_s if self._previous else None
-        return (self._history, previous, getattr(self.pipeline, "held", ""), self._held_sure)
+        pending = self._pending.seg.start_s if self._pending else None
+        return (self._history, previous, getattr(self.pipeline, "held", ""), self._held_sure, pending,
+                len(self._behind))
 
     def _transcribe(self, seg: Segment, is_first: bool, closed_at: float,
-                    early: tuple[tuple, tuple[AsrResult, bool | None]] | None = None, *,
+                    early: tuple[tuple, tuple[AsrResult, bool | None, str | None]] | None = None, *,
                     busy: Callable[[], bool] | None = None) -> TextPiece:
         """Decode ``seg`` (or take ``early``: :meth:`_recognize`'s answer for the same samples in the same context,
         decoded while its pause was still going on) and run it through the text pipeline.
@@ -264,16 +343,57 @@ class Transcriber:
         ``busy``: given when a pause closed ``seg`` while capture goes on; says whether anything else waits for the
         recognizer. Then ``seg`` may be decoded once more with beam search (:meth:`_beam`)."""
         if early is not None and early[0] == self._context_key():
-            result, continues = early[1]
+            result, continues, again = early[1]
             self.stats.early_used += 1
         else:
-            result, continues = self._recognize(seg)
+            result, continues, again = self._recognize(seg)
         greedy_s, beamed = result.asr_s, False
         better, beam_s = self._beam(seg, result, closed_at, busy)
         if better is not None:
-            result, continues = better
+            result, continues, again = better
             beamed = True
         result = replace(result, asr_s=greedy_s + beam_s)
+        self.stats.segments += 1
+        self.stats.speech_s += seg.duration_s
+        self.stats.asr_s += result.asr_s
+        self.stats.segments_list.append(seg)
+        if not self.reads_ahead:
+            return self._typed(seg, result, continues, is_first, closed_at, beamed)
+        pending = self._pending
+        self._pending = _Read(seg, result, closed_at) if result.text and result.dropped_reason is None else None
+        if pending is None:               # nothing to type yet: this phrase waits for the next one
+            return TextPiece(text="", raw_text=result.text, segment_start_s=seg.start_s, segment_end_s=seg.end_s,
+                             speech_end_s=seg.speech_end_s, asr_s=result.asr_s, closed_at=closed_at,
+                             ready_at=time.monotonic(), dropped_reason=result.dropped_reason, beam=beamed)
+        read = replace(pending.result, text=pending.result.text if again is None else again, asr_s=result.asr_s)
+        return self._type_read(replace(pending, result=read), is_first, beamed=beamed)
+
+    def _type_read(self, read: _Read, is_first: bool, *, beamed: bool = False,
+                   after_silence: bool = False) -> TextPiece:
+        """Type a phrase read ahead (``[text] wait_for_next_phrase``) and remember it to be heard before the next."""
+        context = self._history + self._held()
+        piece = self._typed(read.seg, read.result, None, is_first, read.closed_at, beamed, after_silence=after_silence)
+        if not piece.text:
+            self._behind = []             # (not heard again: its audio would come back into the text)
+            return piece
+        self._behind = [*self._behind, replace(read, context=context)]
+        while self._behind[-1].seg.end_s - self._behind[0].seg.start_s > self.max_segment_s:
+            self._behind.pop(0)
+        return piece
+
+    def _flush_read(self, is_first: bool, *, after_silence: bool) -> TextPiece | None:
+        """The phrase waiting for the next one typed as it was read (no next phrase came); None when none waits."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        piece = self._type_read(pending, is_first, after_silence=after_silence)
+        if after_silence:
+            self._behind = []             # what comes after a long pause is not read with what came before
+        return piece
+
+    def _typed(self, seg: Segment, result: AsrResult, continues: bool | None, is_first: bool, closed_at: float,
+               beamed: bool = False, *, after_silence: bool = False) -> TextPiece:
+        """``result`` (Whisper's reading of ``seg``) through the text pipeline: the piece to type."""
         before = self._history
         text = self.pipeline.process(result.text, pause_before_s=seg.pause_before_s,
                                      speech_dbfs=seg.speech_rms_dbfs, is_first=is_first,
@@ -287,17 +407,14 @@ class Transcriber:
         # The next phrase may be decoded together with this one, from this one's context; not across a dropped
         # phrase (its audio would come back into the text).
         self._previous = (seg, self._prompt(before + typed_mark), result.text) if text else None
-        self.stats.segments += 1
-        self.stats.speech_s += seg.duration_s
-        self.stats.asr_s += result.asr_s
         self.stats.pieces_with_text += bool(text)
-        self.stats.segments_list.append(seg)
         return TextPiece(text=text, raw_text=result.text, segment_start_s=seg.start_s, segment_end_s=seg.end_s,
                          speech_end_s=seg.speech_end_s, asr_s=result.asr_s, closed_at=closed_at,
-                         ready_at=time.monotonic(), dropped_reason=result.dropped_reason, beam=beamed)
+                         ready_at=time.monotonic(), dropped_reason=result.dropped_reason, beam=beamed,
+                         after_silence=after_silence)
 
     def _beam(self, seg: Segment, greedy: AsrResult, closed_at: float,
-              busy: Callable[[], bool] | None) -> tuple[tuple[AsrResult, bool | None] | None, float]:
+              busy: Callable[[], bool] | None) -> tuple[tuple[AsrResult, bool | None, str | None] | None, float]:
         """``seg`` decoded once more with beam search, if :func:`sttkb.asr.idle_beam.decide` says there is time:
         (:meth:`_recognize`'s answer, or None when the greedy ``greedy`` stands; seconds spent on the beam decode).
 
@@ -346,6 +463,8 @@ class Transcriber:
         self._history = ""
         self._held_sure = False
         self._previous = None
+        self._pending = None
+        self._behind = []
         self.pipeline.reset()
 
     # -- streaming -----------------------------------------------------------------------------------------
@@ -367,7 +486,7 @@ class Transcriber:
         withdrawn = [0]   # the number of the last pause speech came back from (written by the capture thread only)
 
         # After this much silence a held sentence end is typed and a short phrase waiting for company is decoded.
-        holding = self.config.text.hold_sentence_end_s or self.config.vad.join_short_s
+        holding = self.config.text.hold_sentence_end_s or self.config.vad.join_short_s or self.reads_ahead
         quiet_s = self.quiet_s if holding else 0.0
 
         def capture() -> None:
@@ -436,7 +555,7 @@ class Transcriber:
         ``withdrawn(pause)``: whether speech came back after ``pause`` (its early decode stops part way).
         """
         busy = (lambda: not idle()) if capturing else None
-        join_short_s = self.config.vad.join_short_s
+        join_short_s = 0.0 if self.reads_ahead else self.config.vad.join_short_s   # (every phrase waits then)
         first = True
         last: TextPiece | None = None
         paused_at: float | None = None   # when a pause last closed a segment while capture went on
@@ -451,6 +570,15 @@ class Transcriber:
             first = first and not piece.text
             last = piece
             return piece
+
+        def flush_read(after_silence: bool) -> Iterator[TextPiece]:
+            """The phrase waiting for the next one (``[text] wait_for_next_phrase``), typed as read."""
+            nonlocal first, last
+            piece = self._flush_read(first, after_silence=after_silence)
+            if piece is not None:
+                first = first and not piece.text
+                last = piece
+                yield piece
 
         def with_waiting(seg: Segment) -> Segment:
             """``seg`` after the short phrase that waits for it, when both fit the encoder window."""
@@ -476,6 +604,7 @@ class Transcriber:
                 if waiting is not None:           # no next phrase to join: the short one goes alone
                     yield decode(*waiting, by_pause=item is _QUIET)
                     waiting = None
+                yield from flush_read(after_silence=item is _QUIET)
                 held = self._held_mark(last, after_silence=item is _QUIET)
                 if held is not None:
                     yield held
@@ -499,6 +628,8 @@ class Transcriber:
                 continue
             seg, closed_at, *how = item          # type: ignore[misc]
             last_one = bool(how)                 # closed by the end of the stream (the release): nothing follows
+            if self._pending is not None and seg.start_s - self._pending.seg.end_s > self.quiet_s:
+                yield from flush_read(after_silence=False)    # (a batch has no quiet news: the pause says it)
             if capturing and not last_one:
                 paused_at = closed_at
             if waiting is not None:

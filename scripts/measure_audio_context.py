@@ -2,7 +2,7 @@
 """How much audio Whisper must hear at once for the split set to read as well as the whole file (issue #16).
 
 The built-in ``split`` set is dictated as ``sttkb bench`` does it (its clips one after the other, 1.5 s of room
-between them) and cut by the chain's own VAD into phrases. Two ways to give a decode more audio, each with the text
+between them) and cut by the chain's own VAD into phrases. Ways to give a decode more audio, each with the text
 so far as its context, exactly as the chain decodes a phrase (sttkb's engine, greedy):
 
 - ``batch``: consecutive phrases are joined (the pauses between them kept as silence) until the next one would make
@@ -12,12 +12,18 @@ so far as its context, exactly as the chain decodes a phrase (sttkb's engine, gr
   the limit, and only its own words are kept (the decode's words after those that align, by edit distance, with
   the words already kept for the phrases before it). This is the best a stream that types each phrase at its
   pause can hear: everything before it, nothing after it.
+- ``lag``: as ``slide``, but a phrase's words are kept one phrase later: the decode that ends with phrase i also
+  reads phrase i-1 again, and its words for phrase i-1 (between the earlier phrases' kept words and phrase i's) are
+  kept; phrase i's words wait for the next decode (the last phrase's are kept as read). Each phrase is heard with
+  the phrases before it and the one after it: what ``[text] wait_for_next_phrase`` does.
+- ``pair``: as ``lag`` with no audio before phrase i-1 (only the text before it as the context).
 
 Printed per run: the formatted error rate and plain WER of the whole text in one alignment, as ``sttkb bench --set
 split`` section 4 prints them, and the decoder's CPU seconds per audio second.
 
 Usage: .venv/bin/python scripts/measure_audio_context.py [--runs 768:14,0:14,0:28,0:28:slide] [--text]
-(a run is AUDIO_CTX:LIMIT_S[:slide]; audio_ctx 0 is the full 30 s window)
+(a run is AUDIO_CTX:LIMIT_S[:KIND], KIND batch (the default), slide, lag or pair; audio_ctx 0 is the full 30 s
+window)
 """
 
 from __future__ import annotations
@@ -25,21 +31,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-
-def words_after(decoded: list[str], before: list[str]) -> list[str]:
-    """The words of ``decoded`` after its first k words, k chosen so that those k words are as close (word edit
-    distance, case and punctuation ignored as the text pipeline compares phrases) to ``before`` as any prefix is;
-    the longest such prefix on a tie."""
-    from sttkb.text.hallucination import normalize_phrase
-    d, b = [normalize_phrase(w) for w in decoded], [normalize_phrase(w) for w in before]
-    row = list(range(len(d) + 1))               # distance between no words of `before` and d[:k]
-    for i, word in enumerate(b, 1):
-        nxt = [i] + [0] * len(d)
-        for k in range(1, len(d) + 1):
-            nxt[k] = min(row[k] + 1, nxt[k - 1] + 1, row[k - 1] + (word != d[k - 1]))
-        row = nxt
-    best = min(row)
-    return decoded[max(k for k, dist in enumerate(row) if dist == best):]
 
 
 def main() -> int:
@@ -51,27 +42,29 @@ def main() -> int:
     from sttkb.config import Config
     from sttkb.models.wer import formatted_error_rate, word_error_rate
     from sttkb.speech import choose_model
+    from sttkb.text.boundary import words_after
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", default="768:14,0:14,0:28,0:28:slide")
     p.add_argument("--text", action="store_true", help="print the decoded text too")
+    p.add_argument("--set", default="split", help="the bench's speech set (default: split)")
     args = p.parse_args()
 
     config = Config()
-    clips = load_clips(SETS["split"][0])
+    clips = load_clips(SETS[args.set][0])
     audio, _ = dictation(clips)
     reference = " ".join(c.text or "" for c in clips)
     segmenter = Segmenter(config.vad)
     phrases = segmenter.feed(audio) + segmenter.flush()
     model = choose_model(config, None)
-    print(f"split set: {len(clips)} clips, {len(audio) / 16000:.1f} s, {len(phrases)} phrases; model {model.name}")
+    print(f"{args.set} set: {len(clips)} clips, {len(audio) / 16000:.1f} s, {len(phrases)} phrases; model {model.name}")
     print(f"{'audio_ctx':>9} {'limit s':>7} {'kind':>5} {'decodes':>7} {'formatted':>13} {'WER':>11} "
           f"{'CPU s/audio s':>13}")
     for run in args.runs.split(","):
         ctx, limit, *kind = run.split(":")
         kind = kind[0] if kind else "batch"
-        if kind not in ("batch", "slide"):
-            p.error(f"{run}: the kind is batch or slide")
+        if kind not in ("batch", "slide", "lag", "pair"):
+            p.error(f"{run}: the kind is batch, slide, lag or pair")
         asr = dataclasses.replace(config.asr, audio_ctx=int(ctx), beam_when_idle=False)
         with WhisperEngine(model.path, asr) as engine:
             engine.warm_up()
@@ -90,6 +83,30 @@ def main() -> int:
                     batch = phrase if batch is None else joined(batch, phrase)
                 text = (text + " " + engine.transcribe(batch, prompt(text)).text.strip()).strip()
                 decodes += 1
+            elif kind in ("lag", "pair"):
+                kept, pending = [], []                # final words per phrase; the last phrase's words so far
+                for i, phrase in enumerate(phrases):
+                    first, heard = i, phrase
+                    while first > (0 if kind == "lag" else max(0, i - 1)):
+                        longer = phrases[first - 1]
+                        for later in phrases[first:i + 1]:
+                            longer = joined(longer, later)
+                        if longer.duration_s > bound:
+                            break
+                        first, heard = first - 1, longer
+                    earlier = " ".join(w for words in kept[:first] for w in words)
+                    decoded = engine.transcribe(heard, prompt(earlier)).text.split()
+                    if first < i:
+                        rest = words_after(decoded, [w for words in kept[first:i - 1] for w in words])
+                        mine = words_after(rest, pending)
+                        kept.append(rest[:len(rest) - len(mine)])
+                        pending = mine
+                    else:
+                        if i:
+                            kept.append(pending)
+                        pending = decoded
+                kept.append(pending)
+                text, decodes = " ".join(w for words in kept for w in words), len(phrases)
             else:
                 kept: list[list[str]] = []            # each phrase's own words
                 for i, phrase in enumerate(phrases):

@@ -224,6 +224,22 @@ def detect_loop(text: str) -> LoopInfo:
     return LoopInfo(trimmed=after_chars, loop_fraction=max(0.0, min(1.0, removed / total)), unit=biggest[1])
 
 
+MIN_TAIL_UNIT_WORDS = 3
+"""A decode's text ending in a phrase of at least this many words said twice in a row loses the second copy."""
+
+
+def without_repeated_tail(text: str, min_words: int = MIN_TAIL_UNIT_WORDS) -> str:
+    """``text`` without a second copy of its last phrase when it ends in one said twice back to back ("... the castle.
+    Walking around the castle." -> "... the castle."): Whisper's way of filling the end of a window it has run out of
+    speech for. A phrase of fewer than ``min_words`` words stays doubled ("I'm sorry, I'm sorry")."""
+    words = _WORD.findall(text)
+    keys = [_norm(w) for w in words]
+    for n in range(len(words) // 2, min_words - 1, -1):
+        if keys[-n:] == keys[-2 * n:-n]:
+            return " ".join(words[:-n])
+    return text
+
+
 def max_tokens_for(duration_s: float, tokens_per_second: float, floor: int = 16,
                    ceiling: int = WHISPER_MAX_TOKENS) -> int:
     """Token budget for a segment of ``duration_s`` seconds: ``tokens_per_second`` per second, at least ``floor``

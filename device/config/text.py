@@ -41,6 +41,12 @@ class TextSettings:
                                                "sides of the pause and decides the sentence break (fewer false "
                                                "breaks, better words; about twice the whisper.cpp CPU: worth it on "
                                                "a Pi 5 or a desktop, not on a Zero 2 W)")
+    wait_for_next_phrase: bool = setting(False, "Type each phrase when the next one has been heard too (or after "
+                                                "hold_sentence_end_s of silence, or at the release): Whisper reads "
+                                                "every phrase with the speech on both sides of its pauses, as in a "
+                                                "whole recording, so a sentence with thinking pauses reads as one; "
+                                                "text comes one phrase later, for about 2-3x the whisper.cpp CPU "
+                                                "(a Pi 5 or a desktop). Replaces decode_across_pause")
 
     def __post_init__(self) -> None:
         for table in ("commands", "replacements"):

@@ -470,11 +470,15 @@ class Daemon:
         speech_end = None
         if s is not None:
             s.produced_text = True
-            if not getattr(piece, "sentence_end", False):   # a held mark typed after a silence is no speech
-                s.last_speech = now
             end_s = getattr(piece, "speech_end_s", None) or getattr(piece, "segment_end_s", None)
             if s.audio.started_at is not None and end_s is not None:
                 speech_end = s.audio.started_at + float(end_s)  # the end of speech, on the monotonic clock
+            if getattr(piece, "after_silence", False):
+                # a phrase that waited for the next one: the silence since its speech counts
+                if speech_end is not None:
+                    s.last_speech = max(s.last_speech, speech_end)
+            elif not getattr(piece, "sentence_end", False):   # a held mark typed after a silence is no speech
+                s.last_speech = now
         sid = s.id if s else int(data.get("session") or 0)
         try:
             rid: tuple[int, ...] = (self.journal.append(text, sid),)  # fsynced BEFORE the first key

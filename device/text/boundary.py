@@ -15,6 +15,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from sttkb.text.hallucination import normalize_phrase
+
 _WORD = re.compile(r"[\w']+")
 _CLOSERS = "\"')]\u201d\u2019"
 MIN_MATCHED = 0.5
@@ -76,3 +78,22 @@ def split_after(held: str, joint: str) -> Seam | None:
     if seam.endswith((",", ";", ":")):
         return Seam(True, seam[-1] + " " + " ".join(rest))
     return Seam(True, " ".join(rest))
+
+
+def words_after(decoded: list[str], before: list[str]) -> list[str]:
+    """The words of ``decoded`` after its first k words, k chosen so that those k words are as close (word edit
+    distance, case and punctuation ignored as the hallucination filter compares phrases) to ``before`` as any prefix
+    is; the longest such prefix on a tie.
+
+    Used where a decode heard phrases whose text is known already (typed, or read before) followed by new audio:
+    the new audio's words are what is left once the known words, however Whisper heard them this time, are cut
+    off. Never fails: with nothing in common the cut falls where the count of words says."""
+    d, b = [normalize_phrase(w) for w in decoded], [normalize_phrase(w) for w in before]
+    row = list(range(len(d) + 1))               # distance between no words of `before` and d[:k]
+    for i, word in enumerate(b, 1):
+        nxt = [i] + [0] * len(d)
+        for k in range(1, len(d) + 1):
+            nxt[k] = min(row[k] + 1, nxt[k - 1] + 1, row[k - 1] + (word != d[k - 1]))
+        row = nxt
+    best = min(row)
+    return decoded[max(k for k, dist in enumerate(row) if dist == best):]

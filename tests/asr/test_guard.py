@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from sttkb.asr.guard import LoopInfo, detect_loop, max_tokens_for
+from sttkb.asr.guard import LoopInfo, detect_loop, max_tokens_for, without_repeated_tail
 
 LOOPS = [
     # (text, trimmed, unit)
@@ -123,3 +123,20 @@ def test_max_tokens_floor_is_configurable_and_bad_input_refused():
         max_tokens_for(-1.0, 6.0)
     with pytest.raises(ValueError):
         max_tokens_for(1.0, 0.0)
+
+
+@pytest.mark.parametrize("text, kept", [
+    # Whisper filling the end of a window (seen reading ahead on the split-sentence set)
+    ("in Edinburgh walking around the castle. Walking around the castle.", "in Edinburgh walking around the castle."),
+    ("much And eating far too much And eating far too much", "much And eating far too much"),
+    # what people do say twice stays: short phrases, a repeat that does not end the text, no repeat at all
+    ("I'm sorry, I'm sorry", "I'm sorry, I'm sorry"),
+    ("New York, New York", "New York, New York"),
+    ("no, no, no", "no, no, no"),
+    ("over and over and over again", "over and over and over again"),
+    ("let it be, let it be, and then", "let it be, let it be, and then"),
+    ("ask not what your country can do for you", "ask not what your country can do for you"),
+    ("", ""),
+])
+def test_without_repeated_tail_drops_only_a_doubled_closing_phrase(text, kept):
+    assert without_repeated_tail(text) == kept

@@ -71,18 +71,24 @@ class Piece:
     segment_end_s: float
     sentence_end: bool = False
     """Only a held sentence end, typed after a silence (as sttkb.chain.TextPiece)."""
+    speech_end_s: float | None = None
+    after_silence: bool = False
+    """Words that waited for a next phrase and came after a silence instead (as sttkb.chain.TextPiece)."""
 
 
 class WordTranscriber:
     """Emits the words heard as one piece when 3 silent chunks follow them (a VAD stand-in). The word "boom"
     raises, like whisper.cpp failing."""
 
-    def __init__(self, tag: str = "", held_mark_after: int = 0) -> None:
+    def __init__(self, tag: str = "", held_mark_after: int = 0, words_after: int = 0) -> None:
         self.tag = tag
         self.closed = False
         self.held_mark_after = held_mark_after
         """If > 0: each piece ends without its ".", which comes as a piece of its own after this many more silent
         chunks (the chain's held sentence end, typed after ``[text] hold_sentence_end_s``)."""
+        self.words_after = words_after
+        """If > 0: the words come this many silent chunks after the 3 that end them, flagged ``after_silence`` (the
+        chain's ``[text] wait_for_next_phrase`` when no next phrase comes)."""
 
     def stream(self, source, *, awaited_at_pause=False):
         self.awaited_at_pause = awaited_at_pause
@@ -96,8 +102,10 @@ class WordTranscriber:
                 silent = 0
             else:
                 silent += 1
-                if words and silent == 3:
-                    yield Piece(self.tag + " ".join(words) + ("" if self.held_mark_after else " "), pos - 3 * CHUNK_S)
+                if words and silent == 3 + self.words_after:
+                    end = pos - (3 + self.words_after) * CHUNK_S
+                    yield Piece(self.tag + " ".join(words) + ("" if self.held_mark_after else " "), end,
+                                speech_end_s=end, after_silence=bool(self.words_after))
                     words, held = [], bool(self.held_mark_after)
                 elif held and silent == 3 + self.held_mark_after:
                     yield Piece(". ", pos, sentence_end=True)

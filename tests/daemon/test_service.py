@@ -147,6 +147,26 @@ def test_handsfree_silence_counts_from_the_speech_not_from_a_held_sentence_end(t
         r.close()
 
 
+def test_handsfree_silence_counts_from_the_speech_of_words_typed_after_a_silence(tmp_path):
+    """With [text] wait_for_next_phrase a phrase is typed when the next one comes or, if none does, after a silence:
+    those words were spoken before the silence, so the hands-free clock (3 s) counts from their speech, not from
+    their typing (2 s later here: stopping 1 s after they are typed, not 3 s)."""
+    c = make_config()
+    r = Rig(tmp_path, config=dataclasses.replace(c, button=dataclasses.replace(c.button, handsfree_silence_s=3.0)))
+    r.transcriber.words_after = int(2.0 / CHUNK_S)
+    try:
+        r.daemon.gesture(Gesture(TAPS, count=2))
+        r.wait_state("handsfree")
+        r.mic.say("no", "hands")
+        r.wait_text("no hands ")
+        typed_at = time.monotonic()
+        r.wait_state("idle", timeout=6.0)
+        assert time.monotonic() - typed_at < 2.4, "typing the words restarted the silence clock"
+        assert r.transport.text == "no hands "
+    finally:
+        r.close()
+
+
 def test_hold_to_talk_is_awaited_at_the_release(rig):
     hold(rig)
     rig.mic.say("held")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sttkb.text.boundary import Seam, split_after
+from sttkb.text.boundary import Seam, split_after, words_after
 
 
 @pytest.mark.parametrize("held, joint, seam", [
@@ -48,3 +48,14 @@ def test_the_seam(held, joint, seam):
 ])
 def test_no_seam_when_the_held_phrase_is_not_at_the_start(held, joint):
     assert split_after(held, joint) is None
+
+
+def test_words_after_keeps_only_the_new_audio_s_words():
+    """A decode that heard phrases already typed, then new audio: the new words are kept even when Whisper heard the
+    typed ones differently this time (words heard otherwise or added there are not the new audio's)."""
+    typed = "And so am I fellow Americans.".split()
+    assert words_after("And so my fellow Americans, ask not".split(), typed) == ["ask", "not"]
+    assert words_after("And so my dear fellow Americans ask not".split(), typed) == ["ask", "not"]   # one more
+    assert words_after("ask not".split(), []) == ["ask", "not"]
+    assert words_after("And so am I fellow Americans.".split(), typed) == []                  # nothing new heard
+    assert words_after("And so fellow Americans ask not what".split(), typed) == ["ask", "not", "what"]  # one fewer
