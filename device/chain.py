@@ -28,7 +28,7 @@ from sttkb.audio.sources import AudioSource
 from sttkb.audio.vad import Segmenter
 from sttkb.config import Config
 from sttkb.text.boundary import split_after, words_after
-from sttkb.text.hallucination import normalize_phrase, without_leading_phrase
+from sttkb.text.hallucination import without_leading_phrase
 
 log = logging.getLogger(__name__)
 
@@ -301,11 +301,11 @@ class Transcriber:
         earlier = pending.result.text.split()
         mine = words_after(rest, earlier)
         again = rest[:len(rest) - len(mine)]
-        if first == len(heard) - 1 and again and earlier and again[0] != earlier[0] \
-                and normalize_phrase(again[0]) == normalize_phrase(earlier[0]):
+        if first == len(heard) - 1 and again and earlier and again[0][1:] == earlier[0][1:] \
+                and again[0][:1].lower() == earlier[0][:1].lower():
             # the decode starts with the waiting phrase, so Whisper began it as a sentence: the case its first word
             # had when it was read after the phrase before it stands
-            again[0] = (earlier[0][0] + again[0][1:]) if earlier[0][0].lower() == again[0][0].lower() else again[0]
+            again[0] = earlier[0]
         return replace(result, text=" ".join(mine)), None, " ".join(again)
 
     def _held(self) -> str:
@@ -331,8 +331,8 @@ class Transcriber:
         """What :meth:`_recognize` would decode ``seg`` with now (an early result is used only if it matches)."""
         previous = self._previous[0].start_s if self._previous else None
         pending = self._pending.seg.start_s if self._pending else None
-        return (self._history, previous, getattr(self.pipeline, "held", ""), self._held_sure, pending,
-                len(self._behind))
+        behind = tuple(read.seg.start_s for read in self._behind)
+        return (self._history, previous, getattr(self.pipeline, "held", ""), self._held_sure, pending, behind)
 
     def _transcribe(self, seg: Segment, is_first: bool, closed_at: float,
                     early: tuple[tuple, tuple[AsrResult, bool | None, str | None]] | None = None, *,

@@ -236,7 +236,8 @@ def without_repeated_tail(text: str, min_words: int = MIN_TAIL_UNIT_WORDS) -> st
     keys = [_norm(w) for w in words]
     for n in range(len(words) // 2, min_words - 1, -1):
         if keys[-n:] == keys[-2 * n:-n]:
-            return " ".join(words[:-n])
+            kept = " ".join(words[:-n])
+            return kept + _trailing_punct(words[-1], kept)
     return text
 
 

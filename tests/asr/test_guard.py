@@ -129,6 +129,7 @@ def test_max_tokens_floor_is_configurable_and_bad_input_refused():
     # Whisper filling the end of a window (seen reading ahead on the split-sentence set)
     ("in Edinburgh walking around the castle. Walking around the castle.", "in Edinburgh walking around the castle."),
     ("much And eating far too much And eating far too much", "much And eating far too much"),
+    ("ask what you can do for your country for your country.", "ask what you can do for your country."),
     # what people do say twice stays: short phrases, a repeat that does not end the text, no repeat at all
     ("I'm sorry, I'm sorry", "I'm sorry, I'm sorry"),
     ("New York, New York", "New York, New York"),
