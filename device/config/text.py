@@ -45,8 +45,8 @@ class TextSettings:
                                                 "hold_sentence_end_s of silence, or at the release): Whisper reads "
                                                 "every phrase with the speech on both sides of its pauses, as in a "
                                                 "whole recording, so a sentence with thinking pauses reads as one; "
-                                                "text comes one phrase later, for about 2-3x the whisper.cpp CPU "
-                                                "(a Pi 5 or a desktop). Replaces decode_across_pause")
+                                                "text comes one phrase later, for about 1.3-1.8x the whisper.cpp "
+                                                "CPU (a Pi 5 or a desktop). Replaces decode_across_pause")
 
     def __post_init__(self) -> None:
         for table in ("commands", "replacements"):
