@@ -71,6 +71,19 @@ def main() -> int:
             bound = min(float(limit), engine.max_segment_s)
             cpu = time.process_time()
 
+            def window(i: int, bound: float, floor: int = 0):
+                """(the first phrase, the audio) of phrase ``i`` after as many phrases before it (not before
+                ``floor``) as fit in ``bound`` seconds."""
+                first, heard = i, phrases[i]
+                while first > floor:
+                    longer = phrases[first - 1]
+                    for later in phrases[first:i + 1]:
+                        longer = joined(longer, later)
+                    if longer.duration_s > bound:
+                        break
+                    first, heard = first - 1, longer
+                return first, heard
+
             def prompt(text: str) -> str:
                 return f"{PUNCTUATED_CONTEXT} {text[-config.asr.context_chars:]}" if text else ""
 
@@ -85,15 +98,8 @@ def main() -> int:
                 decodes += 1
             elif kind in ("lag", "pair"):
                 kept, pending = [], []                # final words per phrase; the last phrase's words so far
-                for i, phrase in enumerate(phrases):
-                    first, heard = i, phrase
-                    while first > (0 if kind == "lag" else max(0, i - 1)):
-                        longer = phrases[first - 1]
-                        for later in phrases[first:i + 1]:
-                            longer = joined(longer, later)
-                        if longer.duration_s > bound:
-                            break
-                        first, heard = first - 1, longer
+                for i in range(len(phrases)):
+                    first, heard = window(i, bound, 0 if kind == "lag" else max(0, i - 1))
                     earlier = " ".join(w for words in kept[:first] for w in words)
                     decoded = engine.transcribe(heard, prompt(earlier)).text.split()
                     if first < i:
@@ -109,15 +115,8 @@ def main() -> int:
                 text, decodes = " ".join(w for words in kept for w in words), len(phrases)
             else:
                 kept: list[list[str]] = []            # each phrase's own words
-                for i, phrase in enumerate(phrases):
-                    first, heard = i, phrase
-                    while first > 0:
-                        longer = phrases[first - 1]
-                        for later in phrases[first:i + 1]:
-                            longer = joined(longer, later)
-                        if longer.duration_s > bound:
-                            break
-                        first, heard = first - 1, longer
+                for i in range(len(phrases)):
+                    first, heard = window(i, bound)
                     earlier = " ".join(w for words in kept[:first] for w in words)
                     decoded = engine.transcribe(heard, prompt(earlier)).text.split()
                     kept.append(words_after(decoded, [w for words in kept[first:i] for w in words]))

@@ -16,15 +16,6 @@ from tests.speech import concat, have_espeak, room, speak
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not have_espeak(), reason="needs espeak-ng")]
 
 
-@pytest.fixture
-def decoded(engine, monkeypatch):
-    """The segments whisper.cpp was asked to decode, in order."""
-    calls = []
-    real = engine.transcribe
-    monkeypatch.setattr(engine, "transcribe", lambda seg, prompt="": calls.append(seg) or real(seg, prompt))
-    return calls
-
-
 def config(across: bool) -> Config:
     c = Config()
     # greedy throughout: the test counts the decodes, and beam decodes where there is time depend on this machine's speed (tests/chain/test_idle_beam.py)

@@ -19,7 +19,8 @@ from sttkb.chain import Transcriber
 from sttkb.config import Config
 from tests.speech import JFK_WAV
 
-SAID = ["and so my fellow americans", "ask not", "what your country can do for you ask what you can do for your country"]
+SAID = ["and so my fellow americans", "ask not",
+        "what your country can do for you ask what you can do for your country"]
 
 
 class Seg:

@@ -17,15 +17,6 @@ from tests.speech import concat, have_espeak, room, speak
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not have_espeak(), reason="needs espeak-ng")]
 
 
-@pytest.fixture
-def decoded(engine, monkeypatch):
-    """The audio whisper.cpp was asked to decode, in order."""
-    calls = []
-    real = engine.transcribe
-    monkeypatch.setattr(engine, "transcribe", lambda seg, prompt="": calls.append(seg) or real(seg, prompt))
-    return calls
-
-
 def config(wait: bool = True) -> Config:
     c = Config()
     # greedy throughout, no early decodes: the tests count the decodes, and beam decodes where there is time depend

@@ -126,12 +126,18 @@ def test_handsfree_stops_after_the_silence_time(rig):
     assert rig.transcriber.awaited_at_pause      # each phrase is awaited at its pause: no beam decode delays it
 
 
+def handsfree_rig(tmp_path, silence_s: float = 3.0) -> Rig:
+    """A rig whose hands-free mode stops after ``silence_s`` of silence."""
+    c = make_config()
+    button = dataclasses.replace(c.button, handsfree_silence_s=silence_s)
+    return Rig(tmp_path, config=dataclasses.replace(c, button=button))
+
+
 def test_handsfree_silence_counts_from_the_speech_not_from_a_held_sentence_end(tmp_path):
     """The chain types a held "." only after a pause ([text] hold_sentence_end_s): that is no speech, so it must
     not restart the hands-free silence clock (3 s here, from the words; the mark comes 1.5 s after them, so a
     restarted clock would stop 4.5 s after the words)."""
-    c = make_config()
-    r = Rig(tmp_path, config=dataclasses.replace(c, button=dataclasses.replace(c.button, handsfree_silence_s=3.0)))
+    r = handsfree_rig(tmp_path)
     r.transcriber.held_mark_after = int(1.5 / CHUNK_S)
     try:
         r.daemon.gesture(Gesture(TAPS, count=2))
@@ -151,8 +157,7 @@ def test_handsfree_silence_counts_from_the_speech_of_words_typed_after_a_silence
     """With [text] wait_for_next_phrase a phrase is typed when the next one comes or, if none does, after a silence:
     those words were spoken before the silence, so the hands-free clock (3 s) counts from their speech, not from
     their typing (2 s later here: stopping 1 s after they are typed, not 3 s)."""
-    c = make_config()
-    r = Rig(tmp_path, config=dataclasses.replace(c, button=dataclasses.replace(c.button, handsfree_silence_s=3.0)))
+    r = handsfree_rig(tmp_path)
     r.transcriber.words_after = int(2.0 / CHUNK_S)
     try:
         r.daemon.gesture(Gesture(TAPS, count=2))
