@@ -47,7 +47,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", default="768:14,0:14,0:28,0:28:slide")
     p.add_argument("--text", action="store_true", help="print the decoded text too")
-    p.add_argument("--set", default="split", help="the bench's speech set (default: split)")
+    p.add_argument("--set", default="split", choices=sorted(SETS), help="the bench's speech set (default: split)")
     args = p.parse_args()
 
     config = Config()
