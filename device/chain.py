@@ -203,13 +203,22 @@ class Transcriber:
         short phrase is decoded alone (seconds)."""
         return self.config.text.hold_sentence_end_s or QUIET_S
 
+    def _one_train(self, before: Segment, after: Segment) -> bool:
+        """``after`` follows ``before`` within :attr:`quiet_s` (the same train of thought): one may wait for the
+        other, and they may be decoded together."""
+        return after.start_s - before.end_s <= self.quiet_s
+
+    def _held(self) -> str:
+        """The sentence end the text pipeline holds back ("" when none)."""
+        return getattr(self.pipeline, "held", "")
+
     def _prompt(self, history: str | None = None) -> str:
         """The context for the next phrase: ``history`` as given, or the text so far; a held closing mark Whisper was
         not sure of (:data:`SURE_END_P`) is replaced by a comma there (decode the next phrase as the rest of the
         sentence), a sure one is left out."""
         if history is None:
             history = self._history
-            if getattr(self.pipeline, "held", ""):
+            if self._held():
                 if not self._held_sure:
                     history = history.rstrip().rstrip(".!?") + ","
                 elif SURE_CONTEXT == "mark":
@@ -254,7 +263,7 @@ class Transcriber:
             return self._read_ahead(seg, decode_to_its_end)
         across = self.config.text.hold_sentence_end_s > 0 and self.config.text.decode_across_pause
         previous = self._previous if across else None
-        if previous is not None and seg.start_s - previous[0].end_s <= self.quiet_s:
+        if previous is not None and self._one_train(previous[0], seg):
             both = joined(previous[0], seg)
             if both.duration_s <= self.max_segment_s:
                 result = decode(both, previous[1])
@@ -262,7 +271,7 @@ class Transcriber:
                 if seam is not None:
                     rest = seam.rest
                     ended = self._history.rstrip()[-1:] in (".", "!", "?")
-                    if seam.mark and not getattr(self.pipeline, "held", "") and not ended:
+                    if seam.mark and not self._held() and not ended:
                         rest = seam.mark + " " + rest      # Whisper heard a sentence end it had not written
                     return replace(result, text=rest), seam.continues, None
         return decode(seg, self._prompt()), None, None
@@ -279,13 +288,13 @@ class Transcriber:
         long between them, both too long for the window, or the decode dropped by a guard, ``seg`` is decoded alone
         and the waiting phrase keeps its reading (None)."""
         pending = self._pending
-        alone = pending is None or seg.start_s - pending.seg.end_s > self.quiet_s
+        alone = pending is None or not self._one_train(pending.seg, seg)
         audio = seg if alone else joined(pending.seg, seg)
         if alone or audio.duration_s > self.max_segment_s:
             return decode(seg, self._prompt()), None, None
         heard = [*self._behind, pending]
         first = len(heard) - 1
-        while first > 0 and heard[first].seg.start_s - heard[first - 1].seg.end_s <= self.quiet_s:
+        while first > 0 and self._one_train(heard[first - 1].seg, heard[first].seg):
             longer = joined(heard[first - 1].seg, audio)
             if longer.duration_s > self.max_segment_s:
                 break
@@ -308,9 +317,6 @@ class Transcriber:
             again[0] = earlier[0]
         return replace(result, text=" ".join(mine)), None, " ".join(again)
 
-    def _held(self) -> str:
-        return getattr(self.pipeline, "held", "")
-
     def _held_mark(self, last: TextPiece | None, *, after_silence: bool = False) -> TextPiece | None:
         """A piece typing the sentence end the pipeline holds back (at the stream's end, or after a silence of
         ``[text] hold_sentence_end_s``); None when nothing is held."""
@@ -332,7 +338,7 @@ class Transcriber:
         previous = self._previous[0].start_s if self._previous else None
         pending = self._pending.seg.start_s if self._pending else None
         behind = tuple(read.seg.start_s for read in self._behind)
-        return (self._history, previous, getattr(self.pipeline, "held", ""), self._held_sure, pending, behind)
+        return (self._history, previous, self._held(), self._held_sure, pending, behind)
 
     def _transcribe(self, seg: Segment, is_first: bool, closed_at: float,
                     early: tuple[tuple, tuple[AsrResult, bool | None, str | None]] | None = None, *,
@@ -584,7 +590,7 @@ class Transcriber:
             """``seg`` after the short phrase that waits for it, when both fit the encoder window."""
             if waiting is None:
                 return seg
-            if seg.start_s - waiting[0].end_s > self.quiet_s:   # not the same train of thought
+            if not self._one_train(waiting[0], seg):
                 return seg
             both = joined(waiting[0], seg)
             return both if both.duration_s <= self.max_segment_s else seg
@@ -628,7 +634,7 @@ class Transcriber:
                 continue
             seg, closed_at, *how = item          # type: ignore[misc]
             last_one = bool(how)                 # closed by the end of the stream (the release): nothing follows
-            if self._pending is not None and seg.start_s - self._pending.seg.end_s > self.quiet_s:
+            if self._pending is not None and not self._one_train(self._pending.seg, seg):
                 yield from flush_read(after_silence=False)    # (a batch has no quiet news: the pause says it)
             if capturing and not last_one:
                 paused_at = closed_at
